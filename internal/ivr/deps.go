@@ -1,0 +1,80 @@
+package ivr
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/audio"
+)
+
+// The engine does no I/O of its own: every effect goes through one of these interfaces. The
+// server wires real implementations (telephony, prompt, recording, store, notify); tests wire
+// in-memory ones.
+
+// Call is one telephone leg as the engine sees it.
+type Call interface {
+	// Answer accepts a ringing incoming call (SIP 200 OK). Idempotent.
+	Answer(ctx context.Context) error
+	// Reject refuses a ringing call with a SIP status code (e.g. 603).
+	Reject(code int) error
+	// Play sends 8 kHz PCM to the caller in real time and returns when it has all been sent,
+	// when ctx is done, or when the call ends (then it returns ErrCallEnded).
+	Play(ctx context.Context, pcm []int16) error
+	// Hangup ends the call from our side (SIP BYE). Idempotent.
+	Hangup() error
+	// Done is closed when the call has ended, whichever side ended it.
+	Done() <-chan struct{}
+	// SetTap makes t receive both directions of audio from now on (nil stops).
+	SetTap(t audio.Tap)
+}
+
+// Prompter turns a block's msg into audio.
+type Prompter interface {
+	// Check validates msg without doing any slow work (markup, language, gender, URL form).
+	Check(msg string) error
+	// Prepare synthesises/downloads msg into 8 kHz PCM.
+	Prepare(ctx context.Context, msg string) ([]int16, error)
+}
+
+// Recorders start recordings of a call.
+type Recorders interface {
+	Start(info RecordingInfo) (Recording, error)
+}
+
+// RecordingInfo describes a recording to start.
+type RecordingInfo struct {
+	ID        string // recording id, e.g. "rec-<session>-monitor"
+	SessionID string
+	Kind      string // "monitor" or "record"
+	Start     time.Time
+}
+
+// Recording is a running recording: it taps a call's audio until finished.
+type Recording interface {
+	audio.Tap
+	// Finish stops capture at end, completes and stores the file, and returns its signed URL.
+	Finish(end time.Time) (url string, err error)
+}
+
+// Notifier queues a notification for durable delivery: POST params to target, signed with the
+// app's access token. It returns once the notification is safely queued. Notifications of one
+// session are delivered in the order they were queued.
+type Notifier interface {
+	Notify(appID, sessionID, target string, params url.Values) error
+}
+
+// Resolver looks up host names (net.DefaultResolver satisfies it).
+type Resolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// Journal persists session state so that a restart can finish what a crash interrupted.
+type Journal interface {
+	SaveSession(s SessionRecord) error
+}
+
+// Clock is the engine's time source (tests may fake it).
+type Clock interface {
+	Now() time.Time
+}

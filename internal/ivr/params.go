@@ -1,0 +1,121 @@
+package ivr
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Params are a request's decoded parameters. The API layer has already dropped empty values
+// (an empty value counts as absent) and checked that every value is valid UTF-8.
+type Params map[string]string
+
+// Limits of the API.
+const (
+	MaxMsgMonitor   = 500  // seed: Monitor msg
+	MaxMsg          = 1000 // every other block's msg
+	MaxTag          = 256
+	MaxNotifyURLLen = 4000
+)
+
+// checker validates a block's parameters in the order of the block's table; the first failure
+// wins. Each step is skipped once a status is set.
+type checker struct {
+	ctx    context.Context
+	e      *Engine
+	p      Params
+	status string
+}
+
+func (c *checker) fail(status string) {
+	if c.status == "" {
+		c.status = status
+	}
+}
+
+// msg checks a msg parameter: length on the raw value (in characters), then markup via the
+// Prompter's fast Check.
+func (c *checker) msg(limit int) string {
+	m := c.p["msg"]
+	if c.status != "" || m == "" {
+		return m
+	}
+	if utf8.RuneCountInString(m) > limit {
+		c.fail(StatusMsgInvalidLength)
+		return m
+	}
+	if err := c.e.d.Prompter.Check(m); err != nil {
+		c.fail(statusOf(err, StatusMsgCannotConvertText))
+	}
+	return m
+}
+
+func (c *checker) tag() string {
+	t := c.p["tag"]
+	if c.status == "" && utf8.RuneCountInString(t) > MaxTag {
+		c.fail(StatusTagInvalidLength)
+	}
+	return t
+}
+
+// notifyURL checks a notify URL parameter (name is usually "notify_url").
+func (c *checker) notifyURL(name string, required bool) string {
+	u := c.p[name]
+	if c.status != "" {
+		return u
+	}
+	if u == "" {
+		if required {
+			c.fail(Missing(name))
+		}
+		return ""
+	}
+	if st := c.e.checkNotifyURL(c.ctx, u); st != "" {
+		c.fail(st)
+	}
+	return u
+}
+
+// oneOf checks an enumerated optional parameter.
+func (c *checker) oneOf(name, def, status string, allowed ...string) string {
+	v := c.p[name]
+	if v == "" {
+		return def
+	}
+	if c.status != "" {
+		return v
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	c.fail(status)
+	return v
+}
+
+// checkNotifyURL returns "" when u is an absolute http(s) URL of at most 4000 characters whose
+// host resolves, else the status.
+func (e *Engine) checkNotifyURL(ctx context.Context, u string) string {
+	if len(u) > MaxNotifyURLLen {
+		return StatusInvalidNotifyURL
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.Hostname() == "" {
+		return StatusInvalidNotifyURL
+	}
+	host := pu.Hostname()
+	if net.ParseIP(host) != nil {
+		return ""
+	}
+	if e.d.Resolver == nil {
+		return ""
+	}
+	addrs, err := e.d.Resolver.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return StatusUnresolvableNotify
+	}
+	return ""
+}

@@ -1,0 +1,46 @@
+package ivr
+
+// Status strings of the API, exactly as the original service spelled them.
+const (
+	StatusOK                   = "success_ok"
+	StatusInvalidHTTPMethod    = "error_invalid_http_method"
+	StatusMalformedParams      = "error_malformed_params"
+	StatusInvalidAccessToken   = "error_invalid_access_token"
+	StatusInvalidAppID         = "error_invalid_app_id"
+	StatusInternal             = "error_internal_server_error"
+	StatusRateLimitExceeded    = "error_rate_limit_exceeded"
+	StatusInvalidSession       = "error_invalid_session"
+	StatusSessionAccessDenied  = "error_session_access_denied"
+	StatusSessionEnded         = "error_session_ended"
+	StatusSessionNotReady      = "error_session_not_ready"
+	StatusMsgInvalidLength     = "error_msg_invalid_length"
+	StatusMsgCannotConvertText = "error_msg_cannot_convert_text"
+	StatusTagInvalidLength     = "error_tag_invalid_length"
+	StatusInvalidNotifyURL     = "error_invalid_notify_url"
+	StatusUnresolvableNotify   = "error_unable_to_resolve_notify_url"
+	StatusMonitorInProgress    = "error_monitor_in_progress"
+)
+
+// Missing is the status for a missing required parameter: error_<name>_param_missing.
+func Missing(name string) string { return "error_" + name + "_param_missing" }
+
+// statusOf returns the API status an error carries (any error with a Status() string method),
+// or def when it carries none.
+func statusOf(err error, def string) string {
+	var s interface{ Status() string }
+	for e := err; e != nil; {
+		if x, ok := e.(interface{ Status() string }); ok {
+			s = x
+			break
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	if s != nil && s.Status() != "" {
+		return s.Status()
+	}
+	return def
+}
