@@ -56,4 +56,3 @@ func (x *exec) startMonitor(target, tag string) {
 	}
 	s.call.SetTap(r)
 }
-

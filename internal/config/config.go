@@ -1,0 +1,134 @@
+// Package config holds ivrd's settings: embedded defaults, overridden by IVRD_* environment
+// variables, overridden by command-line flags.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of `ivrd serve`.
+type Config struct {
+	Data          string        // data directory: SQLite database, recordings, caches, secrets
+	HTTP          string        // HTTP listen address (API, recordings)
+	SIP           string        // SIP listen address (UDP)
+	PublicURL     string        // base of the URLs handed to apps (default http://<HTTP>)
+	URLTTL        time.Duration // lifetime of signed recording URLs
+	IdleTimeout   time.Duration // hang up this long after a notification with no next block
+	PrepareBudget time.Duration // how long a request waits for msg synthesis/download
+	TimeZone      string        // for the date field of notifications, e.g. "+08:00" or "Asia/Singapore"
+	Currency      string
+	Rate          float64 // per started minute
+	MP3Kbps       int
+	Espeak        string // espeak-ng program
+	LogLevel      string // debug, info, warn, error
+	DemoNumber    string // number routed to the built-in demo app on first start ("" = none)
+
+	numbers func() error // parses the numeric flags after fs.Parse
+}
+
+// Defaults are the embedded defaults.
+func Defaults() Config {
+	return Config{
+		Data:          "./data",
+		HTTP:          "127.0.0.1:8080",
+		SIP:           "127.0.0.1:5060",
+		URLTTL:        7 * 24 * time.Hour,
+		IdleTimeout:   60 * time.Second,
+		PrepareBudget: 10 * time.Second,
+		TimeZone:      "+08:00",
+		Currency:      "SGD",
+		MP3Kbps:       32,
+		Espeak:        "espeak-ng",
+		LogLevel:      "info",
+		DemoNumber:    "100",
+	}
+}
+
+// env returns the IVRD_<NAME> variable for flag name, e.g. "url-ttl" -> IVRD_URL_TTL.
+func env(name string) (string, bool) {
+	return os.LookupEnv("IVRD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+}
+
+// Bind registers the serve flags on fs, with defaults taken from the environment. Errors in
+// environment values are reported by Validate.
+func (c *Config) Bind(fs *flag.FlagSet) {
+	str := func(p *string, name, usage string) {
+		if v, ok := env(name); ok {
+			*p = v
+		}
+		fs.StringVar(p, name, *p, usage+" (IVRD_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+")")
+	}
+	dur := func(p *time.Duration, name, usage string) {
+		if v, ok := env(name); ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				*p = d
+			}
+		}
+		fs.DurationVar(p, name, *p, usage+" (IVRD_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+")")
+	}
+	str(&c.Data, "data", "data directory")
+	str(&c.HTTP, "http", "HTTP listen address")
+	str(&c.SIP, "sip", "SIP listen address (UDP)")
+	str(&c.PublicURL, "public-url", "base URL apps reach ivrd at (default http://<http>)")
+	dur(&c.URLTTL, "url-ttl", "lifetime of signed recording URLs")
+	dur(&c.IdleTimeout, "idle-timeout", "hang up after this long with no next block")
+	dur(&c.PrepareBudget, "prepare-budget", "how long a request waits for msg synthesis/download")
+	str(&c.TimeZone, "tz", "time zone of the notification date field (\"+08:00\" or an IANA name)")
+	str(&c.Currency, "currency", "currency of call charges")
+	rate := strconv.FormatFloat(c.Rate, 'f', -1, 64)
+	str(&rate, "rate", "charge per started minute")
+	kbps := strconv.Itoa(c.MP3Kbps)
+	str(&kbps, "mp3-kbps", "MP3 bitrate of recordings")
+	str(&c.Espeak, "espeak", "espeak-ng program")
+	str(&c.LogLevel, "log-level", "debug, info, warn or error")
+	str(&c.DemoNumber, "demo-number", "number routed to the built-in demo app on first start (empty: none)")
+	c.numbers = func() error {
+		var err error
+		if c.Rate, err = strconv.ParseFloat(rate, 64); err != nil {
+			return fmt.Errorf("rate: %w", err)
+		}
+		if c.MP3Kbps, err = strconv.Atoi(kbps); err != nil {
+			return fmt.Errorf("mp3-kbps: %w", err)
+		}
+		return nil
+	}
+}
+
+// Validate checks the settings after flags are parsed and fills derived defaults.
+func (c *Config) Validate() error {
+	if c.numbers != nil {
+		if err := c.numbers(); err != nil {
+			return err
+		}
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.HTTP
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if _, err := c.Location(); err != nil {
+		return err
+	}
+	if c.URLTTL <= 0 || c.IdleTimeout <= 0 || c.PrepareBudget <= 0 {
+		return fmt.Errorf("durations must be positive")
+	}
+	return nil
+}
+
+// Location parses TimeZone: a UTC offset like "+08:00" or an IANA zone name.
+func (c *Config) Location() (*time.Location, error) {
+	tz := c.TimeZone
+	if t, err := time.Parse("-07:00", tz); err == nil {
+		_, off := t.Zone()
+		return time.FixedZone("GMT"+tz, off), nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("tz %q: %w", tz, err)
+	}
+	return loc, nil
+}

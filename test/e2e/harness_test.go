@@ -1,0 +1,286 @@
+// Package e2e runs ivrd end to end: the real binary, an application that drives it over HTTP as a
+// user's app would, and a real SIP caller (sipp) sending known audio.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/notify"
+)
+
+var ivrdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ivrd-e2e")
+	if err != nil {
+		panic(err)
+	}
+	ivrdBin = filepath.Join(dir, "ivrd")
+	build := exec.Command("go", "build", "-o", ivrdBin, "../../cmd/ivrd")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ivrd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a free loopback port for network ("tcp" or "udp").
+func freePort(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// ivrd is one running ivrd process.
+type ivrd struct {
+	t         *testing.T
+	data      string
+	http, sip string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+// ivrdCmd runs an ivrd admin command and returns its stdout.
+func ivrdCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(ivrdBin, args...).Output()
+	if err != nil {
+		t.Fatalf("ivrd %v: %v", args, err)
+	}
+	return string(out)
+}
+
+// startIvrd starts `ivrd serve` on data with fresh ports (or the given ones) and waits until it
+// answers HTTP.
+func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *ivrd {
+	t.Helper()
+	if httpAddr == "" {
+		httpAddr = freePort(t, "tcp")
+	}
+	if sipAddr == "" {
+		sipAddr = freePort(t, "udp")
+	}
+	args := append([]string{"serve", "--data", data, "--http", httpAddr, "--sip", sipAddr}, extra...)
+	cmd := exec.Command(ivrdBin, args...)
+	logf, err := os.OpenFile(filepath.Join(data, "..", filepath.Base(data)+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &ivrd{t: t, data: data, http: httpAddr, sip: sipAddr, cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			p.signal(syscall.SIGKILL)
+			<-p.exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("ivrd log:\n%s", tail(string(b), 60))
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := http.Get("http://" + httpAddr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			return p
+		}
+		select {
+		case <-p.exited:
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("ivrd exited at start:\n%s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ivrd did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *ivrd) signal(s syscall.Signal) {
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(s)
+	}
+}
+
+// kill SIGKILLs ivrd and waits for it to be gone.
+func (p *ivrd) kill() {
+	p.signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// note is one notification the app received.
+type note struct {
+	at         time.Time
+	path       string
+	params     url.Values
+	deliveryID string
+}
+
+// app is the user's web application: it receives notifications (verifying their signatures) and
+// answers them by calling ivrd's API over HTTP.
+type app struct {
+	t      *testing.T
+	srv    *httptest.Server
+	ivrd   string // ivrd base URL
+	id     string
+	token  string
+	notes  chan note
+	badSig chan string
+	seen   sync.Map // delivery ids
+}
+
+func newApp(t *testing.T, appID, token string) *app {
+	a := &app{t: t, id: appID, token: token, notes: make(chan note, 64), badSig: make(chan string, 8)}
+	a.srv = httptest.NewServer(http.HandlerFunc(a.receive))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *app) receive(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if r.Method != http.MethodPost || !notify.Verify(a.token, body, r.Header.Get("X-Hoiio-Signature")) {
+		a.badSig <- fmt.Sprintf("%s %s sig=%q body=%s", r.Method, r.URL, r.Header.Get("X-Hoiio-Signature"), body)
+		http.Error(w, "bad signature", http.StatusForbidden)
+		return
+	}
+	id := r.Header.Get("X-Ivrd-Delivery-Id")
+	if _, dup := a.seen.LoadOrStore(id, true); dup || id == "" {
+		w.WriteHeader(http.StatusOK) // duplicate delivery: already handled
+		return
+	}
+	p, err := url.ParseQuery(string(body))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	a.notes <- note{at: time.Now(), path: r.URL.Path, params: p, deliveryID: id}
+	w.WriteHeader(http.StatusOK)
+}
+
+// url is a notify URL on the app.
+func (a *app) url(path string) string { return a.srv.URL + path }
+
+// next waits for the next notification.
+func (a *app) next(timeout time.Duration) note {
+	a.t.Helper()
+	select {
+	case n := <-a.notes:
+		return n
+	case s := <-a.badSig:
+		a.t.Fatalf("notification with a bad signature: %s", s)
+	case <-time.After(timeout):
+		a.t.Fatal("no notification in time")
+	}
+	return note{}
+}
+
+// call invokes an API block and returns the status.
+func (a *app) call(path string, params url.Values) string {
+	a.t.Helper()
+	params.Set("app_id", a.id)
+	params.Set("access_token", a.token)
+	res, err := http.PostForm(a.ivrd+"/open/ivr/"+path, params)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]string
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+		a.t.Fatalf("%s: HTTP %d %v", path, res.StatusCode, err)
+	}
+	return out["status"]
+}
+
+// newAppOn creates an app and a number in data (before ivrd starts) and returns the app.
+func newAppOn(t *testing.T, data, number string) *app {
+	t.Helper()
+	var creds struct{ AppID, AccessToken string }
+	out := ivrdCmd(t, "app", "create", "--data", data, "--name", "e2e")
+	if err := json.Unmarshal([]byte(out), &map[string]*string{"app_id": &creds.AppID, "access_token": &creds.AccessToken}); err != nil || creds.AppID == "" {
+		t.Fatalf("app create output %q: %v", out, err)
+	}
+	a := newApp(t, creds.AppID, creds.AccessToken)
+	ivrdCmd(t, "number", "add", "--data", data, "--app", a.id, "--number", number, "--notify-url", a.url("/answer?shop=42"))
+	return a
+}
+
+// download GETs a URL and returns status and body.
+func download(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// decodeMP3 decodes with ffmpeg (a real decoder) to 8 kHz mono s16 and fails on decode errors.
+func decodeMP3(t *testing.T, mp3 []byte) []int16 {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", "8000", "pipe:1")
+	cmd.Stdin = bytes.NewReader(mp3)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil || errb.Len() > 0 {
+		t.Fatalf("ffmpeg decode: %v %s", err, errb.String())
+	}
+	b := out.Bytes()
+	pcm := make([]int16, len(b)/2)
+	for i := range pcm {
+		pcm[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+	}
+	return pcm
+}
