@@ -1,0 +1,190 @@
+package audio
+
+/*
+#cgo LDFLAGS: -lmp3lame
+#include <stdlib.h>
+#include <malloc.h>
+#include <lame/lame.h>
+
+// ivrd_c_heap is the C heap in use (glibc), for the encoder's leak test.
+static long long ivrd_c_heap(void) {
+	struct mallinfo2 m = mallinfo2();
+	return (long long)(m.uordblks + m.hblkhd);
+}
+
+// ivrd_lame_new configures a LAME encoder for Rate-in, Rate-out mono CBR. It returns NULL when
+// LAME refuses the parameters; *outRate receives the sample rate LAME settled on.
+static lame_global_flags *ivrd_lame_new(int rate, int kbps, int *outRate) {
+	lame_global_flags *gf = lame_init();
+	if (gf == NULL) {
+		return NULL;
+	}
+	lame_set_in_samplerate(gf, rate);
+	lame_set_out_samplerate(gf, rate);
+	lame_set_num_channels(gf, 1);
+	lame_set_mode(gf, MONO);
+	lame_set_VBR(gf, vbr_off);
+	lame_set_brate(gf, kbps);
+	lame_set_quality(gf, 5);
+	lame_set_bWriteVbrTag(gf, 0);
+	if (lame_init_params(gf) < 0) {
+		lame_close(gf);
+		return NULL;
+	}
+	*outRate = lame_get_out_samplerate(gf);
+	return gf;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"unsafe"
+)
+
+// DefaultMP3Kbps is the CBR bit rate NewMP3Encoder uses when asked for 0 kbps.
+const DefaultMP3Kbps = 32
+
+// mp3Chunk is the largest number of samples handed to LAME in one call, which bounds the
+// output buffer: LAME documents a worst case of 1.25*samples + 7200 bytes.
+const mp3Chunk = 1152
+
+// mp3EncoderDelay is how many samples an MP3 decoder that knows nothing of LAME's encoder
+// delay (no Xing/LAME tag: ffmpeg, mpg123, minimp3) outputs before the first input sample:
+// LAME's 576-sample encoder delay plus the decoder's 528+1-sample MDCT/filterbank delay.
+// Measured in TestMP3EncoderDelay.
+const mp3EncoderDelay = 576 + 529
+
+// MP3EncoderDelay is the lead-in of silence, in samples at Rate, that decoding an MP3 made
+// by MP3Encoder adds before the first sample written. A caller that needs the decoded
+// timeline to match its own (the call recorder) drops this many samples at its start.
+const MP3EncoderDelay = mp3EncoderDelay
+
+// validMP3Kbps lists the MPEG-2.5 Layer III bit rates that make sense at 8 kHz.
+var validMP3Kbps = map[int]bool{8: true, 16: true, 24: true, 32: true, 40: true, 48: true, 56: true, 64: true}
+
+// MP3Encoder streams 8 kHz mono PCM into a constant-bit-rate MPEG-2.5 Layer III stream
+// through libmp3lame. Every Write hands LAME's complete output straight to the underlying
+// writer; nothing but LAME's own look-ahead (about a frame) is held back. There is no
+// Xing/VBR header, so any prefix of the output that ends on a frame boundary is a valid
+// MP3 file. An MP3Encoder is not safe for concurrent use: use it from one goroutine at a
+// time, and Close it to flush the last frames and free the C state.
+type MP3Encoder struct {
+	gf      *C.lame_global_flags
+	cleanup runtime.Cleanup
+	w       io.Writer
+	out     []byte
+	samples int64 // PCM samples accepted
+	bytes   int64 // MP3 bytes written to w
+	err     error // sticky write error
+}
+
+// ErrEncoderClosed is returned by Write after Close.
+var ErrEncoderClosed = errors.New("audio: mp3 encoder closed")
+
+// NewMP3Encoder returns an encoder writing to w at kbps (0 means DefaultMP3Kbps; one of
+// 8, 16, …, 64). Input and output are Rate (8 kHz), mono, CBR, LAME quality 5.
+func NewMP3Encoder(w io.Writer, kbps int) (*MP3Encoder, error) {
+	if w == nil {
+		return nil, errors.New("audio: nil writer for mp3 encoder")
+	}
+	if kbps == 0 {
+		kbps = DefaultMP3Kbps
+	}
+	if !validMP3Kbps[kbps] {
+		return nil, fmt.Errorf("audio: mp3 bit rate %d kbps not supported at %d Hz (use 8..64 in steps of 8)", kbps, Rate)
+	}
+	var outRate C.int
+	gf := C.ivrd_lame_new(C.int(Rate), C.int(kbps), &outRate)
+	if gf == nil {
+		return nil, fmt.Errorf("audio: lame refused %d Hz mono %d kbps", Rate, kbps)
+	}
+	if outRate != C.int(Rate) {
+		C.lame_close(gf)
+		return nil, fmt.Errorf("audio: lame chose %d Hz output instead of %d", int(outRate), Rate)
+	}
+	e := &MP3Encoder{
+		gf:  gf,
+		w:   w,
+		out: make([]byte, mp3Chunk*5/4+7200),
+	}
+	// A forgotten Close must not leak the C state; Close stops this cleanup so the state is
+	// freed exactly once.
+	e.cleanup = runtime.AddCleanup(e, func(gf *C.lame_global_flags) { C.lame_close(gf) }, gf)
+	return e, nil
+}
+
+// Write encodes pcm (mono, Rate) and writes whatever MP3 bytes LAME completed to the
+// underlying writer. A write error is sticky: later Writes return it too.
+func (e *MP3Encoder) Write(pcm []int16) error {
+	if e.gf == nil {
+		return ErrEncoderClosed
+	}
+	if e.err != nil {
+		return e.err
+	}
+	for len(pcm) > 0 {
+		n := min(len(pcm), mp3Chunk)
+		got := C.lame_encode_buffer(e.gf,
+			(*C.short)(unsafe.Pointer(&pcm[0])), nil, C.int(n),
+			(*C.uchar)(unsafe.Pointer(&e.out[0])), C.int(len(e.out)))
+		if got < 0 {
+			e.err = fmt.Errorf("audio: lame_encode_buffer failed with code %d", int(got))
+			return e.err
+		}
+		e.samples += int64(n)
+		if err := e.emit(int(got)); err != nil {
+			return err
+		}
+		pcm = pcm[n:]
+	}
+	return nil
+}
+
+func (e *MP3Encoder) emit(n int) error {
+	if n == 0 {
+		return nil
+	}
+	m, err := e.w.Write(e.out[:n])
+	e.bytes += int64(m)
+	if err == nil && m < n {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		e.err = fmt.Errorf("audio: writing mp3: %w", err)
+	}
+	return e.err
+}
+
+// cHeapInUse is the number of bytes malloc has handed out and not got back (glibc).
+func cHeapInUse() int64 { return int64(C.ivrd_c_heap()) }
+
+// Samples is the number of PCM samples encoded so far.
+func (e *MP3Encoder) Samples() int64 { return e.samples }
+
+// Bytes is the number of MP3 bytes written to the underlying writer so far.
+func (e *MP3Encoder) Bytes() int64 { return e.bytes }
+
+// Close flushes LAME's last frames to the writer and frees the encoder. It is safe to call
+// more than once; only the first call flushes.
+func (e *MP3Encoder) Close() error {
+	if e.gf == nil {
+		return nil
+	}
+	err := e.err
+	if err == nil {
+		got := C.lame_encode_flush(e.gf, (*C.uchar)(unsafe.Pointer(&e.out[0])), C.int(len(e.out)))
+		if got < 0 {
+			err = fmt.Errorf("audio: lame_encode_flush failed with code %d", int(got))
+		} else {
+			err = e.emit(int(got))
+		}
+	}
+	e.cleanup.Stop()
+	C.lame_close(e.gf)
+	e.gf = nil
+	return err
+}
