@@ -1,0 +1,374 @@
+package telephony
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/ivrd/ivrd/internal/audio"
+)
+
+var (
+	// ErrCallEnded is returned when the call has ended, whichever side ended it.
+	ErrCallEnded = errors.New("telephony: call ended")
+	// ErrNotAnswered is returned by Play on a leg that has not been answered.
+	ErrNotAnswered = errors.New("telephony: call not answered")
+	// ErrAnswered is returned by Reject on a leg that is already answered.
+	ErrAnswered = errors.New("telephony: call already answered")
+)
+
+// byeTimeout bounds how long Hangup waits for the caller to confirm our BYE.
+const byeTimeout = 5 * time.Second
+
+type legState uint8
+
+const (
+	stateRinging   legState = iota // INVITE received, 180 sent
+	stateAnswering                 // 200 OK sent or being sent, waiting for ACK
+	stateAnswered                  // ACK received, media running
+	stateRejecting                 // final error response being sent
+	stateHangingUp                 // BYE being sent
+	stateEnded
+)
+
+// Leg is one incoming call. It satisfies ivr.Call. All methods are safe for concurrent use.
+type Leg struct {
+	dlg *diago.DialogServerSession
+	log *slog.Logger
+
+	id, from, to string
+
+	mu         sync.Mutex
+	state      legState
+	answerDone chan struct{} // closed when the answer attempt finished; answerErr is its result
+	answerErr  error
+	med        *diago.DialogMedia
+	readerDone chan struct{} // closed when the media reader goroutine exited
+	endedAt    time.Time
+
+	done  chan struct{}
+	ended atomic.Bool
+
+	// Negotiated RTP payload types; dtmfPT is -1 when telephone-event was not negotiated.
+	audioPT atomic.Int32
+	dtmfPT  atomic.Int32
+
+	tapMu sync.RWMutex // held for reading around every tap call
+	tap   audio.Tap
+
+	sendMu      sync.Mutex    // held around sending one frame; finish takes it to fence Play off
+	playSem     chan struct{} // one Play at a time
+	nextFrameAt time.Time     // when the frame after the last one sent is due; owned by playSem
+
+	onDTMF atomic.Pointer[func(rune)]
+	digits chan rune
+}
+
+func newLeg(d *diago.DialogServerSession, log *slog.Logger) *Leg {
+	req := d.InviteRequest
+	l := &Leg{
+		dlg:     d,
+		id:      req.CallID().Value(),
+		to:      normalizeNumber(req.Recipient.User),
+		done:    make(chan struct{}),
+		playSem: make(chan struct{}, 1),
+		digits:  make(chan rune, 32),
+	}
+	if f := req.From(); f != nil {
+		l.from = normalizeNumber(f.Address.User)
+	}
+	l.log = log.With("call_id", l.id)
+	l.dtmfPT.Store(-1)
+	return l
+}
+
+// normalizeNumber returns user as E.164 with a leading '+' when it is all digits, else as is.
+func normalizeNumber(user string) string {
+	if user == "" {
+		return user
+	}
+	for _, c := range user {
+		if c < '0' || c > '9' {
+			return user
+		}
+	}
+	return "+" + user
+}
+
+// ID returns the SIP Call-ID.
+func (l *Leg) ID() string { return l.id }
+
+// From returns the caller: the From user part, with '+' prepended when it is all digits.
+func (l *Leg) From() string { return l.from }
+
+// To returns the dialled number: the Request-URI user part, normalised like From.
+func (l *Leg) To() string { return l.to }
+
+// Done is closed when the call has ended, whichever side ended it. Once it is closed the tap
+// gets no more audio and OnDTMF no more digits.
+func (l *Leg) Done() <-chan struct{} { return l.done }
+
+// EndedAt returns when the call ended; zero while it has not.
+func (l *Leg) EndedAt() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.endedAt
+}
+
+// SetTap makes t receive both directions of audio from now on; nil stops. When SetTap returns
+// the previous tap gets no more calls. A tap must not call SetTap from inside its methods.
+func (l *Leg) SetTap(t audio.Tap) {
+	l.tapMu.Lock()
+	l.tap = t
+	l.tapMu.Unlock()
+}
+
+// OnDTMF sets the function called with each key the caller presses (RFC 4733 events and SIP
+// INFO). It is called from one goroutine per leg, in order, and may call any Leg method. Keys
+// that arrive while no function is set are dropped.
+func (l *Leg) OnDTMF(f func(digit rune)) {
+	if f == nil {
+		l.onDTMF.Store(nil)
+		return
+	}
+	l.onDTMF.Store(&f)
+}
+
+// Answer accepts the ringing call: 200 OK with SDP (PCMU, PCMA, telephone-event/8000), then
+// waits for the ACK and starts the media. It is idempotent; concurrent calls share one answer.
+// If ctx ends first Answer returns ctx.Err() and the answer goes on in the background.
+func (l *Leg) Answer(ctx context.Context) error {
+	l.mu.Lock()
+	switch l.state {
+	case stateAnswered:
+		l.mu.Unlock()
+		return nil
+	case stateRinging:
+		l.state = stateAnswering
+		l.answerDone = make(chan struct{})
+		go l.answer()
+	case stateAnswering:
+	default:
+		l.mu.Unlock()
+		return ErrCallEnded
+	}
+	ch := l.answerDone
+	l.mu.Unlock()
+	select {
+	case <-ch:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.answerErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// answer runs diago's answer, which blocks until the caller's ACK (at most 64*T1).
+func (l *Leg) answer() {
+	med, err := l.dlg.Answer(diago.AnswerOptions{OnMediaUpdate: l.mediaUpdated})
+	if err != nil {
+		if med != nil {
+			_ = med.Close()
+		}
+		l.answerFailed(err)
+		return
+	}
+	l.mu.Lock()
+	if l.state != stateAnswering { // ended meanwhile
+		l.answerErr = ErrCallEnded
+		close(l.answerDone)
+		l.mu.Unlock()
+		_ = med.Close()
+		return
+	}
+	l.med = med
+	l.setCodecs(med)
+	if w := med.RTPPacketWriter; w != nil {
+		w.ClockDisable() // we pace ourselves; its ticker would only cost CPU
+	}
+	l.readerDone = make(chan struct{})
+	go l.readMedia(med.RTPPacketReader, l.readerDone)
+	l.state = stateAnswered
+	close(l.answerDone)
+	l.mu.Unlock()
+	l.log.Debug("answered", "audio_pt", l.audioPT.Load(), "dtmf_pt", l.dtmfPT.Load())
+}
+
+func (l *Leg) answerFailed(err error) {
+	l.mu.Lock()
+	mine := l.state == stateAnswering
+	if mine {
+		l.state = stateHangingUp
+	}
+	ended := !mine || l.dlg.Context().Err() != nil
+	if ended {
+		err = ErrCallEnded
+	} else {
+		err = fmt.Errorf("telephony: answer: %w", err)
+	}
+	l.answerErr = err
+	close(l.answerDone)
+	l.mu.Unlock()
+	if !ended {
+		l.log.Warn("answer failed", "err", err)
+		if l.dlg.LoadState() < sip.DialogStateEstablished {
+			// No 200 went out: most likely the offer had no codec we take.
+			_ = l.dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+			_ = l.dlg.Bye(ctx)
+			cancel()
+		}
+	}
+	l.finish()
+}
+
+// Reject refuses the ringing call with a final SIP status (300..699, e.g. 404, 486, 603). It
+// returns ErrAnswered once the call is answered and ErrCallEnded once it has ended.
+func (l *Leg) Reject(code int) error {
+	if code < 300 || code > 699 {
+		return fmt.Errorf("telephony: reject: invalid final status %d", code)
+	}
+	l.mu.Lock()
+	switch l.state {
+	case stateRinging:
+	case stateAnswering, stateAnswered:
+		l.mu.Unlock()
+		return ErrAnswered
+	default:
+		l.mu.Unlock()
+		return ErrCallEnded
+	}
+	l.state = stateRejecting
+	l.mu.Unlock()
+
+	// sipgo sends the response and waits for the caller's ACK (or the transaction's end).
+	err := l.dlg.Respond(code, reasonPhrase(code), nil)
+	cancelled := l.dlg.Context().Err() != nil && err != nil
+	l.finish()
+	switch {
+	case cancelled:
+		return ErrCallEnded
+	case err != nil:
+		return fmt.Errorf("telephony: reject %d: %w", code, err)
+	}
+	return nil
+}
+
+// Hangup ends the call from our side: BYE once answered, 603 Decline while ringing. It is
+// idempotent and returns when the call has ended (at most about byeTimeout for the BYE).
+func (l *Leg) Hangup() error {
+	for {
+		l.mu.Lock()
+		switch l.state {
+		case stateRinging:
+			l.mu.Unlock()
+			err := l.Reject(sip.StatusGlobalDecline)
+			if errors.Is(err, ErrAnswered) {
+				continue // answered meanwhile
+			}
+			if errors.Is(err, ErrCallEnded) {
+				return nil
+			}
+			return err
+		case stateAnswering:
+			ch := l.answerDone
+			l.mu.Unlock()
+			select {
+			case <-ch:
+			case <-l.done:
+			}
+			continue
+		case stateAnswered:
+			l.state = stateHangingUp
+			l.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+			err := l.dlg.Bye(ctx)
+			cancel()
+			l.finish()
+			if err != nil && l.dlg.Context().Err() == nil {
+				return fmt.Errorf("telephony: bye: %w", err)
+			}
+			return nil
+		default:
+			l.mu.Unlock()
+			<-l.done
+			return nil
+		}
+	}
+}
+
+// watch ends the leg when the SIP dialog ends: BYE or CANCEL from the caller, or our own final
+// response or BYE completing.
+func (l *Leg) watch() {
+	select {
+	case <-l.dlg.Context().Done():
+		l.finish()
+	case <-l.done:
+	}
+}
+
+// finish ends the leg once: closes the media (its sockets and reader), fences off Play and the
+// tap, then closes done. Callers other than the first return at once.
+func (l *Leg) finish() {
+	l.mu.Lock()
+	if l.state == stateEnded {
+		l.mu.Unlock()
+		return
+	}
+	l.state = stateEnded
+	l.endedAt = time.Now()
+	l.ended.Store(true)
+	med, readerDone := l.med, l.readerDone
+	l.mu.Unlock()
+
+	if med != nil {
+		if err := med.Close(); err != nil {
+			l.log.Debug("closing media", "err", err)
+		}
+	}
+	if readerDone != nil {
+		<-readerDone
+	}
+	l.sendMu.Lock() // a frame being sent finishes; later ones see ended
+	l.sendMu.Unlock()
+	close(l.done)
+	l.log.Debug("call ended")
+}
+
+// reasonPhrase returns the standard reason phrase of a SIP status code.
+func reasonPhrase(code int) string {
+	if r, ok := reasonPhrases[code]; ok {
+		return r
+	}
+	switch code / 100 {
+	case 3:
+		return "Redirection"
+	case 4:
+		return "Client Error"
+	case 5:
+		return "Server Error"
+	}
+	return "Global Failure"
+}
+
+var reasonPhrases = map[int]string{
+	400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+	404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 410: "Gone",
+	480: "Temporarily Unavailable", 484: "Address Incomplete", 486: "Busy Here",
+	487: "Request Terminated", 488: "Not Acceptable Here", 500: "Server Internal Error",
+	501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out",
+	600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+}
+
+// isTelephoneEvent reports whether a codec name is RFC 4733's.
+func isTelephoneEvent(name string) bool { return strings.EqualFold(name, "telephone-event") }

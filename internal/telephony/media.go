@@ -1,0 +1,127 @@
+package telephony
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+
+	"github.com/ivrd/ivrd/internal/audio"
+)
+
+// RTP static payload types of G.711.
+const (
+	ptPCMU = 0
+	ptPCMA = 8
+)
+
+// setCodecs records the negotiated payload types of med: the audio codec we send (PCMU or
+// PCMA) and the telephone-event type we receive, if any.
+func (l *Leg) setCodecs(med *diago.DialogMedia) {
+	sess := med.MediaSession()
+	if sess == nil {
+		return
+	}
+	codec := media.CodecAudioFromSession(sess)
+	l.audioPT.Store(int32(codec.PayloadType))
+	dtmf := int32(-1)
+	for _, c := range sess.CommonCodecs() {
+		if isTelephoneEvent(c.Name) && c.SampleRate == audio.Rate {
+			dtmf = int32(c.PayloadTypeRecv())
+			break
+		}
+	}
+	l.dtmfPT.Store(dtmf)
+}
+
+// mediaUpdated follows a re-INVITE that renegotiated the media.
+func (l *Leg) mediaUpdated(med *diago.DialogMedia) {
+	l.setCodecs(med)
+	l.log.Debug("media updated", "audio_pt", l.audioPT.Load(), "dtmf_pt", l.dtmfPT.Load())
+}
+
+// readMedia drains the call's RTP until the media is closed: G.711 audio goes to the tap,
+// telephone-event packets to the DTMF detector (never to the tap), anything else is dropped.
+// diago's reader must be drained continuously or RTP and RTCP processing stall.
+func (l *Leg) readMedia(r *media.RTPPacketReader, done chan<- struct{}) {
+	defer close(done)
+	buf := make([]byte, media.RTPBufSize)
+	pcm := make([]int16, 0, audio.FrameSamples)
+	var det dtmfDetector
+	failures := 0
+	for {
+		n, err := r.Read(buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || l.ended.Load() {
+				return
+			}
+			// Malformed packets land here; back off if the error persists.
+			failures++
+			if failures > 20 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			continue
+		}
+		failures = 0
+		if n == 0 {
+			continue
+		}
+		now := time.Now()
+		h := &r.PacketHeader
+		pt := int32(h.PayloadType)
+		switch {
+		case pt == l.dtmfPT.Load():
+			if key, ok := det.feed(h.SSRC, h.Timestamp, buf[:n], now); ok {
+				l.digit(key)
+			}
+		case pt == ptPCMU:
+			pcm = audio.DecodeUlaw(pcm[:0], buf[:n])
+			l.inbound(pcm, now)
+		case pt == ptPCMA:
+			pcm = audio.DecodeAlaw(pcm[:0], buf[:n])
+			l.inbound(pcm, now)
+		}
+	}
+}
+
+func (l *Leg) inbound(pcm []int16, at time.Time) {
+	l.tapMu.RLock()
+	if l.tap != nil {
+		l.tap.Inbound(pcm, at)
+	}
+	l.tapMu.RUnlock()
+}
+
+func (l *Leg) outbound(pcm []int16, at time.Time) {
+	l.tapMu.RLock()
+	if l.tap != nil {
+		l.tap.Outbound(pcm, at)
+	}
+	l.tapMu.RUnlock()
+}
+
+// digit queues a key for the OnDTMF function; it never blocks the media reader.
+func (l *Leg) digit(key rune) {
+	select {
+	case l.digits <- key:
+	default:
+		l.log.Warn("dtmf queue full, key dropped", "key", string(key))
+	}
+}
+
+// dispatchDigits calls the OnDTMF function for each queued key until the leg ends.
+func (l *Leg) dispatchDigits() {
+	for {
+		select {
+		case key := <-l.digits:
+			if f := l.onDTMF.Load(); f != nil && !l.ended.Load() {
+				(*f)(key)
+			}
+		case <-l.done:
+			return
+		}
+	}
+}

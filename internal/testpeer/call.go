@@ -1,0 +1,181 @@
+// Package testpeer places real SIP calls with sipp (Debian package sip-tester) for tests across
+// ivrd: a Call runs one sipp UAC with media on 127.0.0.1, sends scripted audio and DTMF, and
+// reports how the call went and what the caller heard.
+package testpeer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Call describes one call placed by sipp.
+type Call struct {
+	Target      string        // SIP server, "127.0.0.1:5060"
+	Number      string        // Request-URI and To user, e.g. "6500000001"
+	From        string        // From user; default "sipp"
+	Script      []Step        // run after the ACK, in order
+	HangupAfter time.Duration // send BYE this long after the ACK (cutting the script); 0 = wait for the server's BYE
+	CancelAfter time.Duration // if set, send CANCEL this long after 180 Ringing (Status then 487)
+	Timeout     time.Duration // whole call, ringing included; default 30 s
+	PCMA        bool          // offer PCMA (A-law) instead of PCMU
+}
+
+// Result is how the call went.
+type Result struct {
+	Answered      bool      // the INVITE got 200 OK
+	ByeFromServer bool      // the server sent BYE (sipp answered it 200 OK)
+	Status        int       // final status of the INVITE (200 when answered)
+	AnsweredAt    time.Time // when sipp got the 200 OK (from its trace, microseconds)
+	ByeAt         time.Time // when sipp sent or got the BYE (from its trace)
+	Stderr        string    // sipp's stderr
+	Trace         string    // sipp's SIP message trace, for failure messages
+	Heard         []int16   // what the caller received, decoded, laid out by RTP timestamp
+	HeardAt       time.Time // arrival of the first packet of Heard
+	Packets       int       // audio RTP packets received
+	Events        int       // non-audio RTP packets received (e.g. telephone-event)
+}
+
+// Sipp is the sipp binary.
+var Sipp = "sipp"
+
+// Available reports whether sipp can be run (tests skip without it).
+func Available() bool {
+	_, err := exec.LookPath(Sipp)
+	return err == nil
+}
+
+// Run places the call and returns when sipp has exited. It returns an error when sipp could
+// not run, timed out, failed in a way the trace does not explain, or the INVITE got no final
+// response; Result is filled as far as known in every case.
+func (c Call) Run(ctx context.Context) (Result, error) {
+	var res Result
+	host, port, err := net.SplitHostPort(c.Target)
+	if err != nil {
+		return res, fmt.Errorf("testpeer: target: %w", err)
+	}
+	if !safeUser(c.Number) || (c.From != "" && !safeUser(c.From)) {
+		return res, fmt.Errorf("testpeer: number %q or from %q has characters we do not put in SIP", c.Number, c.From)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	// sipp gets the timeout itself (so it exits cleanly and flushes its trace); the context
+	// kill is the backstop.
+	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+
+	dir, err := os.MkdirTemp("", "testpeer-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+
+	rx, err := newReceiver()
+	if err != nil {
+		return res, fmt.Errorf("testpeer: media socket: %w", err)
+	}
+	defer rx.stop()
+
+	xml, err := c.scenario(scenarioParams{host: host, port: port, mediaPort: rx.port(), dir: dir})
+	if err != nil {
+		return res, err
+	}
+	scen := filepath.Join(dir, "call.xml")
+	if err := os.WriteFile(scen, []byte(xml), 0o644); err != nil {
+		return res, err
+	}
+	mp, err := freeUDPPort()
+	if err != nil {
+		return res, err
+	}
+	sp, err := freeUDPPort()
+	if err != nil {
+		return res, err
+	}
+	trace := filepath.Join(dir, "messages.log")
+	args := []string{
+		"-sf", scen, "-m", "1", "-nostdin", "-aa",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
+		"-trace_msg", "-message_file", trace,
+		"-timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)) + "s",
+		c.Target,
+	}
+	cmd := exec.CommandContext(ctx, Sipp, args...)
+	cmd.Dir = dir // sipp writes its logs next to the scenario
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 2 * time.Second
+	runErr := cmd.Run()
+
+	rx.stop()
+	res.Heard, res.HeardAt, res.Packets, res.Events = rx.heard()
+	res.Stderr = stderr.String()
+	if b, err := os.ReadFile(trace); err == nil {
+		res.Trace = string(b)
+	}
+	o := readOutcome(parseTrace(res.Trace))
+	res.Status, res.AnsweredAt, res.ByeFromServer, res.ByeAt = o.status, o.answeredAt, o.byeFromServer, o.byeAt
+	res.Answered = res.Status >= 200 && res.Status < 300
+
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("testpeer: sipp killed after %v: %w\n%s", timeout, ctx.Err(), tail(stdout.String()))
+	case runErr != nil && !exitedWith(runErr, 1):
+		// 1 means "a call failed": an unexpected BYE makes sipp count the call failed even
+		// though all went well; the trace says what happened.
+		return res, fmt.Errorf("testpeer: sipp: %w: %s\n%s", runErr, res.Stderr, tail(stdout.String()))
+	case res.Status == 0:
+		return res, fmt.Errorf("testpeer: no final response to INVITE (sipp: %v)\n%s", runErr, tail(stdout.String()))
+	}
+	return res, nil
+}
+
+func exitedWith(err error, code int) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == code
+}
+
+// safeUser reports whether s can go verbatim into the scenario's SIP URIs.
+func safeUser(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			strings.ContainsRune("+-_.!~*()%", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// freeUDPPort returns a UDP port free on 127.0.0.1 a moment ago, for sipp to bind itself.
+// Trap: without -p sipp takes 5060 when it is free (so a server started later on 5060
+// fails), and without -mp it binds 6000, which collides between parallel runs.
+func freeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+func tail(s string) string {
+	const n = 2000
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
