@@ -35,6 +35,7 @@ func (c *call) Play(ctx context.Context, pcm []int16) error {
 func (c *call) Hangup() error         { c.once.Do(func() { close(c.done) }); return nil }
 func (c *call) Done() <-chan struct{} { return c.done }
 func (c *call) SetTap(audio.Tap)      {}
+func (c *call) OnDTMF(func(rune))     {}
 func newCall() *call                  { return &call{done: make(chan struct{})} }
 
 type statusErr string
@@ -92,6 +93,10 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	n := notifier{ch: make(chan url.Values, 100)}
 	e := ivr.New(ivr.Config{}, ivr.Deps{Prompter: prompter{}, Recorders: recorders{}, Notifier: n, Resolver: resolver{}})
+	return newFixtureWith(t, e, n)
+}
+
+func newFixtureWith(t *testing.T, e *ivr.Engine, n notifier) *fixture {
 	h := &Handler{Engine: e, Apps: func(id string) (string, error) {
 		switch id {
 		case "A1":

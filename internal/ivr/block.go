@@ -10,8 +10,10 @@ type blockSpec struct {
 	// parse validates the parameters in the order of the block's table (through c) and
 	// returns the block to run. When c.status is set the result is ignored.
 	parse func(c *checker) *block
-	// forced reports whether the request bypasses the one-block-at-a-time rule.
-	forced func(Params) bool
+	// bypass reports whether the request passes a busy session (forced Hangup, Unhold).
+	bypass func(Params) bool
+	// outbound blocks (Dial) start a new session instead of naming one.
+	outbound bool
 }
 
 // block is an accepted request, ready to run.
@@ -20,11 +22,14 @@ type block struct {
 	msg    string // prepared (synthesised/downloaded) before the request is answered
 	target string // notify_url
 	tag    string
-	end    bool // an End block (or one that ends the call): later requests get error_session_ended
-	silent bool // sends no notification of its own
+	end    bool              // an End block (or one that ends the call): later requests get error_session_ended
+	silent bool              // sends no notification of its own
+	fields map[string]string // extra fields of the API answer (e.g. room)
 	// check tests the block's state against the session (e.g. error_monitor_in_progress).
 	// Called with the engine lock held.
 	check func(s *session) string
+	// accept runs, with the engine lock held, when the block is accepted.
+	accept func(s *session)
 	// run executes the block and returns its notification's extra fields.
 	run func(x *exec, pcm []int16) map[string]string
 }
@@ -49,8 +54,11 @@ type exec struct {
 // answer answers the call if it is still ringing.
 func (x *exec) answer() error {
 	x.e.mu.Lock()
-	ringing := x.s.rec.State == StateRinging
+	ringing, call := x.s.rec.State == StateRinging, x.s.call
 	x.e.mu.Unlock()
+	if call == nil { // an outbound call still dialing
+		return ErrCallEnded
+	}
 	if !ringing {
 		return nil
 	}
@@ -92,7 +100,14 @@ func (x *exec) play(pcm []int16) error {
 func (x *exec) hangup() {
 	x.e.mu.Lock()
 	x.s.endAccepted = true
+	call, cancelDial := x.s.call, x.s.dialCancel
 	x.e.mu.Unlock()
+	if call == nil { // still dialing: give up the call
+		if cancelDial != nil {
+			cancelDial()
+		}
+		return
+	}
 	if x.ringing() {
 		_ = x.s.call.Reject(603)
 	} else {

@@ -27,6 +27,31 @@ type Call interface {
 	Done() <-chan struct{}
 	// SetTap makes t receive both directions of audio from now on (nil stops).
 	SetTap(t audio.Tap)
+	// OnDTMF makes f receive every key the caller presses (RFC 4733 or SIP INFO).
+	OnDTMF(f func(digit rune))
+}
+
+// Dial outcomes, as the API reports them in dial_status and transfer_status.
+const (
+	DialAnswered   = "answered"
+	DialUnanswered = "unanswered"
+	DialBusy       = "busy"
+	DialFailed     = "failed"
+)
+
+// Telephony places outbound calls and connects calls together. A nil Telephony means the server
+// has no trunk: Dial and Transfer to numbers answer error_dest_not_supported.
+type Telephony interface {
+	// Dial calls dest (E.164) through the trunk and returns the answered call, or the outcome
+	// (DialUnanswered, DialBusy, DialFailed) with a nil call.
+	Dial(ctx context.Context, dest, callerID string) (Call, string, error)
+	// Bridge connects the audio of two answered calls until stop is called or either ends.
+	Bridge(a, b Call) (stop func())
+	// JoinRoom puts c into the conference room id (creating it when create is set) until leave
+	// is called or c ends. It fails with ErrNoRoom for an unknown id and ErrRoomFull when full.
+	JoinRoom(id string, create bool, c Call) (leave func(), err error)
+	// RoomExists reports whether room id exists.
+	RoomExists(id string) bool
 }
 
 // Prompter turns a block's msg into audio.

@@ -14,10 +14,11 @@ import (
 
 // Config tunes the engine.
 type Config struct {
-	IdleTimeout   time.Duration // after a notification with no next block: hang up (default 60 s)
-	PrepareBudget time.Duration // how long a request may wait for msg synthesis/download (default 10 s)
-	KeepEnded     time.Duration // how long ended sessions answer error_session_ended (default 1 h)
-	Billing       Billing
+	IdleTimeout    time.Duration // after a notification with no next block: hang up (default 60 s)
+	MaxCallsPerApp int           // concurrent calls per app, incoming and outgoing (0: no limit)
+	PrepareBudget  time.Duration // how long a request may wait for msg synthesis/download (default 10 s)
+	KeepEnded      time.Duration // how long ended sessions answer error_session_ended (default 1 h)
+	Billing        Billing
 }
 
 // Deps are the engine's effects.
@@ -26,7 +27,9 @@ type Deps struct {
 	Recorders Recorders
 	Notifier  Notifier
 	Journal   Journal
-	Resolver  Resolver // nil: notify_url hosts are not resolved
+	Telephony Telephony // nil: no trunk (Dial and Transfer to numbers are not supported)
+	Resolver  Resolver  // nil: notify_url hosts are not resolved
+	HoldMusic []int16   // played by Hold without msg
 	Log       *slog.Logger
 }
 
@@ -67,36 +70,77 @@ func New(cfg Config, d Deps) *Engine {
 	return &Engine{cfg: cfg, d: d, log: log, sessions: map[string]*session{}}
 }
 
+// ErrCallLimit is returned by Incoming when the app has as many calls as it may.
+var ErrCallLimit = errors.New("ivr: concurrent call limit reached")
+
 // Incoming registers a ringing incoming call routed to appID and sends the Answer notification
-// to answerURL. It returns the new session's id.
+// to answerURL. It returns the new session's id, or ErrCallLimit.
 func (e *Engine) Incoming(call Call, appID, answerURL, from, to string) (string, error) {
-	s := &session{call: call, rec: SessionRecord{
+	s := e.newSession(appID, StateRinging)
+	s.rec.From, s.rec.To, s.rec.AnswerURL = from, to, answerURL
+	n := Notice{Block: "answer", Target: answerURL}
+	s.rec.Last = &n
+	if !e.admit(s) {
+		return "", ErrCallLimit
+	}
+	if err := e.journal(s.rec); err != nil {
+		e.forget(s)
+		return "", err
+	}
+	e.attach(s, call)
+	e.notify(s.rec, n, StateRinging)
+	e.armIdle(s)
+	return s.rec.ID, nil
+}
+
+func (e *Engine) newSession(appID, state string) *session {
+	return &session{rec: SessionRecord{
 		ID:        newID("S", 12),
 		AppID:     appID,
 		TxnRef:    newID("TX", 10),
-		From:      from,
-		To:        to,
-		State:     StateRinging,
-		AnswerURL: answerURL,
+		State:     state,
 		StartedAt: time.Now(),
 	}}
-	n := Notice{Block: "answer", Target: answerURL}
-	s.rec.Last = &n
-	if err := e.journal(s.rec); err != nil {
-		return "", err
-	}
+}
+
+// admit registers s unless its app is at the concurrent call limit.
+func (e *Engine) admit(s *session) bool {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if lim := e.cfg.MaxCallsPerApp; lim > 0 {
+		n := 0
+		for _, o := range e.sessions {
+			if o.rec.AppID == s.rec.AppID && !o.ended {
+				n++
+			}
+		}
+		if n >= lim {
+			return false
+		}
+	}
 	e.sessions[s.rec.ID] = s
+	return true
+}
+
+func (e *Engine) forget(s *session) {
+	e.mu.Lock()
+	delete(e.sessions, s.rec.ID)
 	e.mu.Unlock()
-	e.notify(s.rec, n, StateRinging)
-	e.armIdle(s)
+}
+
+// attach binds a live call to its session: keys, audio taps, and the end of the call.
+func (e *Engine) attach(s *session, call Call) {
+	call.OnDTMF(s.keys.press) // before answering: keys pressed early are not lost
+	call.SetTap(&s.taps)
+	e.mu.Lock()
+	s.call = call
+	e.mu.Unlock()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		<-call.Done()
 		e.callEnded(s)
 	}()
-	return s.rec.ID, nil
 }
 
 // Session returns a copy of a session's record.
@@ -121,13 +165,16 @@ func (e *Engine) Handle(ctx context.Context, appID, name string, p Params) Respo
 	if !ok {
 		return resp(StatusInternal)
 	}
+	if spec.outbound {
+		return e.handleOutbound(ctx, appID, spec, p)
+	}
 	sid := p["session"]
 	if sid == "" {
 		return resp(Missing("session"))
 	}
-	force := spec.forced != nil && spec.forced(p)
+	bypass := spec.bypass != nil && spec.bypass(p)
 	e.mu.Lock()
-	s, st := e.lookup(appID, sid, force)
+	s, st := e.lookup(appID, sid, name, bypass)
 	e.mu.Unlock()
 	if st != "" {
 		return resp(st)
@@ -139,7 +186,7 @@ func (e *Engine) Handle(ctx context.Context, appID, name string, p Params) Respo
 	}
 
 	e.mu.Lock()
-	if _, st = e.lookup(appID, sid, force); st == "" && b.check != nil {
+	if _, st = e.lookup(appID, sid, name, bypass); st == "" && b.check != nil {
 		st = b.check(s)
 	}
 	if st != "" {
@@ -150,11 +197,14 @@ func (e *Engine) Handle(ctx context.Context, appID, name string, p Params) Respo
 	if b.end {
 		s.endAccepted = true
 	}
+	if b.accept != nil {
+		b.accept(s)
+	}
 	s.idleGen++ // a block arrived: no idle hang-up
 	e.mu.Unlock()
 
 	var pcm []int16
-	if b.msg != "" && !force {
+	if b.msg != "" {
 		pctx, cancel := context.WithTimeout(ctx, e.cfg.PrepareBudget)
 		var err error
 		pcm, err = e.d.Prompter.Prepare(pctx, b.msg)
@@ -171,11 +221,12 @@ func (e *Engine) Handle(ctx context.Context, appID, name string, p Params) Respo
 		}
 	}
 	e.start(s, b, pcm)
-	return resp(StatusOK)
+	return Response{Status: StatusOK, Fields: b.fields}
 }
 
-// lookup finds a session and applies the session checks. Caller holds e.mu.
-func (e *Engine) lookup(appID, sid string, force bool) (*session, string) {
+// lookup finds a session and applies the session checks. bypass lets a block through a busy
+// or held session (forced Hangup; Unhold of a held call). Caller holds e.mu.
+func (e *Engine) lookup(appID, sid, name string, bypass bool) (*session, string) {
 	s, ok := e.sessions[sid]
 	switch {
 	case !ok:
@@ -184,7 +235,7 @@ func (e *Engine) lookup(appID, sid string, force bool) (*session, string) {
 		return nil, StatusSessionAccessDenied
 	case s.ended:
 		return nil, StatusSessionEnded
-	case force:
+	case bypass && (name == "hangup" || s.held):
 		return s, ""
 	case s.endAccepted:
 		return nil, StatusSessionEnded
@@ -223,7 +274,7 @@ func (e *Engine) start(s *session, b *block, pcm []int16) {
 func (e *Engine) blockDone(s *session, seq int, b *block, n Notice, extra map[string]string) {
 	n.Extra = extra
 	e.mu.Lock()
-	ended := s.ended || isDone(s.call)
+	ended := s.ended || isDone(s.call) || b.name == "hangup"
 	if ended {
 		s.endNotified = true
 		if s.rec.EndedAt.IsZero() {
@@ -265,14 +316,14 @@ func (e *Engine) callEnded(s *session) {
 	if s.rec.EndedAt.IsZero() {
 		s.rec.EndedAt = time.Now()
 	}
-	rec, busy, recording, endNotified := s.rec, s.busy, s.recording, s.endNotified
+	rec, busy, recording, endNotified, held := s.rec, s.busy, s.recording, s.endNotified, s.held
 	s.recording = nil
 	e.mu.Unlock()
-	s.call.SetTap(nil)
+	s.taps.set(true, nil)
 	if err := e.journal(rec); err != nil {
 		e.log.Error("journal", "session", rec.ID, "err", err)
 	}
-	if !busy && !endNotified && rec.Last != nil && !(rec.Last.Block == "monitor" && recording != nil) {
+	if (!busy || held) && !endNotified && rec.Last != nil && !(rec.Last.Block == "monitor" && recording != nil) {
 		// Nothing is executing: the app learns the call ended from its last block's
 		// notification, sent again with call_state=ended. (After Monitor, the notification
 		// carrying monitor_url says it.)
@@ -365,6 +416,9 @@ func (e *Engine) journal(rec SessionRecord) error {
 }
 
 func isDone(c Call) bool {
+	if c == nil {
+		return false
+	}
 	select {
 	case <-c.Done():
 		return true

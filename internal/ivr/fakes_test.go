@@ -14,6 +14,7 @@ import (
 // fakeCall is an in-memory call: Play takes the audio's real duration.
 type fakeCall struct {
 	mu       sync.Mutex
+	onDTMF   func(rune)
 	answered bool
 	rejected int
 	played   [][]int16
@@ -61,6 +62,22 @@ func (c *fakeCall) SetTap(t audio.Tap) {
 	c.tap = t
 	c.mu.Unlock()
 }
+func (c *fakeCall) OnDTMF(f func(rune)) {
+	c.mu.Lock()
+	c.onDTMF = f
+	c.mu.Unlock()
+}
+
+// press sends a key as the caller.
+func (c *fakeCall) press(keys string) {
+	c.mu.Lock()
+	f := c.onDTMF
+	c.mu.Unlock()
+	for _, k := range keys {
+		f(k)
+	}
+}
+
 func (c *fakeCall) end() { c.once.Do(func() { close(c.done) }) }
 func (c *fakeCall) state() (answered bool, rejected int, plays int) {
 	c.mu.Lock()

@@ -54,5 +54,5 @@ func (x *exec) startMonitor(target, tag string) {
 		e.finishMonitor(s, r, rec.EndedAt)
 		return
 	}
-	s.call.SetTap(r)
+	s.taps.set(true, r)
 }

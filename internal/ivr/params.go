@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -118,4 +119,41 @@ func (e *Engine) checkNotifyURL(ctx context.Context, u string) string {
 		return StatusUnresolvableNotify
 	}
 	return ""
+}
+
+// isE164 reports whether n is a '+' and 6 to 15 digits.
+func isE164(n string) bool {
+	d, ok := strings.CutPrefix(n, "+")
+	if !ok || len(d) < 6 || len(d) > 15 || d[0] == '0' {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// integer checks an optional whole-number parameter within [lo, hi].
+func (c *checker) integer(name string, def, lo, hi int, status string) int {
+	v := c.p[name]
+	if v == "" || c.status != "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		c.fail(status)
+		return def
+	}
+	return n
+}
+
+// callerID checks an optional caller_id: E.164.
+func (c *checker) callerID() string {
+	v := c.p["caller_id"]
+	if v != "" && c.status == "" && !isE164(v) {
+		c.fail("error_caller_id_invalid")
+	}
+	return v
 }

@@ -136,4 +136,10 @@ type session struct {
 	recording   Recording          // running Monitor recording
 	idleGen     int                // invalidates stale idle timers
 	idle        *time.Timer
+	taps        tapSet             // what the call's audio feeds (set on the call once answered)
+	keys        keypad             // the caller's keys, for the block listening
+	held        bool               // on Hold: only Unhold and forced Hangup are accepted
+	unhold      func()             // stops the Hold loop
+	holdDone    chan struct{}      // closed when the Hold loop has stopped
+	dialCancel  context.CancelFunc // aborts an outbound call still ringing
 }

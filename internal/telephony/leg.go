@@ -39,9 +39,17 @@ const (
 	stateEnded
 )
 
-// Leg is one incoming call. It satisfies ivr.Call. All methods are safe for concurrent use.
+// dialog is what a leg needs of its SIP dialog, incoming or outgoing.
+type dialog interface {
+	Context() context.Context // ends when the dialog ends
+	Bye(ctx context.Context) error
+}
+
+// Leg is one call: incoming (from Serve) or outgoing (from Dial). It satisfies ivr.Call. All
+// methods are safe for concurrent use.
 type Leg struct {
-	dlg *diago.DialogServerSession
+	dlg dialog
+	in  *diago.DialogServerSession // incoming calls only
 	log *slog.Logger
 
 	id, from, to string
@@ -64,9 +72,15 @@ type Leg struct {
 	tapMu sync.RWMutex // held for reading around every tap call
 	tap   audio.Tap
 
-	sendMu      sync.Mutex    // held around sending one frame; finish takes it to fence Play off
-	playSem     chan struct{} // one Play at a time
-	nextFrameAt time.Time     // when the frame after the last one sent is due; owned by playSem
+	sendMu      sync.Mutex                        // held around sending one frame; finish takes it to fence Play off
+	playSem     chan struct{}                     // one Play at a time
+	nextFrameAt time.Time                         // when the frame after the last one sent is due; guarded by sendMu
+	payload     []byte                            // encoding buffer; guarded by sendMu
+	sendMed     atomic.Pointer[diago.DialogMedia] // set once the media runs
+
+	// member is set while the leg is in a bridge or room: its mixer then sends all its audio.
+	// It changes only under sendMu.
+	member atomic.Pointer[member]
 
 	onDTMF atomic.Pointer[func(rune)]
 	digits chan rune
@@ -76,6 +90,7 @@ func newLeg(d *diago.DialogServerSession, log *slog.Logger) *Leg {
 	req := d.InviteRequest
 	l := &Leg{
 		dlg:     d,
+		in:      d,
 		id:      req.CallID().Value(),
 		to:      normalizeNumber(req.Recipient.User),
 		done:    make(chan struct{}),
@@ -106,10 +121,12 @@ func normalizeNumber(user string) string {
 // ID returns the SIP Call-ID.
 func (l *Leg) ID() string { return l.id }
 
-// From returns the caller: the From user part, with '+' prepended when it is all digits.
+// From returns the caller: for an incoming call the From user part, with '+' prepended when
+// it is all digits; for a dialled call the caller id given to Dial.
 func (l *Leg) From() string { return l.from }
 
-// To returns the dialled number: the Request-URI user part, normalised like From.
+// To returns the dialled number: for an incoming call the Request-URI user part, normalised
+// like From; for a dialled call the destination given to Dial.
 func (l *Leg) To() string { return l.to }
 
 // Done is closed when the call has ended, whichever side ended it. Once it is closed the tap
@@ -144,6 +161,7 @@ func (l *Leg) OnDTMF(f func(digit rune)) {
 
 // Answer accepts the ringing call: 200 OK with SDP (PCMU, PCMA, telephone-event/8000), then
 // waits for the ACK and starts the media. It is idempotent; concurrent calls share one answer.
+// A dialled call is answered from the start.
 // If ctx ends first Answer returns ctx.Err() and the answer goes on in the background.
 func (l *Leg) Answer(ctx context.Context) error {
 	l.mu.Lock()
@@ -174,7 +192,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 
 // answer runs diago's answer, which blocks until the caller's ACK (at most 64*T1).
 func (l *Leg) answer() {
-	med, err := l.dlg.Answer(diago.AnswerOptions{OnMediaUpdate: l.mediaUpdated})
+	med, err := l.in.Answer(diago.AnswerOptions{OnMediaUpdate: l.mediaUpdated})
 	if err != nil {
 		if med != nil {
 			_ = med.Close()
@@ -190,17 +208,23 @@ func (l *Leg) answer() {
 		_ = med.Close()
 		return
 	}
+	l.startMediaLocked(med)
+	close(l.answerDone)
+	l.mu.Unlock()
+	l.log.Debug("answered", "audio_pt", l.audioPT.Load(), "dtmf_pt", l.dtmfPT.Load())
+}
+
+// startMediaLocked takes med as the leg's media and starts reading it; l.mu is held.
+func (l *Leg) startMediaLocked(med *diago.DialogMedia) {
 	l.med = med
 	l.setCodecs(med)
 	if w := med.RTPPacketWriter; w != nil {
 		w.ClockDisable() // we pace ourselves; its ticker would only cost CPU
 	}
+	l.sendMed.Store(med)
 	l.readerDone = make(chan struct{})
 	go l.readMedia(med.RTPPacketReader, l.readerDone)
 	l.state = stateAnswered
-	close(l.answerDone)
-	l.mu.Unlock()
-	l.log.Debug("answered", "audio_pt", l.audioPT.Load(), "dtmf_pt", l.dtmfPT.Load())
 }
 
 func (l *Leg) answerFailed(err error) {
@@ -220,9 +244,9 @@ func (l *Leg) answerFailed(err error) {
 	l.mu.Unlock()
 	if !ended {
 		l.log.Warn("answer failed", "err", err)
-		if l.dlg.LoadState() < sip.DialogStateEstablished {
+		if l.in.LoadState() < sip.DialogStateEstablished {
 			// No 200 went out: most likely the offer had no codec we take.
-			_ = l.dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+			_ = l.in.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 			_ = l.dlg.Bye(ctx)
@@ -252,7 +276,7 @@ func (l *Leg) Reject(code int) error {
 	l.mu.Unlock()
 
 	// sipgo sends the response and waits for the caller's ACK (or the transaction's end).
-	err := l.dlg.Respond(code, reasonPhrase(code), nil)
+	err := l.in.Respond(code, reasonPhrase(code), nil)
 	cancelled := l.dlg.Context().Err() != nil && err != nil
 	l.finish()
 	switch {

@@ -88,6 +88,9 @@ func (l *Leg) readMedia(r *media.RTPPacketReader, done chan<- struct{}) {
 }
 
 func (l *Leg) inbound(pcm []int16, at time.Time) {
+	if m := l.member.Load(); m != nil {
+		m.in.push(pcm) // to the bridge or room the leg is in
+	}
 	l.tapMu.RLock()
 	if l.tap != nil {
 		l.tap.Inbound(pcm, at)

@@ -2,6 +2,7 @@ package telephony
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +16,13 @@ const (
 	maxLag = 200 * time.Millisecond
 )
 
+var (
+	// errAttached: the leg joined a bridge or room, whose mixer now sends its audio.
+	errAttached = errors.New("telephony: leg is mixed")
+	// errDetached: the leg left the bridge or room; it sends its own audio again.
+	errDetached = errors.New("telephony: leg left the mix")
+)
+
 // Play sends pcm (8 kHz mono) to the caller as the negotiated G.711 in 20 ms RTP frames, paced
 // in real time; a last partial frame is padded with silence. Each frame sent also goes to the
 // tap's Outbound. Play returns when the last frame has played out, when ctx is done
@@ -22,10 +30,13 @@ const (
 // for the first. Plays that follow each other without a gap form one continuous RTP stream;
 // after a pause the RTP timestamp jumps by the pause and the marker bit is set. Between Plays
 // nothing is sent.
+//
+// While the leg is in a bridge or room, Play mixes pcm into what the leg hears from the others
+// (they do not hear it), frame by frame as the mixer ticks. A Play that is running when the leg
+// joins or leaves carries on in the new mode where it was.
 func (l *Leg) Play(ctx context.Context, pcm []int16) error {
 	l.mu.Lock()
 	st := l.state
-	med := l.med
 	l.mu.Unlock()
 	switch st {
 	case stateAnswered:
@@ -45,73 +56,63 @@ func (l *Leg) Play(ctx context.Context, pcm []int16) error {
 		return ErrCallEnded
 	}
 	defer func() { <-l.playSem }()
-	if len(pcm) == 0 {
-		return nil
-	}
 
-	w := med.RTPPacketWriter
-	pt := uint8(l.audioPT.Load())
-	encode := audio.EncodeUlaw
-	if pt == ptPCMA {
-		encode = audio.EncodeAlaw
-	}
-
-	now := time.Now()
-	start := l.nextFrameAt
-	marker := false
-	if start.IsZero() || now.Sub(start) > frameDur {
-		// A new talkspurt: let the RTP clock account for the silence since the last one.
-		if !start.IsZero() {
-			w.DelayTimestamp(uint32(audio.Samples(now.Sub(start))))
+	for len(pcm) > 0 {
+		var n int
+		var err error
+		if m := l.member.Load(); m != nil {
+			n, err = m.play(ctx, pcm)
+		} else {
+			n, err = l.playDirect(ctx, pcm)
 		}
-		start, marker = now, true
+		pcm = pcm[n:]
+		if !errors.Is(err, errAttached) && !errors.Is(err, errDetached) {
+			return err
+		}
+	}
+	if l.ended.Load() {
+		return ErrCallEnded
+	}
+	return nil
+}
+
+// playDirect sends pcm as its own RTP stream and returns how many samples it sent. It stops
+// with errAttached when the leg joins a mix.
+func (l *Leg) playDirect(ctx context.Context, pcm []int16) (int, error) {
+	now := time.Now()
+	l.sendMu.Lock()
+	due := l.nextFrameAt
+	l.sendMu.Unlock()
+	if due.IsZero() || now.Sub(due) > frameDur {
+		// A new talkspurt (writeFrame lets the RTP clock account for the silence).
+		due = now
 	}
 	// Else continue the previous stream seamlessly: its next frame is just due.
 
 	frame := make([]int16, audio.FrameSamples)
-	payload := make([]byte, 0, audio.FrameSamples)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop() // since Go 1.23 a stopped timer's channel holds no stale tick
 	defer timer.Stop()
 
-	due := start
 	for off := 0; off < len(pcm); off += audio.FrameSamples {
 		if wait := time.Until(due); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
-				return ctx.Err()
+				return off, ctx.Err()
 			case <-l.done:
-				return ErrCallEnded
+				return off, ErrCallEnded
 			}
 		} else if -wait > maxLag {
-			w.DelayTimestamp(uint32(audio.Samples(-wait)))
-			due, marker = time.Now(), true
+			due = time.Now()
 		}
 		n := copy(frame, pcm[off:])
 		clear(frame[n:])
-		payload = encode(payload[:0], frame)
-
-		l.sendMu.Lock()
-		if l.ended.Load() {
-			l.sendMu.Unlock()
-			return ErrCallEnded
+		if err := l.writeFrame(frame, due, nil); err != nil {
+			return off, err
 		}
-		_, err := w.WriteSamples(payload, audio.FrameSamples, marker, pt)
-		if err == nil {
-			l.outbound(frame, time.Now())
-		}
-		l.sendMu.Unlock()
-		if err != nil {
-			if l.ended.Load() {
-				return ErrCallEnded
-			}
-			return fmt.Errorf("telephony: rtp write: %w", err)
-		}
-		marker = false
 		due = due.Add(frameDur)
-		l.nextFrameAt = due
 	}
 
 	// Return when the last frame has played out at the far end's pace.
@@ -120,13 +121,62 @@ func (l *Leg) Play(ctx context.Context, pcm []int16) error {
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
-			return ctx.Err()
+			return len(pcm), ctx.Err()
 		case <-l.done:
-			return ErrCallEnded
+			return len(pcm), ErrCallEnded
 		}
 	}
+	return len(pcm), nil
+}
+
+// writeFrame sends one 20 ms frame, due at due, as the negotiated G.711 and gives it to the
+// tap's Outbound. from is the mix sending it, nil for Play: a frame from a sender that no
+// longer owns the leg's output is refused (errAttached for Play, errDetached for a mix).
+//
+// The leg keeps one RTP stream whatever sends into it: a frame due later than the stream's next
+// frame starts a talkspurt (the RTP timestamp jumps by the gap, marker set); one due earlier
+// (an overlap at a hand-over) follows the previous frame directly.
+func (l *Leg) writeFrame(frame []int16, due time.Time, from *member) error {
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
 	if l.ended.Load() {
 		return ErrCallEnded
 	}
+	if cur := l.member.Load(); cur != from {
+		if from == nil {
+			return errAttached
+		}
+		return errDetached
+	}
+	med := l.sendMed.Load()
+	if med == nil {
+		return ErrNotAnswered
+	}
+	w := med.RTPPacketWriter
+	pt := uint8(l.audioPT.Load())
+	encode := audio.EncodeUlaw
+	if pt == ptPCMA {
+		encode = audio.EncodeAlaw
+	}
+	marker := false
+	next := l.nextFrameAt
+	switch {
+	case next.IsZero():
+		marker = true
+	case due.After(next):
+		w.DelayTimestamp(uint32(audio.Samples(due.Sub(next))))
+		marker = true
+	case due.Before(next):
+		due = next
+	}
+	l.payload = encode(l.payload[:0], frame)
+	if _, err := w.WriteSamples(l.payload, audio.FrameSamples, marker, pt); err != nil {
+		if l.ended.Load() {
+			return ErrCallEnded
+		}
+		return fmt.Errorf("telephony: rtp write: %w", err)
+	}
+	l.nextFrameAt = due.Add(frameDur)
+	l.outbound(frame, time.Now())
 	return nil
 }

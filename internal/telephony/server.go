@@ -1,9 +1,10 @@
 // Package telephony is ivrd's SIP/RTP layer: it accepts incoming calls over SIP (UDP) and
 // carries their audio as G.711 RTP, on top of github.com/emiago/diago and sipgo.
 //
-// Each call is a Leg. Its media reader decodes what the caller sends into 8 kHz PCM for the
-// leg's tap and turns DTMF (RFC 4733 telephone-events, or SIP INFO) into keys; Play sends PCM
-// to the caller in real time.
+// Each call is a Leg, incoming or placed by Server.Dial. Its media reader decodes what the
+// caller sends into 8 kHz PCM for the leg's tap and turns DTMF (RFC 4733 telephone-events, or
+// SIP INFO) into keys; Play sends PCM to the caller in real time. Bridge connects two legs and
+// a Room up to eight; their mixer then sends each leg what it hears.
 package telephony
 
 import (
@@ -31,7 +32,7 @@ type Config struct {
 // shutdownGrace bounds how long Serve spends hanging up calls when its context ends.
 const shutdownGrace = 6 * time.Second
 
-// Server accepts incoming SIP calls.
+// Server accepts incoming SIP calls and places outgoing ones (Dial) from the same socket.
 type Server struct {
 	log  *slog.Logger
 	conn net.PacketConn
@@ -43,7 +44,9 @@ type Server struct {
 	serving bool
 	closed  bool
 	legs    map[string]*Leg // by SIP dialog ID
-	calls   sync.WaitGroup  // INVITE handlers
+	calls   sync.WaitGroup  // INVITE handlers and answered outgoing calls
+	stop    chan struct{}   // closed at shutdown: dials in progress give up
+	ready   chan struct{}   // closed once sipgo serves the socket (Dial needs it)
 }
 
 // NewServer binds the SIP socket (so Addr is known at once) and prepares the SIP stack. Call
@@ -83,7 +86,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ua.Close()
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
-	s := &Server{log: log, conn: conn, ua: ua, sip: srv, legs: map[string]*Leg{}}
+	s := &Server{log: log, conn: conn, ua: ua, sip: srv, legs: map[string]*Leg{}, stop: make(chan struct{}), ready: make(chan struct{})}
 	// We serve the socket ourselves (diago's Serve would bind its own), so the transport is
 	// declared with the port already bound: diago builds Contact and the client from it.
 	s.dg = diago.NewDiago(ua,
@@ -118,6 +121,7 @@ func (s *Server) Serve(ctx context.Context, onCall func(*Leg)) error {
 	s.dg.HandleFunc(func(d *diago.DialogServerSession) { s.handle(d, onCall) })
 	errc := make(chan error, 1)
 	go func() { errc <- s.sip.ServeUDP(s.conn) }()
+	go s.awaitReady(ctx)
 
 	var err error
 	select {
@@ -143,9 +147,28 @@ func (s *Server) Close() error {
 	return err
 }
 
+// awaitReady closes s.ready once sipgo has taken the socket into its connection pool: before
+// that, a request sent from the socket's address would make sipgo bind a second socket to it.
+func (s *Server) awaitReady(ctx context.Context) {
+	tp := s.ua.TransportLayer()
+	addr := s.conn.LocalAddr().String()
+	for {
+		if c, err := tp.GetConnection("udp", addr); err == nil && c != nil {
+			close(s.ready)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 func (s *Server) shutdown() {
 	s.mu.Lock()
 	s.closed = true
+	close(s.stop)
 	legs := make([]*Leg, 0, len(s.legs))
 	for _, l := range s.legs {
 		legs = append(legs, l)
@@ -233,6 +256,12 @@ func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.mu.Lock()
 	l := s.legs[id]
+	if l == nil {
+		// An outgoing call's dialog ID has the tags the other way round.
+		if idc, err := sip.DialogIDFromRequestUAC(req); err == nil {
+			l = s.legs[idc]
+		}
+	}
 	s.mu.Unlock()
 	if l == nil {
 		respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")

@@ -1,6 +1,7 @@
-// Package testpeer places real SIP calls with sipp (Debian package sip-tester) for tests across
-// ivrd: a Call runs one sipp UAC with media on 127.0.0.1, sends scripted audio and DTMF, and
-// reports how the call went and what the caller heard.
+// Package testpeer places and takes real SIP calls with sipp (Debian package sip-tester) for
+// tests across ivrd: a Call runs one sipp UAC, an Answerer one sipp UAS (the far end of an
+// outgoing call), both with media on 127.0.0.1; they send scripted audio and DTMF and report
+// how the call went and what they heard.
 package testpeer
 
 import (
@@ -29,7 +30,7 @@ type Call struct {
 	PCMA        bool          // offer PCMA (A-law) instead of PCMU
 }
 
-// Result is how the call went.
+// Result is how the call went (for a Call or an Answerer).
 type Result struct {
 	Answered      bool      // the INVITE got 200 OK
 	ByeFromServer bool      // the server sent BYE (sipp answered it 200 OK)
@@ -42,6 +43,11 @@ type Result struct {
 	HeardAt       time.Time // arrival of the first packet of Heard
 	Packets       int       // audio RTP packets received
 	Events        int       // non-audio RTP packets received (e.g. telephone-event)
+
+	// Answerer only: what the INVITE carried, and whether the caller cancelled it.
+	RequestUser string // the Request-URI's user part, e.g. "+6590000001"
+	FromUser    string // the From URI's user part
+	Cancelled   bool   // a CANCEL arrived
 }
 
 // Sipp is the sipp binary.

@@ -2,7 +2,6 @@ package testpeer
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -205,108 +204,11 @@ Content-Length: 0
 ]]></send>
 `)
 
-	cseq := 1 // of our last in-dialog request
-	elapsed := time.Duration(0)
-	limit := time.Duration(-1)
-	if c.HangupAfter > 0 {
-		limit = c.HangupAfter
-	}
-	for i, s := range c.Script {
-		if limit >= 0 && elapsed >= limit {
-			break
-		}
-		d := s.duration()
-		if limit >= 0 && elapsed+d > limit {
-			d = limit - elapsed
-		}
-		switch s.kind {
-		case stepAudio:
-			name := filepath.Join(p.dir, fmt.Sprintf("audio%d.%s", i, strings.ToLower(codec)))
-			if strings.ContainsRune(name, ',') {
-				return "", fmt.Errorf("testpeer: temp path %q contains a comma", name)
-			}
-			var raw []byte
-			if c.PCMA {
-				raw = audio.EncodeAlaw(nil, s.pcm)
-			} else {
-				raw = audio.EncodeUlaw(nil, s.pcm)
-			}
-			if err := os.WriteFile(name, raw, 0o644); err != nil {
-				return "", err
-			}
-			fmt.Fprintf(&b, `<nop><action><exec rtp_stream="%s,1,%d"/></action></nop>`+"\n", xmlText(name), pt)
-		case stepDTMF:
-			pcap, err := dtmfPcap(s.digit)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(&b, `<nop><action><exec play_pcap_audio="%s"/></action></nop>`+"\n", xmlText(pcap))
-		case stepInfo:
-			if _, err := dtmfPcap(s.digit); err != nil {
-				return "", err
-			}
-			cseq++
-			fmt.Fprintf(&b, `<send retrans="500"><![CDATA[
-
-INFO [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <%s>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: %d INFO
-[routes]
-Max-Forwards: 70
-Content-Type: application/dtmf-relay
-Content-Length: [len]
-
-Signal=%c
-Duration=160
-
-]]></send>
-<recv response="200"/>
-`, from, uri, cseq, s.digit)
-		}
-		if d > 0 {
-			fmt.Fprintf(&b, `<pause milliseconds="%d"/>`+"\n", d.Milliseconds())
-		}
-		elapsed += d
-	}
-
-	if c.HangupAfter > 0 {
-		if rest := c.HangupAfter - elapsed; rest > 0 {
-			fmt.Fprintf(&b, `<pause milliseconds="%d"/>`+"\n", rest.Milliseconds())
-		}
-		fmt.Fprintf(&b, `<send retrans="500"><![CDATA[
-
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <%s>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: %d BYE
-[routes]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-<recv response="200"/>
-<nop next="end"/>
-`, from, uri, cseq+1)
-	} else {
-		b.WriteString(`<recv request="BYE"/>
-<send><![CDATA[
-
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-<nop next="end"/>
-`)
+	dialog := fmt.Sprintf("From: <sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\nTo: <%s>[peer_tag_param]", from, uri)
+	if err := writeScript(&b, scriptParams{
+		steps: c.Script, hangupAfter: c.HangupAfter, pcma: c.PCMA, dir: p.dir, dialog: dialog, cseq: 1,
+	}); err != nil {
+		return "", err
 	}
 
 	// A failure response is ACKed in the INVITE transaction: same Via branch, hence last_Via.

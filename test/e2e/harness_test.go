@@ -242,9 +242,12 @@ func (a *app) call(path string, params url.Values) string {
 // newAppOn creates an app and a number in data (before ivrd starts) and returns the app.
 func newAppOn(t *testing.T, data, number string) *app {
 	t.Helper()
-	var creds struct{ AppID, AccessToken string }
+	var creds struct {
+		AppID       string `json:"app_id"`
+		AccessToken string `json:"access_token"`
+	}
 	out := ivrdCmd(t, "app", "create", "--data", data, "--name", "e2e")
-	if err := json.Unmarshal([]byte(out), &map[string]*string{"app_id": &creds.AppID, "access_token": &creds.AccessToken}); err != nil || creds.AppID == "" {
+	if err := json.Unmarshal([]byte(out), &creds); err != nil || creds.AppID == "" || creds.AccessToken == "" {
 		t.Fatalf("app create output %q: %v", out, err)
 	}
 	a := newApp(t, creds.AppID, creds.AccessToken)

@@ -1,0 +1,78 @@
+package blob
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// Handler serves GET and HEAD PathPrefix+<key>?Expires=..&Signature=.. from l. A missing,
+// malformed, tampered or expired signature is 403 (checked before the key is looked up, so
+// nothing can be probed without a valid URL); a validly signed key that is not stored is 404.
+// Range and conditional requests are served by http.ServeContent. Mount it at PathPrefix.
+func Handler(l *Local, s Signer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		key, ok := strings.CutPrefix(r.URL.Path, PathPrefix)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil || !s.Verify(key, single(q, "Expires"), single(q, "Signature"), time.Now()) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		f, err := l.Open(key)
+		if errors.Is(err, ErrNotFound) {
+			http.NotFound(w, r)
+			return
+		}
+		if err != nil {
+			slog.Error("blob: open", "key", key, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", ContentType(key))
+		h.Set("Cache-Control", "private")
+		h.Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(w, r, key, st.ModTime(), f)
+	})
+}
+
+// single returns the only value of a query parameter, or "" when it is absent or repeated.
+func single(q url.Values, name string) string {
+	if v := q[name]; len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+// ContentType returns the media type served for a key, by extension.
+func ContentType(key string) string {
+	switch strings.ToLower(path.Ext(key)) {
+	case ".mp3":
+		return "audio/mpeg"
+	case ".wav":
+		return "audio/wav"
+	case ".ogg", ".opus":
+		return "audio/ogg"
+	default:
+		return "application/octet-stream"
+	}
+}

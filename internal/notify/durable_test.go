@@ -1,0 +1,261 @@
+package notify
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/store"
+)
+
+// Items queued by one process (never delivered, or waiting out a long backoff) are delivered
+// by the next process on the same database file.
+func TestSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ivrd.db")
+	failing := newReceiver(t, testToken, func(hit, int) int { return 500 })
+	rcv := newReceiver(t, testToken, nil)
+
+	st1, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions()
+	o.MinBackoff = time.Hour // a retry would not come during this test
+	q1 := New(st1, o)
+	stop := run(t, q1)
+	if err := q1.Notify("APtest", failing.URL+"/n", url.Values{"k": {"backoff"}}); err != nil {
+		t.Fatal(err)
+	}
+	failing.wait(t, 5*time.Second)
+	eventually(t, 5*time.Second, "retry recorded", func() bool {
+		due, _ := st1.DueOutbox(time.Now().Add(2*time.Hour), 10)
+		return len(due) == 1 && due[0].Attempts == 1
+	})
+	stop()
+	// Queued while nothing runs: these must not be lost either.
+	for i := range 5 {
+		if err := q1.NotifySession("APtest", "S1", rcv.URL+"/n", url.Values{"k": {strconv.Itoa(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first receiver recovers; point the pending item at it by letting it answer 200 now.
+	failing.reply = nil
+	if err := st1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st2 := openStore(t, path)
+	q2 := New(st2, o)
+	run(t, q2)
+	h := failing.wait(t, 5*time.Second) // due at once after restart, despite the hour of backoff
+	if h.attempt != "2" || h.form.Get("k") != "backoff" || !h.verifiedOK {
+		t.Errorf("restarted retry: attempt %q form %v", h.attempt, h.form)
+	}
+	for i := range 5 {
+		h := rcv.wait(t, 5*time.Second)
+		if h.form.Get("k") != strconv.Itoa(i) || !h.verifiedOK || h.attempt != "1" {
+			t.Errorf("item %d after restart: %v attempt %s", i, h.form, h.attempt)
+		}
+	}
+	eventually(t, 5*time.Second, "all delivered", func() bool {
+		n, _ := st2.CountOutbox(store.OutboxDelivered)
+		p, _ := st2.CountOutbox(store.OutboxPending)
+		return n == 6 && p == 0
+	})
+}
+
+// Cancelling Run abandons an attempt in progress without counting it.
+func TestShutdownAbandonsInFlight(t *testing.T) {
+	st := openStore(t, "")
+	release := make(chan struct{})
+	rcv := newReceiver(t, testToken, func(hit, int) int { <-release; return 200 })
+	defer close(release)
+	q := New(st, testOptions())
+	stop := run(t, q)
+	if err := q.Notify("APtest", rcv.URL+"/n", nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "request in flight", func() bool { return len(rcv.all()) == 1 })
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Run took %v to stop", d)
+	}
+	it, err := st.OutboxByDeliveryID(rcv.all()[0].id)
+	if err != nil || it.State != store.OutboxPending || it.Attempts != 0 {
+		t.Fatalf("after shutdown: %+v, %v", it, err)
+	}
+}
+
+// Many notifications from many goroutines: each delivered exactly once (the receiver always
+// answers 200), never two attempts of one item at the same time.
+func TestConcurrentNotify(t *testing.T) {
+	st := openStore(t, "")
+	var inflight sync.Map
+	var dup atomic.Int32
+	rcv := newReceiver(t, testToken, func(h hit, n int) int {
+		if _, busy := inflight.LoadOrStore(h.id, true); busy {
+			dup.Add(1)
+		}
+		time.Sleep(time.Millisecond)
+		inflight.Delete(h.id)
+		return 200
+	})
+	o := testOptions()
+	o.Workers = 16
+	q := New(st, o)
+	run(t, q)
+	const senders, each = 8, 40
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			for i := range each {
+				if err := q.NotifySession("APtest", fmt.Sprint("S", g%4), rcv.URL+"/n", url.Values{"g": {strconv.Itoa(g)}, "i": {strconv.Itoa(i)}}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	eventually(t, 20*time.Second, "all delivered", func() bool {
+		n, _ := st.CountOutbox(store.OutboxDelivered)
+		return n == senders*each
+	})
+	seen := map[string]bool{}
+	for _, h := range rcv.all() {
+		if seen[h.id] {
+			t.Errorf("delivery %s posted twice", h.id)
+		}
+		seen[h.id] = true
+		if !h.verifiedOK {
+			t.Errorf("bad signature on %s", h.id)
+		}
+	}
+	if len(seen) != senders*each || dup.Load() != 0 {
+		t.Fatalf("%d distinct deliveries, %d concurrent duplicates", len(seen), dup.Load())
+	}
+}
+
+// One session's notifications arrive in order, even with many workers and uneven receiver
+// latency; the next is not sent before the previous one was answered.
+func TestSessionOrder(t *testing.T) {
+	st := openStore(t, "")
+	var mu sync.Mutex
+	busy := map[string]bool{}
+	overlap := 0
+	rcv := newReceiver(t, testToken, func(h hit, n int) int {
+		s := h.form.Get("session")
+		mu.Lock()
+		if busy[s] {
+			overlap++
+		}
+		busy[s] = true
+		mu.Unlock()
+		seq, _ := strconv.Atoi(h.form.Get("seq"))
+		time.Sleep(time.Duration((seq*7)%5) * time.Millisecond)
+		mu.Lock()
+		busy[s] = false
+		mu.Unlock()
+		return 200
+	})
+	q := New(st, testOptions())
+	run(t, q)
+	const sessions, each = 12, 20
+	var wg sync.WaitGroup
+	for s := range sessions {
+		wg.Go(func() {
+			for i := range each {
+				p := url.Values{"session": {fmt.Sprint("S", s)}, "seq": {strconv.Itoa(i)}}
+				if err := q.NotifySession("APtest", fmt.Sprint("S", s), rcv.URL+"/n", p); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	eventually(t, 20*time.Second, "all delivered", func() bool {
+		n, _ := st.CountOutbox(store.OutboxDelivered)
+		return n == sessions*each
+	})
+	next := map[string]int{}
+	for _, h := range rcv.all() {
+		s, seq := h.form.Get("session"), h.form.Get("seq")
+		if seq != strconv.Itoa(next[s]) {
+			t.Fatalf("session %s: got seq %s, want %d", s, seq, next[s])
+		}
+		next[s]++
+	}
+	if overlap != 0 {
+		t.Fatalf("%d deliveries overlapped another of the same session", overlap)
+	}
+}
+
+// An earlier item that fails its first attempt lets the next one of its session go, instead
+// of holding the session for the whole backoff.
+func TestSessionOrderFailedFirstAttempt(t *testing.T) {
+	st := openStore(t, "")
+	rcv := newReceiver(t, testToken, func(h hit, n int) int {
+		if h.form.Get("seq") == "0" && h.attempt == "1" {
+			return 500
+		}
+		return 200
+	})
+	o := testOptions()
+	o.MinBackoff = 300 * time.Millisecond
+	q := New(st, o)
+	run(t, q)
+	for i := range 2 {
+		if err := q.NotifySession("APtest", "S", rcv.URL+"/n", url.Values{"seq": {strconv.Itoa(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for range 3 {
+		h := rcv.wait(t, 5*time.Second)
+		got = append(got, h.form.Get("seq")+"/"+h.attempt)
+	}
+	if fmt.Sprint(got) != "[0/1 1/1 0/2]" {
+		t.Fatalf("order %v", got)
+	}
+}
+
+// Delivery latency: posted soon after Notify, with many in flight (target p99 ≤ 1 s).
+func TestLatency(t *testing.T) {
+	st := openStore(t, "")
+	rcv := newReceiver(t, testToken, func(hit, int) int { time.Sleep(2 * time.Millisecond); return 200 })
+	q := New(st, testOptions())
+	run(t, q)
+	const n = 400
+	sent := make([]time.Time, n)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < n; i += 8 {
+				sent[i] = time.Now()
+				if err := q.NotifySession("APtest", fmt.Sprint("S", i%50), rcv.URL+"/n", url.Values{"i": {strconv.Itoa(i)}}); err != nil {
+					t.Error(err)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	var lat []time.Duration
+	for range n {
+		h := rcv.wait(t, 10*time.Second)
+		i, _ := strconv.Atoi(h.form.Get("i"))
+		lat = append(lat, h.arrived.Sub(sent[i]))
+	}
+	wg.Wait()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p99 := lat[n/2], lat[n*99/100]
+	t.Logf("latency p50 %v p99 %v max %v", p50, p99, lat[n-1])
+	if limit := time.Second * latencyFactor; p99 > limit {
+		t.Fatalf("p99 latency %v > %v", p99, limit)
+	}
+}

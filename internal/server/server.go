@@ -1,0 +1,229 @@
+// Package server wires ivrd together: store, blob store, recorder, notifier, prompt pipeline,
+// engine, telephony and HTTP. One call's data flows in a straight line through it:
+// SIP leg → media → recorder → blob store → notifier.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/emiago/diago/media"
+
+	"github.com/ivrd/ivrd/internal/api"
+	"github.com/ivrd/ivrd/internal/blob"
+	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/demo"
+	"github.com/ivrd/ivrd/internal/ivr"
+	"github.com/ivrd/ivrd/internal/notify"
+	"github.com/ivrd/ivrd/internal/prompt"
+	"github.com/ivrd/ivrd/internal/recording"
+	"github.com/ivrd/ivrd/internal/store"
+	"github.com/ivrd/ivrd/internal/telephony"
+)
+
+// Server is a running ivrd.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	st      *store.Store
+	q       *notify.Queue
+	rec     *recorders
+	billing ivr.Billing
+	engine  *ivr.Engine
+}
+
+// Run starts ivrd and serves until ctx is done. First-start information (the default app's
+// credentials) is printed to out.
+func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
+	log := newLogger(cfg.LogLevel)
+	media.SetDefaultLogger(log.With("caller", "media")) // diago's media logger is global: set once, before calls
+	st, err := openStore(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := firstStart(st, cfg, out); err != nil {
+		return err
+	}
+	secret, err := blob.LoadOrCreateSecret(filepath.Join(cfg.Data, "url-signing.key"))
+	if err != nil {
+		return err
+	}
+	blobs := &blob.Local{Dir: filepath.Join(cfg.Data, "recordings")}
+	signer := blob.Signer{Secret: secret, BaseURL: cfg.PublicURL, TTL: cfg.URLTTL}
+	rec, err := recording.NewRecorder(filepath.Join(cfg.Data, "recording"), recording.WithBitrate(cfg.MP3Kbps), recording.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	prompter, err := prompt.New(prompt.Options{CacheDir: filepath.Join(cfg.Data, "cache"), Espeak: cfg.Espeak, Log: log, PrepareBudget: cfg.PrepareBudget})
+	if err != nil {
+		return err
+	}
+	tokens := func(appID string) (string, error) {
+		a, err := st.App(appID)
+		return a.AccessToken, err
+	}
+	q := notify.New(st, notify.Options{Log: log, Tokens: tokens})
+	loc, _ := cfg.Location()
+	s := &Server{cfg: cfg, log: log, st: st, q: q,
+		rec:     &recorders{rec: rec, blobs: blobs, signer: signer},
+		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate}}
+	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, Billing: s.billing},
+		ivr.Deps{Prompter: prompter, Recorders: s.rec, Notifier: notifier{q}, Journal: journal{st}, Resolver: net.DefaultResolver, Log: log})
+	if err := s.recoverSessions(); err != nil {
+		return fmt.Errorf("recovery: %w", err)
+	}
+
+	tel, err := telephony.NewServer(telephony.Config{Listen: cfg.SIP, UserAgent: "ivrd", Log: log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	(&api.Handler{Engine: s.engine, Log: log, Apps: func(id string) (string, error) {
+		t, err := tokens(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", api.ErrNoApp
+		}
+		return t, err
+	}}).Register(mux)
+	mux.Handle("/recordings/", blob.Handler(blobs, signer))
+	mux.Handle("GET /open/ivr/languages", prompt.LanguagesHandler())
+	s.mountDemo(mux)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	qctx, stopQueue := context.WithCancel(context.Background())
+	defer stopQueue()
+	qdone := make(chan error, 1)
+	go func() { qdone <- q.Run(qctx) }()
+	telCtx, stopTel := context.WithCancel(ctx)
+	defer stopTel()
+	teldone := make(chan error, 1)
+	go func() { teldone <- tel.Serve(telCtx, s.onCall) }()
+	httpdone := make(chan error, 1)
+	go func() { httpdone <- hs.Serve(ln) }()
+	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", cfg.SIP, "data", cfg.Data, "public_url", cfg.PublicURL)
+	fmt.Fprintf(out, "ivrd listening: http://%s  sip:%s (udp)\n", ln.Addr(), cfg.SIP)
+
+	// Shut down in the order data flows: stop taking calls (hanging up the live ones), let the
+	// engine finish their recordings and queue their notifications, then stop the queue (what
+	// it has not delivered stays queued for the next start).
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-teldone:
+		teldone <- nil
+	case runErr = <-httpdone:
+	case runErr = <-qdone:
+		qdone <- nil
+	}
+	log.Info("ivrd stopping")
+	stopTel()
+	<-teldone
+	waitTimeout(s.engine.Wait, 15*time.Second)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	stopQueue()
+	<-qdone
+	if errors.Is(runErr, http.ErrServerClosed) || errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	return runErr
+}
+
+// waitTimeout runs wait, giving up after d.
+func waitTimeout(wait func(), d time.Duration) {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// onCall routes an incoming INVITE: to the app that owns the dialled number, or 404.
+func (s *Server) onCall(leg *telephony.Leg) {
+	n, err := s.st.LookupNumber(leg.To())
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("number lookup", "to", leg.To(), "err", err)
+		}
+		s.log.Info("call to unknown number", "to", leg.To(), "from", leg.From())
+		_ = leg.Reject(404)
+		return
+	}
+	sid, err := s.engine.Incoming(leg, n.AppID, n.NotifyURL, leg.From(), n.Number)
+	if err != nil {
+		s.log.Error("incoming call", "err", err)
+		_ = leg.Reject(500)
+		return
+	}
+	s.log.Info("incoming call", "session", sid, "from", leg.From(), "to", n.Number, "app", n.AppID)
+}
+
+// firstStart creates an app on a fresh database, prints its credentials, and routes the demo
+// number to the built-in demo app.
+func firstStart(st *store.Store, cfg config.Config, out io.Writer) error {
+	n, err := st.CountApps()
+	if err != nil || n > 0 {
+		return err
+	}
+	app, err := st.CreateApp("default")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "created app on first start:\n  app_id:       %s\n  access_token: %s\n", app.ID, app.AccessToken)
+	if cfg.DemoNumber == "" {
+		return nil
+	}
+	if err := st.AddNumber(store.Number{Number: cfg.DemoNumber, AppID: app.ID, NotifyURL: demoURL(cfg)}); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "demo: call sip:%s@%s to record a call; recordings are listed at %s/demo/\n", cfg.DemoNumber, cfg.SIP, cfg.PublicURL)
+	return nil
+}
+
+func demoURL(cfg config.Config) string { return cfg.PublicURL + "/demo/notify" }
+
+// mountDemo serves the demo app when the demo number is routed to it.
+func (s *Server) mountDemo(mux *http.ServeMux) {
+	if s.cfg.DemoNumber == "" {
+		return
+	}
+	n, err := s.st.LookupNumber(s.cfg.DemoNumber)
+	if err != nil || n.NotifyURL != demoURL(s.cfg) {
+		return
+	}
+	app, err := s.st.App(n.AppID)
+	if err != nil {
+		return
+	}
+	(&demo.App{API: s.cfg.PublicURL, AppID: app.ID, Token: app.AccessToken, Self: s.cfg.PublicURL + "/demo", Log: s.log}).Register(mux)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

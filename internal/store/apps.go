@@ -1,0 +1,73 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// App is an application: the owner of numbers, sessions and notifications. AccessToken is
+// both the API credential and the key notifications are signed with.
+type App struct {
+	ID, Name, AccessToken string
+	CreatedAt             time.Time
+}
+
+// randomHex returns 2n hex digits from crypto/rand.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("store: crypto/rand: " + err.Error()) // never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// NewAppID returns a random app id: "AP" and 20 hex digits.
+func NewAppID() string { return "AP" + randomHex(10) }
+
+// NewAccessToken returns a random access token of 48 hex digits (192 bits).
+func NewAccessToken() string { return randomHex(24) }
+
+// CreateApp creates an app with a fresh random id and access token.
+func (s *Store) CreateApp(name string) (App, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return App{}, errors.New("store: app name is empty")
+	}
+	a := App{ID: NewAppID(), Name: name, AccessToken: NewAccessToken(), CreatedAt: now()}
+	c, cancel := ctx()
+	defer cancel()
+	_, err := s.db.ExecContext(c, `INSERT INTO apps (id, name, access_token, created_at) VALUES (?, ?, ?, ?)`,
+		a.ID, a.Name, a.AccessToken, micros(a.CreatedAt))
+	if err != nil {
+		return App{}, fmt.Errorf("store: create app: %w", err)
+	}
+	return a, nil
+}
+
+// App returns the app with the given id, or an error wrapping ErrNotFound.
+func (s *Store) App(id string) (App, error) {
+	c, cancel := ctx()
+	defer cancel()
+	var a App
+	var created int64
+	err := s.db.QueryRowContext(c, `SELECT id, name, access_token, created_at FROM apps WHERE id = ?`, id).
+		Scan(&a.ID, &a.Name, &a.AccessToken, &created)
+	if err != nil {
+		return App{}, notFound(err, "store: app "+id)
+	}
+	a.CreatedAt = fromMicros(created)
+	return a, nil
+}
+
+// CountApps returns how many apps exist.
+func (s *Store) CountApps() (int, error) {
+	c, cancel := ctx()
+	defer cancel()
+	var n int
+	err := s.db.QueryRowContext(c, `SELECT COUNT(*) FROM apps`).Scan(&n)
+	return n, err
+}
