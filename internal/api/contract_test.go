@@ -83,7 +83,7 @@ func newContract(t *testing.T) *contract {
 	t.Cleanup(files.Close)
 	n := notifier{ch: make(chan url.Values, 1<<16)} // nobody reads them all; never block the engine
 	e := ivr.New(ivr.Config{}, ivr.Deps{Prompter: splitPrompter{ok, broken}, Recorders: recorders{}, Notifier: n,
-		Resolver: resolver{}, Telephony: &tel{rooms: map[string]bool{"lobby": true}}})
+		Resolver: resolver{}, Telephony: &tel{rooms: map[string]bool{"lobby": true}}, Trunk: true})
 	f := newFixtureWith(t, e, n)
 	return &contract{fixture: f, files: files}
 }
@@ -250,7 +250,7 @@ func TestContractEveryStatus(t *testing.T) {
 	}
 
 	// The concurrent call limit (a separate engine with a limit of one call).
-	lim := ivr.New(ivr.Config{MaxCallsPerApp: 1}, ivr.Deps{Prompter: prompter{}, Recorders: recorders{}, Notifier: c.n, Telephony: &tel{rooms: map[string]bool{}}})
+	lim := ivr.New(ivr.Config{MaxCallsPerApp: 1}, ivr.Deps{Prompter: prompter{}, Recorders: recorders{}, Notifier: c.n, Telephony: &tel{rooms: map[string]bool{}}, Trunk: true})
 	if _, err := lim.Incoming(newCall(), "A1", "", "+1", "+2"); err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,13 @@ type Config struct {
 	Currency      string
 	Rate          float64 // per started minute
 	MP3Kbps       int
-	Espeak        string // espeak-ng program
-	LogLevel      string // debug, info, warn, error
-	DemoNumber    string // number routed to the built-in demo app on first start ("" = none)
+	Espeak        string        // espeak-ng program
+	LogLevel      string        // debug, info, warn, error
+	DemoNumber    string        // number routed to the built-in demo app on first start ("" = none)
+	SIPTrunk      string        // where Dial and Transfer send calls, e.g. "sip:127.0.0.1:5070" ("" = none)
+	RingTimeout   time.Duration // unanswered outbound calls give up after this
+	MaxCalls      int           // concurrent calls per app (0 = no limit)
+	Rates         string        // per-minute rates by number prefix: "+65=0.02,+1=0.01" (else Rate)
 
 	numbers func() error // parses the numeric flags after fs.Parse
 }
@@ -46,6 +50,7 @@ func Defaults() Config {
 		Espeak:        "espeak-ng",
 		LogLevel:      "info",
 		DemoNumber:    "100",
+		RingTimeout:   30 * time.Second,
 	}
 }
 
@@ -87,6 +92,11 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	str(&c.Espeak, "espeak", "espeak-ng program")
 	str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	str(&c.DemoNumber, "demo-number", "number routed to the built-in demo app on first start (empty: none)")
+	str(&c.SIPTrunk, "sip-trunk", "SIP trunk for Dial and Transfer, e.g. sip:127.0.0.1:5070 (empty: none)")
+	dur(&c.RingTimeout, "ring-timeout", "outbound calls not answered by then are unanswered")
+	maxCalls := strconv.Itoa(c.MaxCalls)
+	str(&maxCalls, "max-calls-per-app", "concurrent calls per app (0: no limit)")
+	str(&c.Rates, "rates", "per-minute rates by number prefix, e.g. +65=0.02,+1=0.01 (others: --rate)")
 	c.numbers = func() error {
 		var err error
 		if c.Rate, err = strconv.ParseFloat(rate, 64); err != nil {
@@ -94,6 +104,9 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		}
 		if c.MP3Kbps, err = strconv.Atoi(kbps); err != nil {
 			return fmt.Errorf("mp3-kbps: %w", err)
+		}
+		if c.MaxCalls, err = strconv.Atoi(maxCalls); err != nil || c.MaxCalls < 0 {
+			return fmt.Errorf("max-calls-per-app: %q", maxCalls)
 		}
 		return nil
 	}
@@ -111,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if _, err := c.Location(); err != nil {
+		return err
+	}
+	if _, err := c.RateTable(); err != nil {
 		return err
 	}
 	if c.URLTTL <= 0 || c.IdleTimeout <= 0 || c.PrepareBudget <= 0 {
@@ -131,4 +147,22 @@ func (c *Config) Location() (*time.Location, error) {
 		return nil, fmt.Errorf("tz %q: %w", tz, err)
 	}
 	return loc, nil
+}
+
+// RateTable parses Rates: comma-separated prefix=rate pairs.
+func (c *Config) RateTable() (map[string]float64, error) {
+	t := map[string]float64{}
+	for _, kv := range strings.Split(c.Rates, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if !ok || err != nil || r < 0 || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("rates: bad entry %q (want prefix=rate)", kv)
+		}
+		t[strings.TrimSpace(k)] = r
+	}
+	return t, nil
 }

@@ -69,9 +69,9 @@ func (x *exec) answer() error {
 	x.e.mu.Lock()
 	x.s.rec.State = StateOngoing
 	x.s.rec.AnsweredAt = time.Now()
-	rec := x.s.rec
 	x.e.mu.Unlock()
-	return x.e.journal(rec)
+	x.e.save(x.s)
+	return nil
 }
 
 // ringing reports whether the call has not been answered yet.

@@ -107,7 +107,7 @@ var transferSpec = blockSpec{parse: func(c *checker) *block {
 		c.fail(StatusDestNotSupported)
 	case !isRoom && !isE164(dest):
 		c.fail(StatusDestInvalid)
-	case !isRoom && e.d.Telephony == nil:
+	case !isRoom && (e.d.Telephony == nil || !e.d.Trunk):
 		c.fail(StatusDestNotSupported)
 	}
 	msg := c.msg(MaxMsg)

@@ -59,7 +59,7 @@ func (f *fakeTel) RoomExists(id string) bool {
 func telRig(t *testing.T) (*rig, *fakeTel) {
 	r := newRig(t, Config{})
 	tel := &fakeTel{outcomes: map[string]string{"+6590000002": DialBusy, "+6590000003": DialUnanswered}}
-	r.e.d.Telephony = tel
+	r.e.d.Telephony, r.e.d.Trunk = tel, true
 	return r, tel
 }
 
@@ -273,7 +273,7 @@ func TestTransferToRoom(t *testing.T) {
 
 func TestCallLimit(t *testing.T) {
 	r := newRig(t, Config{MaxCallsPerApp: 1})
-	r.e.d.Telephony = &fakeTel{}
+	r.e.d.Telephony, r.e.d.Trunk = &fakeTel{}, true
 	r.incoming()
 	if _, err := r.e.Incoming(newFakeCall(), "A1", "", "+1", "+2"); err != ErrCallLimit {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func (e *Engine) parseDial(c *checker) dialParams {
 		c.fail(Missing("dest"))
 	case !isE164(d.dest):
 		c.fail(StatusDestInvalid)
-	case e.d.Telephony == nil:
+	case e.d.Telephony == nil || !e.d.Trunk:
 		c.fail(StatusDestNotSupported)
 	}
 	d.msg = c.msg(MaxMsg)
@@ -113,9 +113,7 @@ func (e *Engine) runDial(ctx context.Context, s *session, d dialParams, n Notice
 		rec := s.rec
 		e.mu.Unlock()
 		e.notify(rec, n, StateEnded)
-		if err := e.journal(rec); err != nil {
-			e.log.Error("journal", "session", rec.ID, "err", err)
-		}
+		e.save(s)
 		time.AfterFunc(e.cfg.KeepEnded, func() { e.forget(s) })
 		return
 	}

@@ -27,7 +27,8 @@ type Deps struct {
 	Recorders Recorders
 	Notifier  Notifier
 	Journal   Journal
-	Telephony Telephony // nil: no trunk (Dial and Transfer to numbers are not supported)
+	Telephony Telephony // calls, bridges and rooms; nil: none
+	Trunk     bool      // numbers can be dialled (Dial, Transfer to a number)
 	Resolver  Resolver  // nil: notify_url hosts are not resolved
 	HoldMusic []int16   // played by Hold without msg
 	Log       *slog.Logger
@@ -254,11 +255,8 @@ func (e *Engine) start(s *session, b *block, pcm []int16) {
 	s.cancel = cancel
 	n := Notice{Block: b.name, Target: b.target, Tag: b.tag}
 	s.rec.Pending = &n
-	rec := s.rec
 	e.mu.Unlock()
-	if err := e.journal(rec); err != nil {
-		e.log.Error("journal", "session", rec.ID, "err", err)
-	}
+	e.save(s)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -277,6 +275,7 @@ func (e *Engine) blockDone(s *session, seq int, b *block, n Notice, extra map[st
 	ended := s.ended || isDone(s.call) || b.name == "hangup"
 	if ended {
 		s.endNotified = true
+		s.rec.State = StateEnded
 		if s.rec.EndedAt.IsZero() {
 			s.rec.EndedAt = time.Now()
 		}
@@ -296,9 +295,7 @@ func (e *Engine) blockDone(s *session, seq int, b *block, n Notice, extra map[st
 	if !b.silent {
 		e.notify(rec, n, state)
 	}
-	if err := e.journal(rec); err != nil {
-		e.log.Error("journal", "session", rec.ID, "err", err)
-	}
+	e.save(s)
 	if !ended {
 		e.armIdle(s)
 	}
@@ -320,9 +317,7 @@ func (e *Engine) callEnded(s *session) {
 	s.recording = nil
 	e.mu.Unlock()
 	s.taps.set(true, nil)
-	if err := e.journal(rec); err != nil {
-		e.log.Error("journal", "session", rec.ID, "err", err)
-	}
+	e.save(s)
 	if (!busy || held) && !endNotified && rec.Last != nil && !(rec.Last.Block == "monitor" && recording != nil) {
 		// Nothing is executing: the app learns the call ended from its last block's
 		// notification, sent again with call_state=ended. (After Monitor, the notification
@@ -364,9 +359,7 @@ func (e *Engine) finishMonitor(s *session, r Recording, end time.Time) {
 	s.rec.Monitor = &m
 	rec = s.rec
 	e.mu.Unlock()
-	if err := e.journal(rec); err != nil {
-		e.log.Error("journal", "session", rec.ID, "err", err)
-	}
+	e.save(s)
 }
 
 // armIdle starts the idle timer: with no next block in time, the call is hung up.
@@ -413,6 +406,19 @@ func (e *Engine) journal(rec SessionRecord) error {
 		return nil
 	}
 	return e.d.Journal.SaveSession(rec)
+}
+
+// save journals the session's current record. Saves of one session are serialised and each
+// takes its snapshot inside that order, so the last write is always the newest state.
+func (e *Engine) save(s *session) {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	e.mu.Lock()
+	rec := s.rec
+	e.mu.Unlock()
+	if err := e.journal(rec); err != nil {
+		e.log.Error("journal", "session", rec.ID, "err", err)
+	}
 }
 
 func isDone(c Call) bool {

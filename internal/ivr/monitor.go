@@ -47,9 +47,7 @@ func (x *exec) startMonitor(target, tag string) {
 	}
 	rec := s.rec
 	e.mu.Unlock()
-	if err := e.journal(rec); err != nil {
-		e.log.Error("journal", "session", rec.ID, "err", err)
-	}
+	e.save(s)
 	if ended {
 		e.finishMonitor(s, r, rec.EndedAt)
 		return

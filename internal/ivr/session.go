@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,9 +57,21 @@ type MonitorRecord struct {
 
 // Billing turns a call's length into the final call fields.
 type Billing struct {
-	Location *time.Location // for date; default GMT+8
-	Currency string         // default "SGD"
-	Rate     float64        // per started minute; default 0
+	Location *time.Location     // for date; default GMT+8
+	Currency string             // default "SGD"
+	Rate     float64            // per started minute; default 0
+	Rates    map[string]float64 // per-minute rate by number prefix (longest wins); else Rate
+}
+
+// rateFor is the per-minute rate of a call with the other party at number.
+func (b Billing) rateFor(number string) float64 {
+	best, rate := -1, b.Rate
+	for p, r := range b.Rates {
+		if len(p) > best && strings.HasPrefix(number, p) {
+			best, rate = len(p), r
+		}
+	}
+	return rate
 }
 
 // finalFields adds the fields every call_state=ended notification carries.
@@ -75,10 +89,15 @@ func (b Billing) finalFields(v url.Values, rec SessionRecord) {
 	if cur == "" {
 		cur = "SGD"
 	}
+	other := rec.From // incoming calls are rated by the caller, outgoing by the destination
+	if rec.Dest != "" {
+		other = rec.Dest
+	}
+	rate := b.rateFor(other)
 	v.Set("duration", strconv.Itoa(minutes))
 	v.Set("currency", cur)
-	v.Set("rate", money(b.Rate))
-	v.Set("debit", money(b.Rate*float64(minutes)))
+	v.Set("rate", money(rate))
+	v.Set("debit", money(rate*float64(minutes)))
 }
 
 func money(x float64) string { return strconv.FormatFloat(x, 'f', 2, 64) }
@@ -125,6 +144,7 @@ func newID(prefix string, nbytes int) string {
 
 // session is the engine's live view of one call.
 type session struct {
+	jmu         sync.Mutex // serialises journal writes (see Engine.save)
 	rec         SessionRecord
 	call        Call
 	busy        bool               // a block was accepted and has not notified yet

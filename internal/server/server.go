@@ -19,6 +19,7 @@ import (
 	"github.com/emiago/diago/media"
 
 	"github.com/ivrd/ivrd/internal/api"
+	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/demo"
@@ -74,19 +75,23 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	}
 	q := notify.New(st, notify.Options{Log: log, Tokens: tokens})
 	loc, _ := cfg.Location()
-	s := &Server{cfg: cfg, log: log, st: st, q: q,
-		rec:     &recorders{rec: rec, blobs: blobs, signer: signer},
-		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate}}
-	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, Billing: s.billing},
-		ivr.Deps{Prompter: prompter, Recorders: s.rec, Notifier: notifier{q}, Journal: journal{st}, Resolver: net.DefaultResolver, Log: log})
-	if err := s.recoverSessions(); err != nil {
-		return fmt.Errorf("recovery: %w", err)
-	}
-
+	rates, _ := cfg.RateTable()
 	tel, err := telephony.NewServer(telephony.Config{Listen: cfg.SIP, UserAgent: "ivrd", Log: log})
 	if err != nil {
 		return err
 	}
+	s := &Server{cfg: cfg, log: log, st: st, q: q,
+		rec:     &recorders{rec: rec, blobs: blobs, signer: signer},
+		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
+	deps := ivr.Deps{Prompter: prompter, Recorders: s.rec, Notifier: notifier{q}, Journal: journal{st},
+		Resolver: net.DefaultResolver, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
+	deps.Telephony = &trunk{tel: tel, addr: cfg.SIPTrunk, ringTimeout: cfg.RingTimeout, rooms: map[string]*telephony.Room{}}
+	deps.Trunk = cfg.SIPTrunk != ""
+	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCalls, Billing: s.billing}, deps)
+	if err := s.recoverSessions(); err != nil {
+		return fmt.Errorf("recovery: %w", err)
+	}
+
 	mux := http.NewServeMux()
 	(&api.Handler{Engine: s.engine, Log: log, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
@@ -167,6 +172,11 @@ func (s *Server) onCall(leg *telephony.Leg) {
 		return
 	}
 	sid, err := s.engine.Incoming(leg, n.AppID, n.NotifyURL, leg.From(), n.Number)
+	if errors.Is(err, ivr.ErrCallLimit) {
+		s.log.Warn("call limit reached", "app", n.AppID, "from", leg.From())
+		_ = leg.Reject(486)
+		return
+	}
 	if err != nil {
 		s.log.Error("incoming call", "err", err)
 		_ = leg.Reject(500)
