@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ type statusErr string
 func (e statusErr) Error() string  { return string(e) }
 func (e statusErr) Status() string { return string(e) }
 
-// fakePrompter makes 100 ms of audio per msg; msgs starting with "!" fail with that status.
+// fakePrompter makes 100 ms of audio per msg; msgs "!error_x" fail with status error_x.
 type fakePrompter struct{}
 
 func (fakePrompter) Check(msg string) error {
@@ -101,8 +102,8 @@ func (fakePrompter) Check(msg string) error {
 	return nil
 }
 func (fakePrompter) Prepare(ctx context.Context, msg string) ([]int16, error) {
-	if msg[0] == '!' {
-		return nil, statusErr(msg[1:])
+	if st, ok := strings.CutPrefix(msg, "!error_"); ok {
+		return nil, statusErr("error_" + st)
 	}
 	return make([]int16, 800), nil
 }
