@@ -27,6 +27,7 @@ type Config struct {
 	Espeak        string        // espeak-ng program
 	LogLevel      string        // debug, info, warn, error
 	DemoNumber    string        // number routed to the built-in demo app on first start ("" = none)
+	DemoListen    time.Duration // how long the demo app lets the caller speak
 	SIPTrunk      string        // where Dial and Transfer send calls, e.g. "sip:127.0.0.1:5070" ("" = none)
 	RingTimeout   time.Duration // unanswered outbound calls give up after this
 	MaxCalls      int           // concurrent calls per app (0 = no limit)
@@ -51,6 +52,7 @@ func Defaults() Config {
 		LogLevel:      "info",
 		DemoNumber:    "100",
 		RingTimeout:   30 * time.Second,
+		DemoListen:    20 * time.Second,
 	}
 }
 
@@ -92,6 +94,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	str(&c.Espeak, "espeak", "espeak-ng program")
 	str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	str(&c.DemoNumber, "demo-number", "number routed to the built-in demo app on first start (empty: none)")
+	dur(&c.DemoListen, "demo-listen", "how long the demo app lets the caller speak")
 	str(&c.SIPTrunk, "sip-trunk", "SIP trunk for Dial and Transfer, e.g. sip:127.0.0.1:5070 (empty: none)")
 	dur(&c.RingTimeout, "ring-timeout", "outbound calls not answered by then are unanswered")
 	maxCalls := strconv.Itoa(c.MaxCalls)

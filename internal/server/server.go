@@ -222,7 +222,7 @@ func (s *Server) mountDemo(mux *http.ServeMux) {
 	if err != nil {
 		return
 	}
-	(&demo.App{API: s.cfg.PublicURL, AppID: app.ID, Token: app.AccessToken, Self: s.cfg.PublicURL + "/demo", Log: s.log}).Register(mux)
+	(&demo.App{API: s.cfg.PublicURL, AppID: app.ID, Token: app.AccessToken, Self: s.cfg.PublicURL + "/demo", Listen: s.cfg.DemoListen, Log: s.log}).Register(mux)
 }
 
 func newLogger(level string) *slog.Logger {
