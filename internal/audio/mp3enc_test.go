@@ -2,47 +2,16 @@ package audio
 
 import (
 	"bytes"
-	"context"
-	"encoding/binary"
 	"errors"
+	"github.com/ivrd/ivrd/internal/audio/audiotest"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
-
-// runDecoder runs an external decoder that writes s16le PCM to stdout and fails the test on
-// any message on stderr (a decode error).
-func runDecoder(t *testing.T, name string, args ...string) []int16 {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s not installed (scripts/install-deps.sh installs it): %v", name, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
-	}
-	if s := strings.TrimSpace(stderr.String()); s != "" {
-		t.Fatalf("%s reported errors decoding: %s", name, s)
-	}
-	return bytesToPCM(stdout.Bytes())
-}
-
-func bytesToPCM(b []byte) []int16 {
-	pcm := make([]int16, len(b)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
-	}
-	return pcm
-}
 
 // decodeAll decodes an MP3 file with ffmpeg, mpg123 and DecodeMP3, all at 8 kHz mono.
 func decodeAll(t *testing.T, path string) map[string][]int16 {
@@ -58,11 +27,9 @@ func decodeAll(t *testing.T, path string) map[string][]int16 {
 	if rate != Rate {
 		t.Fatalf("DecodeMP3 rate %d, want %d", rate, Rate)
 	}
-	return map[string][]int16{
-		"ffmpeg":  runDecoder(t, "ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-ar", "8000", "-"),
-		"mpg123":  runDecoder(t, "mpg123", "-q", "-s", path),
-		"minimp3": mm,
-	}
+	out := audiotest.Decoders(t, path)
+	out["minimp3"] = mm
+	return out
 }
 
 func encodeFile(t *testing.T, pcm []int16, kbps int) string {

@@ -1,45 +1,15 @@
 package recording
 
 import (
-	"bytes"
-	"context"
-	"encoding/binary"
+	"github.com/ivrd/ivrd/internal/audio/audiotest"
 	"log/slog"
 	"math"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
 )
-
-// runDecoder runs an external decoder writing s16le to stdout; anything on stderr (a decode
-// error or warning) fails the test.
-func runDecoder(t *testing.T, name string, args ...string) []int16 {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s not installed (scripts/install-deps.sh installs it): %v", name, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
-	}
-	if s := strings.TrimSpace(stderr.String()); s != "" {
-		t.Fatalf("%s reported errors decoding: %s", name, s)
-	}
-	b := stdout.Bytes()
-	pcm := make([]int16, len(b)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
-	}
-	return pcm
-}
 
 // decodeAll decodes the MP3 at path with ffmpeg, mpg123 and audio.DecodeMP3, at 8 kHz mono.
 func decodeAll(t *testing.T, path string) map[string][]int16 {
@@ -55,11 +25,9 @@ func decodeAll(t *testing.T, path string) map[string][]int16 {
 	if rate != audio.Rate {
 		t.Fatalf("DecodeMP3 rate %d", rate)
 	}
-	return map[string][]int16{
-		"ffmpeg":  runDecoder(t, "ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-ar", "8000", "-"),
-		"mpg123":  runDecoder(t, "mpg123", "-q", "-s", path),
-		"minimp3": mm,
-	}
+	out := audiotest.Decoders(t, path)
+	out["minimp3"] = mm
+	return out
 }
 
 // tone is an endless sine generator with continuous phase across frames.

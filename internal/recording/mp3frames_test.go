@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ivrd/ivrd/internal/audio/audiotest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,7 +110,7 @@ func TestScanFramesMatchesFFmpeg(t *testing.T) {
 			if s.End != wantEnd || s.SampleRate != tt.rate {
 				t.Errorf("scan %+v; want End %d, rate %d", s, wantEnd, tt.rate)
 			}
-			pcm := runDecoder(t, "ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-")
+			pcm := audiotest.Run(t, nil, "ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-")
 			if int64(len(pcm)) != s.Samples {
 				t.Errorf("ffmpeg decodes %d samples, frames say %d", len(pcm), s.Samples)
 			}

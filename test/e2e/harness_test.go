@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/audio/audiotest"
 	"github.com/ivrd/ivrd/internal/notify"
 )
 
@@ -273,17 +273,5 @@ func download(t *testing.T, u string) (int, []byte) {
 // decodeMP3 decodes with ffmpeg (a real decoder) to 8 kHz mono s16 and fails on decode errors.
 func decodeMP3(t *testing.T, mp3 []byte) []int16 {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", "8000", "pipe:1")
-	cmd.Stdin = bytes.NewReader(mp3)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil || errb.Len() > 0 {
-		t.Fatalf("ffmpeg decode: %v %s", err, errb.String())
-	}
-	b := out.Bytes()
-	pcm := make([]int16, len(b)/2)
-	for i := range pcm {
-		pcm[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
-	}
-	return pcm
+	return audiotest.Run(t, mp3, "ffmpeg", audiotest.FFmpegArgs("pipe:0")...)
 }

@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/testpeer"
+)
+
+// The far-end numbers the block tests dial through the trunk.
+const (
+	farNumber  = "+6590000001"
+	callerNum  = "6511111111" // what sipp callers put in From (ivrd reports +6511111111)
+	callerNum2 = "6522222222"
+)
+
+// rig is one ivrd with one app and the number routed to it, for the block tests.
+type rig struct {
+	t *testing.T
+	a *app
+	p *ivrd
+}
+
+func newRig(t *testing.T, extra ...string) *rig {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "data")
+	a := newAppOn(t, data, number)
+	p := startIvrd(t, data, "", "", extra...)
+	a.ivrd = "http://" + p.http
+	return &rig{t: t, a: a, p: p}
+}
+
+// callIn places a sipp call from `from` to the app's number; the result comes on the channel.
+func (r *rig) callIn(ctx context.Context, from string, script []testpeer.Step, hangupAfter time.Duration) <-chan testpeer.Result {
+	return peerCall(ctx, r.t, testpeer.Call{Target: r.p.sip, Number: strings.TrimPrefix(number, "+"), From: from,
+		Script: script, HangupAfter: hangupAfter, Timeout: 30 * time.Second})
+}
+
+// answered waits for the Answer notification of a call from `from` and returns its session.
+func (r *rig) answered(from string) string {
+	r.t.Helper()
+	n := r.a.next(10 * time.Second)
+	expect(r.t, n, "/answer", map[string]string{"ivr_block": "answer", "call_state": "ringing", "from": "+" + from, "to": number, "session": "*", "txn_ref": "*"})
+	return n.params.Get("session")
+}
+
+// do calls a block and fails unless the API answers want.
+func (r *rig) do(path string, want string, params url.Values) map[string]string {
+	r.t.Helper()
+	body := r.a.callBody(path, params)
+	if body["status"] != want {
+		r.t.Fatalf("%s %v: status %q, want %q", path, params, body["status"], want)
+	}
+	return body
+}
+
+// hangup ends a call with the Hangup block and checks its notification.
+func (r *rig) hangup(sid string) note {
+	r.t.Helper()
+	r.do("end/hangup", "success_ok", url.Values{"session": {sid}, "notify_url": {r.a.url("/hangup")}})
+	n := r.a.next(10 * time.Second)
+	expect(r.t, n, "/hangup", map[string]string{"ivr_block": "hangup", "session": sid, "call_state": "ended", "date": "*", "duration": "*"})
+	return n
+}
+
+// callBody invokes an API block and returns its whole JSON answer (status and extra fields).
+func (a *app) callBody(path string, params url.Values) map[string]string {
+	a.t.Helper()
+	params.Set("app_id", a.id)
+	params.Set("access_token", a.token)
+	res, err := http.PostForm(a.ivrd+"/open/ivr/"+path, params)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]string
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+		a.t.Fatalf("%s: HTTP %d %v", path, res.StatusCode, err)
+	}
+	return out
+}
+
+// expect checks a notification's path and parameters; a wanted value "*" means "present".
+func expect(t *testing.T, n note, path string, want map[string]string) {
+	t.Helper()
+	if n.path != path {
+		t.Fatalf("notification to %s, want %s: %v", n.path, path, n.params)
+	}
+	for k, v := range want {
+		got, ok := n.params[k]
+		switch {
+		case v == "*" && (!ok || got[0] == ""):
+			t.Fatalf("%s notification lacks %s: %v", path, k, n.params)
+		case v != "*" && (!ok || got[0] != v):
+			t.Fatalf("%s notification: %s=%q, want %q (all: %v)", path, k, n.params.Get(k), v, n.params)
+		}
+	}
+}
+
+// nextTwo waits for two notifications that may come in either order and returns them keyed by
+// path.
+func (a *app) nextTwo(timeout time.Duration) map[string]note {
+	a.t.Helper()
+	out := map[string]note{}
+	for i := 0; i < 2; i++ {
+		n := a.next(timeout)
+		out[n.path] = n
+	}
+	return out
+}
+
+// toneLen is the total length of the freq Hz tone in pcm.
+func toneLen(pcm []int16, freq float64) time.Duration {
+	var d time.Duration
+	for _, s := range audio.ToneSpans(pcm, audio.Rate, freq, 40*time.Millisecond, 0.5) {
+		d += s.Len()
+	}
+	return d
+}
+
+// bursts returns the stretches of pcm louder than rms (in 20 ms windows), merging stretches
+// separated by less than gap: with gap longer than the pauses inside a prompt, each play of a
+// prompt is one burst.
+func bursts(pcm []int16, rms float64, gap time.Duration) []audio.Span {
+	const w = audio.FrameSamples
+	var out []audio.Span
+	for i := 0; i+w <= len(pcm); i += w {
+		if audio.RMS(pcm[i:i+w]) < rms {
+			continue
+		}
+		at, end := audio.Duration(i), audio.Duration(i+w)
+		if n := len(out); n > 0 && at-out[n-1].End < gap {
+			out[n-1].End = end
+			continue
+		}
+		out = append(out, audio.Span{Start: at, End: end})
+	}
+	return out
+}
+
+// heardFrom is what a peer heard from the moment at on (its Heard starts with its first packet).
+func heardFrom(res testpeer.Result, at time.Time) []int16 {
+	i := audio.Samples(at.Sub(res.HeardAt))
+	if i < 0 {
+		i = 0
+	}
+	if i > len(res.Heard) {
+		i = len(res.Heard)
+	}
+	return res.Heard[i:]
+}
+
+// startAnswerer starts a sipp far end and returns its address (for --sip-trunk) and its result.
+func startAnswerer(ctx context.Context, t *testing.T, a testpeer.Answerer) (string, func() testpeer.Result) {
+	t.Helper()
+	if a.Timeout == 0 {
+		a.Timeout = 25 * time.Second
+	}
+	addr, wait, err := a.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = wait() }) // sipp has exited (or been killed) before the test ends
+	return addr, func() testpeer.Result {
+		t.Helper()
+		res, err := wait()
+		if err != nil {
+			t.Logf("answerer: %v\n%s", err, tail(res.Trace, 40))
+		}
+		return res
+	}
+}
+
+// baresip is a baresip softphone calling ivrd: a second, independent SIP stack, whose keys
+// (sent to its UDP console) go out as RFC 4733 telephone-events.
+type baresip struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	cons   string
+	log    string
+	exited chan struct{}
+}
+
+// startBaresip makes baresip (account user `from`) call number at target, with a silent
+// microphone. It is killed when the test ends.
+func startBaresip(t *testing.T, target, from string) *baresip {
+	t.Helper()
+	if _, err := exec.LookPath("baresip"); err != nil {
+		t.Skip("baresip is not installed (Debian baresip-core)")
+	}
+	dir := t.TempDir()
+	sipAddr, cons := freePort(t, "udp"), freePort(t, "udp")
+	mic := filepath.Join(dir, "mic.wav")
+	// baresip hangs up when its audio file ends: make it outlast the call.
+	if err := os.WriteFile(mic, audio.EncodeWAV(make([]int16, 60*audio.Rate), audio.Rate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`sip_listen %s
+net_interface 127.0.0.1
+audio_player aufile,%s
+audio_alert aufile,%s
+audio_source aufile,%s
+module_path /usr/lib/baresip/modules
+module cons.so
+module g711.so
+module aufile.so
+module_app account.so
+module_app menu.so
+cons_listen %s
+`, sipAddr, filepath.Join(dir, "heard.wav"), filepath.Join(dir, "alert.wav"), mic, cons)
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:"+from+"@127.0.0.1>;regint=0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := &baresip{t: t, cons: cons, log: filepath.Join(dir, "baresip.log"), exited: make(chan struct{})}
+	logf, err := os.Create(b.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cmd = exec.Command("baresip", "-f", dir, "-e", "/dial sip:"+strings.TrimPrefix(number, "+")+"@"+target, "-t", "40")
+	b.cmd.Stdout, b.cmd.Stderr = logf, logf
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.cmd.Wait(); logf.Close(); close(b.exited) }()
+	t.Cleanup(func() {
+		_ = b.cmd.Process.Signal(syscall.SIGKILL)
+		<-b.exited
+		if t.Failed() {
+			out, _ := os.ReadFile(b.log)
+			t.Logf("baresip log:\n%s", tail(string(out), 30))
+		}
+	})
+	return b
+}
+
+// key presses k on baresip's keypad (its UDP console): in a call that sends the DTMF event.
+func (b *baresip) key(k rune) {
+	b.t.Helper()
+	c, err := net.Dial("udp", b.cons)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(string(k))); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// logHas reports whether baresip's log contains s.
+func (b *baresip) logHas(s string) bool {
+	out, _ := os.ReadFile(b.log)
+	return strings.Contains(string(out), s)
+}
