@@ -28,7 +28,7 @@ type block struct {
 	// check tests the block's state against the session (e.g. error_monitor_in_progress).
 	// Called with the engine lock held.
 	check func(s *session) string
-	// accept runs, with the engine lock held, when the block is accepted.
+	// accept runs, with the engine lock held, once the block is accepted and its msg ready.
 	accept func(s *session)
 	// run executes the block and returns its notification's extra fields.
 	run func(x *exec, pcm []int16) map[string]string

@@ -69,16 +69,10 @@ func (e *Engine) handleOutbound(ctx context.Context, appID string, _ blockSpec, 
 	if !e.admit(s) {
 		return resp(StatusCallLimitReached)
 	}
-	var pcm []int16
-	if d.msg != "" {
-		pctx, cancel := context.WithTimeout(ctx, e.cfg.PrepareBudget)
-		var err error
-		pcm, err = e.d.Prompter.Prepare(pctx, d.msg)
-		cancel()
-		if err != nil {
-			e.forget(s)
-			return resp(statusOf(err, StatusMsgCannotConvertText))
-		}
+	pcm, st := e.prepare(ctx, d.msg)
+	if st != "" {
+		e.forget(s)
+		return resp(st)
 	}
 	n := Notice{Block: "dial", Target: d.target, Tag: d.tag, Extra: map[string]string{"dest": d.dest}}
 	s.rec.Pending = &n

@@ -198,31 +198,41 @@ func (e *Engine) Handle(ctx context.Context, appID, name string, p Params) Respo
 	if b.end {
 		s.endAccepted = true
 	}
-	if b.accept != nil {
-		b.accept(s)
-	}
 	s.idleGen++ // a block arrived: no idle hang-up
 	e.mu.Unlock()
 
-	var pcm []int16
-	if b.msg != "" {
-		pctx, cancel := context.WithTimeout(ctx, e.cfg.PrepareBudget)
-		var err error
-		pcm, err = e.d.Prompter.Prepare(pctx, b.msg)
-		cancel()
-		if err != nil {
-			e.mu.Lock()
-			s.busy = false
-			if b.end {
-				s.endAccepted = false
-			}
-			e.mu.Unlock()
-			e.armIdle(s)
-			return resp(statusOf(err, StatusMsgCannotConvertText))
+	pcm, st := e.prepare(ctx, b.msg)
+	if st != "" {
+		e.mu.Lock()
+		s.busy = false
+		if b.end {
+			s.endAccepted = false
 		}
+		e.mu.Unlock()
+		e.armIdle(s)
+		return resp(st)
+	}
+	if b.accept != nil {
+		e.mu.Lock()
+		b.accept(s)
+		e.mu.Unlock()
 	}
 	e.start(s, b, pcm)
 	return Response{Status: StatusOK, Fields: b.fields}
+}
+
+// prepare synthesises/downloads msg within the request's budget, or returns the failure status.
+func (e *Engine) prepare(ctx context.Context, msg string) ([]int16, string) {
+	if msg == "" {
+		return nil, ""
+	}
+	pctx, cancel := context.WithTimeout(ctx, e.cfg.PrepareBudget)
+	defer cancel()
+	pcm, err := e.d.Prompter.Prepare(pctx, msg)
+	if err != nil {
+		return nil, statusOf(err, StatusMsgCannotConvertText)
+	}
+	return pcm, ""
 }
 
 // lookup finds a session and applies the session checks. bypass lets a block through a busy
