@@ -58,7 +58,8 @@ type Telephony interface {
 type Prompter interface {
 	// Check validates msg without doing any slow work (markup, language, gender, URL form).
 	Check(msg string) error
-	// Prepare synthesises/downloads msg into 8 kHz PCM.
+	// Prepare synthesises/downloads msg into 8 kHz PCM. The PCM is read-only: it may be
+	// the prompt cache's own, shared by every call playing it.
 	Prepare(ctx context.Context, msg string) ([]int16, error)
 }
 

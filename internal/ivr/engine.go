@@ -284,7 +284,11 @@ func (e *Engine) blockDone(s *session, seq int, b *block, n Notice, extra map[st
 	e.mu.Lock()
 	ended := s.ended || isDone(s.call) || b.name == "hangup"
 	if ended {
-		s.endNotified = true
+		// A silent block (Hold) tells the app nothing: the end is still owed to it, through
+		// its last notification sent again (callEnded).
+		if !b.silent {
+			s.endNotified = true
+		}
 		s.rec.State = StateEnded
 		if s.rec.EndedAt.IsZero() {
 			s.rec.EndedAt = time.Now()
@@ -294,7 +298,9 @@ func (e *Engine) blockDone(s *session, seq int, b *block, n Notice, extra map[st
 		s.busy = false
 		s.cancel = nil
 		s.rec.Pending = nil
-		s.rec.Last = &n
+		if !b.silent {
+			s.rec.Last = &n
+		}
 	}
 	rec := s.rec
 	e.mu.Unlock()
@@ -323,15 +329,18 @@ func (e *Engine) callEnded(s *session) {
 	if s.rec.EndedAt.IsZero() {
 		s.rec.EndedAt = time.Now()
 	}
-	rec, busy, recording, endNotified, held := s.rec, s.busy, s.recording, s.endNotified, s.held
+	rec, busy, recording, endNotified := s.rec, s.busy, s.recording, s.endNotified
+	// Held with nothing but Hold running: Hold sends no notification. A block accepted during
+	// the hold (a forced Hangup, Unhold) is pending instead and notifies the end itself.
+	onlyHeld := s.held && (rec.Pending == nil || rec.Pending.Block == "hold")
 	s.recording = nil
 	e.mu.Unlock()
 	s.taps.set(true, nil)
 	e.save(s)
-	if (!busy || held) && !endNotified && rec.Last != nil && !(rec.Last.Block == "monitor" && recording != nil) {
-		// Nothing is executing: the app learns the call ended from its last block's
-		// notification, sent again with call_state=ended. (After Monitor, the notification
-		// carrying monitor_url says it.)
+	if (!busy || onlyHeld) && !endNotified && rec.Last != nil && !(rec.Last.Block == "monitor" && recording != nil) {
+		// Nothing that notifies is executing: the app learns the call ended from its last
+		// block's notification, sent again with call_state=ended. (After Monitor, the
+		// notification carrying monitor_url says it.)
 		e.notify(rec, *rec.Last, StateEnded)
 	}
 	if recording != nil {

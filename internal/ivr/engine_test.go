@@ -228,6 +228,13 @@ func TestRecover(t *testing.T) {
 	if out[1].Params.Get("monitor_url") != "http://x/rec-1.mp3" || out[1].Params.Get("tag") != "tg" || out[1].Params.Get("date") != "2026-01-02 11:04:05" {
 		t.Fatal(out[1].Params)
 	}
+	// Killed during Hold (which notifies nothing): the last notification goes again, ended.
+	held := SessionRecord{ID: "S2", AppID: "A1", State: StateOngoing, StartedAt: start, AnsweredAt: start,
+		Last: &Notice{Block: "play", Target: "http://app.test/p"}, Pending: &Notice{Block: "hold"}}
+	if _, out := (Billing{}).Recover(held, start.Add(time.Minute), ""); len(out) != 1 || out[0].Params.Get("ivr_block") != "play" ||
+		out[0].Params.Get("call_state") != "ended" {
+		t.Fatal(out)
+	}
 	// Recovering again owes nothing more.
 	if _, out := (Billing{}).Recover(got, start, "http://x/rec-1.mp3"); len(out) != 0 {
 		t.Fatal(out)

@@ -29,12 +29,13 @@ func (b Billing) Recover(rec SessionRecord, end time.Time, monitorURL string) (S
 	}
 	switch {
 	case wasEnded: // the block notifications went out before the stop
-	case rec.Pending != nil:
+	case rec.Pending != nil && rec.Pending.Target != "":
 		add(rec.Pending)
 		rec.Last, rec.Pending = rec.Pending, nil
 	case rec.Last != nil && rec.Last.Block != "hangup" && !(rec.Last.Block == "monitor" && rec.Monitor != nil):
-		add(rec.Last)
+		add(rec.Last) // also when the block running was silent (Hold) or had no notify_url
 	}
+	rec.Pending = nil
 	if rec.Monitor != nil && !rec.Monitor.Notified && monitorURL != "" && rec.Monitor.Target != "" {
 		out = append(out, Outgoing{rec.Monitor.Target, b.monitorParams(rec, monitorURL)})
 		m := *rec.Monitor

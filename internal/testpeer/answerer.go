@@ -61,40 +61,60 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 	if err := os.WriteFile(scen, []byte(xml), 0o644); err != nil {
 		return "", nil, err
 	}
-	sp, err := freeUDPPort()
-	if err != nil {
-		return "", nil, err
-	}
-	mp, err := freeUDPPort()
-	if err != nil {
-		return "", nil, err
-	}
 	trace := filepath.Join(dir, "messages.log")
 	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	cleanup = append(cleanup, cancel)
-	cmd := exec.CommandContext(ctx, Sipp,
-		"-sf", scen, "-m", "1", "-nostdin", "-aa",
-		"-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
-		"-trace_msg", "-message_file", trace,
-		"-timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second))+"s",
-	)
-	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("testpeer: sipp: %w", err)
-	}
-	exited := make(chan struct{})
 	var runErr error
-	go func() {
-		runErr = cmd.Wait()
-		close(exited)
-	}()
-	if err := waitListening(sp, exited, 5*time.Second); err != nil {
-		cancel()
-		<-exited
-		return "", nil, fmt.Errorf("%w: %s\n%s", err, stderr.String(), tail(stdout.String()))
+	var exited chan struct{}
+	var sp int
+	for attempt := 1; ; attempt++ {
+		var mp int
+		if sp, err = freeUDPPort(); err != nil {
+			return "", nil, err
+		}
+		if mp, err = freeMediaPort(); err != nil {
+			return "", nil, err
+		}
+		cmd := exec.CommandContext(ctx, Sipp,
+			"-sf", scen, "-m", "1", "-nostdin", "-aa",
+			"-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
+			"-trace_msg", "-message_file", trace,
+			"-timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second))+"s",
+		)
+		cmd.Dir = dir
+		stdout.Reset()
+		stderr.Reset()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.WaitDelay = 2 * time.Second
+		if err := cmd.Start(); err != nil {
+			return "", nil, fmt.Errorf("testpeer: sipp: %w", err)
+		}
+		exited = make(chan struct{})
+		go func(done chan struct{}) {
+			runErr = cmd.Wait()
+			close(done)
+		}(exited)
+		// sipp binds its SIP socket, then its media sockets (audio, then video at mp+2): once
+		// the last is bound it is ready.
+		err := waitListening(sp, exited, 5*time.Second)
+		if err == nil {
+			err = waitListening(mp+2, exited, 5*time.Second)
+		}
+		if err == nil {
+			break
+		}
+		select {
+		case <-exited:
+		default:
+			cancel()
+			<-exited
+		}
+		if !exitedWith(runErr, exitBindError) || attempt == bindAttempts || ctx.Err() != nil {
+			cancel()
+			return "", nil, fmt.Errorf("%w: %s\n%s", err, stderr.String(), tail(stdout.String()))
+		}
+		os.Remove(trace)
 	}
 
 	wait = sync.OnceValues(func() (Result, error) {

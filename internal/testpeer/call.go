@@ -100,28 +100,38 @@ func (c Call) Run(ctx context.Context) (Result, error) {
 	if err := os.WriteFile(scen, []byte(xml), 0o644); err != nil {
 		return res, err
 	}
-	mp, err := freeUDPPort()
-	if err != nil {
-		return res, err
-	}
-	sp, err := freeUDPPort()
-	if err != nil {
-		return res, err
-	}
 	trace := filepath.Join(dir, "messages.log")
-	args := []string{
-		"-sf", scen, "-m", "1", "-nostdin", "-aa",
-		"-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
-		"-trace_msg", "-message_file", trace,
-		"-timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)) + "s",
-		c.Target,
-	}
-	cmd := exec.CommandContext(ctx, Sipp, args...)
-	cmd.Dir = dir // sipp writes its logs next to the scenario
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 2 * time.Second
-	runErr := cmd.Run()
+	var runErr error
+	for attempt := 1; ; attempt++ {
+		mp, err := freeMediaPort()
+		if err != nil {
+			return res, err
+		}
+		sp, err := freeUDPPort()
+		if err != nil {
+			return res, err
+		}
+		args := []string{
+			"-sf", scen, "-m", "1", "-nostdin", "-aa",
+			"-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
+			"-trace_msg", "-message_file", trace,
+			"-timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)) + "s",
+			c.Target,
+		}
+		cmd := exec.CommandContext(ctx, Sipp, args...)
+		cmd.Dir = dir // sipp writes its logs next to the scenario
+		stdout.Reset()
+		stderr.Reset()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.WaitDelay = 2 * time.Second
+		runErr = cmd.Run()
+		// A port taken between our check and sipp's bind: sipp sent nothing yet, so try again.
+		if !exitedWith(runErr, exitBindError) || attempt == bindAttempts || ctx.Err() != nil {
+			break
+		}
+		os.Remove(trace)
+	}
 
 	rx.stop()
 	res.Heard, res.HeardAt, res.Packets, res.Events = rx.heard()
@@ -164,6 +174,45 @@ func safeUser(s string) bool {
 		}
 	}
 	return true
+}
+
+// exitBindError is sipp's exit status when it cannot bind one of its sockets.
+const exitBindError = 254
+
+// bindAttempts is how many times a sipp that failed to bind its ports is started afresh.
+const bindAttempts = 3
+
+// freeMediaPort returns an even UDP port p on 127.0.0.1 such that p to p+3 were free a moment
+// ago: sipp's -mp binds p for audio and p+2 for video (RTCP takes the odd ones), so a port
+// from freeUDPPort alone can make sipp fail with "Unable to bind video RTP socket".
+func freeMediaPort() (int, error) {
+	for i := 0; i < 50; i++ {
+		p, err := freeUDPPort()
+		if err != nil {
+			return 0, err
+		}
+		p &^= 1
+		if p+3 > 65535 || p < 1024 {
+			continue
+		}
+		ok := true
+		var held []net.PacketConn
+		for q := p; q <= p+3 && ok; q++ {
+			c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(q))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, c)
+		}
+		for _, c := range held {
+			c.Close()
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return 0, errors.New("testpeer: no four consecutive free UDP ports for sipp's media")
 }
 
 // freeUDPPort returns a UDP port free on 127.0.0.1 a moment ago, for sipp to bind itself.

@@ -42,6 +42,11 @@ func newRig(t *testing.T, extra ...string) *rig {
 	return &rig{t: t, a: a, p: p}
 }
 
+// sub points the rig's failures at subtest t.
+func (r *rig) sub(t *testing.T) {
+	r.t, r.a.t = t, t
+}
+
 // callIn places a sipp call from `from` to the app's number; the result comes on the channel.
 func (r *rig) callIn(ctx context.Context, from string, script []testpeer.Step, hangupAfter time.Duration) <-chan testpeer.Result {
 	return peerCall(ctx, r.t, testpeer.Call{Target: r.p.sip, Number: strings.TrimPrefix(number, "+"), From: from,
