@@ -26,8 +26,13 @@ test: deps vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 
+# make bench: the benchmark harness (bench/, BENCHMARKS.md): real sipp calls against a fresh ivrd in
+# steps until quality degrades, notification latency for short and 10-minute calls, API and encoder
+# next to their baselines. About 25 minutes; results in bench/results/ and BENCHMARKS.md.
+# Pass harness flags with BENCH_ARGS, e.g. make bench BENCH_ARGS="-phases capacity -steps 100,250".
+BENCH_ARGS ?=
 bench: deps
-	@echo "benchmarks: see issue 6 (bench/)"; $(GO) test -run '^$$' -bench . -benchtime 2s ./internal/recording/ ./internal/audio/
+	$(GO) run ./bench $(BENCH_ARGS)
 
 clean:
 	rm -rf bin

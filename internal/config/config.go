@@ -32,6 +32,7 @@ type Config struct {
 	RingTimeout   time.Duration // unanswered outbound calls give up after this
 	MaxCalls      int           // concurrent calls per app (0 = no limit)
 	Rates         string        // per-minute rates by number prefix: "+65=0.02,+1=0.01" (else Rate)
+	PProf         string        // listen address of the net/http/pprof endpoints ("" = off)
 
 	numbers func() error // parses the numeric flags after fs.Parse
 }
@@ -100,6 +101,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	maxCalls := strconv.Itoa(c.MaxCalls)
 	str(&maxCalls, "max-calls-per-app", "concurrent calls per app (0: no limit)")
 	str(&c.Rates, "rates", "per-minute rates by number prefix, e.g. +65=0.02,+1=0.01 (others: --rate)")
+	str(&c.PProf, "pprof", "listen address of the Go profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)")
 	c.numbers = func() error {
 		var err error
 		if c.Rate, err = strconv.ParseFloat(rate, 64); err != nil {

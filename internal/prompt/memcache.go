@@ -8,7 +8,7 @@ import (
 )
 
 // memCache is an LRU of PCM buffers bounded by their total size in bytes. Buffers handed
-// out are shared: callers must not modify them (Prepare copies into a fresh slice).
+// out are shared: callers must not modify them (Prepare hands them on read-only).
 type memCache struct {
 	mu    sync.Mutex
 	max   int64

@@ -140,7 +140,9 @@ func (p *Prompter) Check(msg string) error {
 	return err
 }
 
-// Prepare returns the whole msg as 8 kHz mono PCM (a fresh slice the caller owns). Segments
+// Prepare returns the whole msg as 8 kHz mono PCM. The result is read-only: a msg of one
+// segment is the cached audio itself, shared with every other call playing it (a copy per
+// request cost each call its prompt's size in memory while it played). Segments
 // are synthesized and downloaded concurrently, each at most once at a time across callers,
 // and served from cache when possible. Prepare waits at most PrepareBudget: past it, the
 // first unfinished segment in order fails the msg with error_msg_download_failed (a URL) or
@@ -179,6 +181,9 @@ func (p *Prompter) Prepare(ctx context.Context, msg string) ([]int16, error) {
 			return nil, r.err
 		}
 		total += len(r.pcm)
+	}
+	if len(results) == 1 && len(results[0].pcm) > 0 {
+		return results[0].pcm, nil
 	}
 	out := make([]int16, 0, total)
 	for _, r := range results {

@@ -136,9 +136,9 @@ func TestPrepareCacheHit(t *testing.T) {
 	if warm*5 > cold {
 		t.Errorf("cache hit took %v, synthesis %v: want much faster", warm, cold)
 	}
-	second[0]++ // the caller owns the slice: the cache must not change
-	if third := prepare(t, p, text); !equal16(first, third) {
-		t.Fatal("modifying Prepare's result changed the cache")
+	// A cache hit hands out the cached audio itself (read-only), not a copy per call.
+	if third := prepare(t, p, text); len(third) == 0 || &third[0] != &second[0] {
+		t.Fatal("a cache hit copied the audio")
 	}
 
 	// A new Prompter on the same directory reads the disk cache without running espeak.

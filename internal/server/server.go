@@ -69,10 +69,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tokens := func(appID string) (string, error) {
-		a, err := st.App(appID)
-		return a.AccessToken, err
-	}
+	tokens := newTokenCache(st).token
 	q := notify.New(st, notify.Options{Log: log, Tokens: tokens})
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
@@ -109,6 +106,14 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		return err
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.PProf != "" {
+		stopPprof, err := startPprof(cfg.PProf, log)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("pprof: %w", err)
+		}
+		defer stopPprof()
+	}
 
 	qctx, stopQueue := context.WithCancel(context.Background())
 	defer stopQueue()

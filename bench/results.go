@@ -1,0 +1,258 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Markers around the part of BENCHMARKS.md the harness rewrites; the rest is prose.
+const (
+	mdBegin = "<!-- bench:results:begin (written by `make bench`; edit outside these markers) -->"
+	mdEnd   = "<!-- bench:results:end -->"
+)
+
+// headline picks the capacity step the headline numbers come from: the largest that passed,
+// else the first.
+func (rep *report) headline() *runResult {
+	var h *runResult
+	for i := range rep.Steps {
+		r := &rep.Steps[i]
+		if h == nil || r.Pass && (!h.Pass || r.Calls > h.Calls) {
+			h = r
+		}
+	}
+	return h
+}
+
+func writeResults(o options, rep *report) error {
+	// Profile summary of the largest step measured (the one that sets or breaks capacity).
+	if n := len(rep.Steps); n > 0 {
+		last := rep.Steps[0]
+		for _, r := range rep.Steps {
+			if r.Calls > last.Calls {
+				last = r
+			}
+		}
+		prof := filepath.Join(o.out, fmt.Sprintf("cpu-%d.pprof", last.Calls))
+		if out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", prof).Output(); err == nil {
+			rep.Profile = fmt.Sprintf("cpu-%d.pprof", last.Calls)
+			_ = os.WriteFile(filepath.Join(o.out, fmt.Sprintf("profile-top-%d.txt", last.Calls)), out, 0o644)
+		}
+		if out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=40", prof).Output(); err == nil {
+			_ = os.WriteFile(filepath.Join(o.out, fmt.Sprintf("profile-cum-%d.txt", last.Calls)), out, 0o644)
+		}
+		heap := filepath.Join(o.out, fmt.Sprintf("heap-%d.pprof", last.Calls))
+		if out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", heap).Output(); err == nil {
+			_ = os.WriteFile(filepath.Join(o.out, fmt.Sprintf("heap-top-%d.txt", last.Calls)), out, 0o644)
+		}
+	}
+
+	// latest.json: numbers only.
+	flat := map[string]float64{}
+	if len(rep.Steps) > 0 {
+		h := rep.headline()
+		flat["max_concurrent_monitored_calls"] = float64(rep.MaxCalls)
+		flat["cpu_per_call_pct"] = round(h.CPUPerCallPct, 4)
+		flat["mem_per_call_kib"] = round(h.MemPerCallKiB, 1)
+		flat["late_or_lost_frames_pct"] = round(h.RTP.LateOrLostPct, 4)
+		flat["headline_step_calls"] = float64(h.Calls)
+		fail := 0
+		for _, r := range rep.Steps {
+			if !r.Pass && (fail == 0 || r.Calls < fail) {
+				fail = r.Calls
+			}
+		}
+		if fail > 0 {
+			flat["smallest_failing_step_calls"] = float64(fail)
+		}
+	}
+	var p50, p99 float64
+	for _, r := range []*runResult{rep.Short, rep.Long} {
+		if r != nil && r.NotifyN > 0 {
+			p50, p99 = max(p50, r.NotifyP50ms), max(p99, r.NotifyP99ms)
+		}
+	}
+	if rep.Short != nil || rep.Long != nil {
+		flat["notify_latency_p50_ms"] = round(p50, 1)
+		flat["notify_latency_p99_ms"] = round(p99, 1)
+	}
+	if r := rep.Short; r != nil {
+		flat["notify_latency_short_p50_ms"] = round(r.NotifyP50ms, 1)
+		flat["notify_latency_short_p99_ms"] = round(r.NotifyP99ms, 1)
+		flat["short_calls"] = float64(r.Calls)
+		flat["short_call_seconds"] = r.HoldS
+	}
+	if r := rep.Long; r != nil {
+		flat["notify_latency_long_p50_ms"] = round(r.NotifyP50ms, 1)
+		flat["notify_latency_long_p99_ms"] = round(r.NotifyP99ms, 1)
+		flat["long_calls"] = float64(r.Calls)
+		flat["long_call_seconds"] = r.HoldS
+	}
+	if a := rep.API; a != nil {
+		flat["api_ratio_vs_baseline"] = round(a.Ratio, 3)
+		flat["api_rps_ivrd"] = round(a.IvrdMean, 0)
+		flat["api_rps_baseline"] = round(a.BaselineMean, 0)
+	}
+	if e := rep.Encoder; e != nil {
+		flat["encoder_ratio_vs_lame"] = round(e.Ratio, 3)
+		flat["encoder_x_realtime"] = round(e.IvrdXRealtime, 0)
+		flat["lame_x_realtime"] = round(e.LameXRealtime, 0)
+	}
+	if err := writeJSON(filepath.Join(o.out, "latest.json"), flat); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(o.out, "details.json"), rep); err != nil {
+		return err
+	}
+	md := markdown(rep, o.out)
+	if err := os.WriteFile(filepath.Join(o.out, "latest.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if o.md != "" {
+		if err := spliceMarkdown(o.md, md); err != nil {
+			return err
+		}
+	}
+	log.Printf("results: %s/latest.json, details.json, latest.md%s", o.out, map[bool]string{true: ", " + o.md, false: ""}[o.md != ""])
+	return nil
+}
+
+func round(v float64, places int) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', places, 64), 64)
+	return f
+}
+
+// spliceMarkdown replaces the results section of path (creating the file if needed).
+func spliceMarkdown(path, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	block := mdBegin + "\n" + section + mdEnd
+	i, j := strings.Index(s, mdBegin), strings.Index(s, mdEnd)
+	switch {
+	case i >= 0 && j > i:
+		s = s[:i] + block + s[j+len(mdEnd):]
+	case s == "":
+		s = "# ivrd benchmarks\n\n" + block + "\n"
+	default:
+		s = strings.TrimRight(s, "\n") + "\n\n" + block + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// markdown renders the results section.
+func markdown(rep *report, out string) string {
+	var b strings.Builder
+	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	m := rep.Machine
+	w("## Latest run\n\n")
+	w("- **Date:** %s\n", rep.Date)
+	w("- **Machine:** %s cores (%s), %s, %s, %s; %s; %s; open-file limit %s\n", m["cores"], m["cpu"], m["memory"], m["os"], m["kernel"], m["go"], m["sipp"], m["open_files_limit"])
+	w("- **Command:** `make bench` → `%s`\n", rep.Command)
+	w("- **Raw results:** `%s/latest.json` (headline numbers), `%s/details.json` (everything below and more), profiles `%s/cpu-N.pprof`, `heap-N.pprof`\n\n", out, out, out)
+
+	w("### Targets\n\n| metric | target | result | met |\n|---|---|---|---|\n")
+	if h := rep.headline(); h != nil {
+		w("| concurrent monitored calls, < 0.1 %% late or lost frames | ≥ 1000 on 2 cores | %d | %s |\n", rep.MaxCalls, yes(rep.MaxCalls >= 1000))
+		w("| CPU per call (at %d calls) | ≤ 0.2 %% of a core | %.3f %% | %s |\n", h.Calls, h.CPUPerCallPct, yes(h.CPUPerCallPct <= 0.2))
+		w("| memory per call (at %d calls) | ≤ 64 KiB | %.1f KiB | %s |\n", h.Calls, h.MemPerCallKiB, yes(h.MemPerCallKiB <= 64))
+		w("| late or lost outbound frames (at %d calls) | < 0.1 %% | %.4f %% | %s |\n", h.Calls, h.RTP.LateOrLostPct, yes(h.RTP.LateOrLostPct < 0.1))
+	}
+	for _, r := range []*runResult{rep.Short, rep.Long} {
+		if r == nil {
+			continue
+		}
+		w("| monitor notification after hang-up, %s calls (%d × %s) | ≤ 1 s p99 | p50 %.0f ms, p99 %.0f ms | %s |\n",
+			strings.TrimPrefix(r.Name, "latency-"), r.Calls, fmtSecs(r.HoldS), r.NotifyP50ms, r.NotifyP99ms, yes(r.NotifyN > 0 && r.NotifyP99ms <= 1000))
+	}
+	if a := rep.API; a != nil {
+		w("| API throughput, Monitor path vs bare net/http | ≥ 0.5× | %.2f× (%.0f vs %.0f req/s) | %s |\n", a.Ratio, a.IvrdMean, a.BaselineMean, yes(a.Ratio >= 0.5))
+	}
+	if e := rep.Encoder; e != nil {
+		w("| MP3 encoder vs lame command | ≥ 1× | %.2f× (%.0fx vs %.0fx realtime) | %s |\n", e.Ratio, e.IvrdXRealtime, e.LameXRealtime, yes(e.Ratio >= 1))
+	}
+
+	if len(rep.Steps) > 0 {
+		w("\n### Capacity steps\n\nEach step: a fresh ivrd; sipp places the calls over about %s s; each caller streams a 1 kHz tone (RTP, PCMU) until it hangs up; the app runs Monitor, then Play after Play. CPU and memory are ivrd's own (`/proc`), over a %s window in which every call is up and recording. Late: more than %s behind the RTP schedule.\n\n",
+			rep.Options["ramp"], rep.Options["window"], rep.Options["late"])
+		w("| calls | calls/s | monitored in window | ivrd cores | CPU/call | RSS idle → loaded | mem/call | of which Go heap in use (live est.) / stacks / non-Go | goroutines | frames | late | lost | stall frames | late or lost | lateness p99 / max | failed calls | MP3 ok / bad (ffmpeg-checked) | notify p50 / p99 | sipp / harness / other cores | pass |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		steps := slices.Clone(rep.Steps)
+		slices.SortStableFunc(steps, func(a, b runResult) int { return a.Calls - b.Calls })
+		for _, r := range steps {
+			w("| %d | %.0f | %d | %.2f | %.3f %% | %.0f → %.0f MiB | %.1f KiB | %.0f (%.0f) / %.0f / %.0f KiB | %d | %d | %d | %d | %d | %.4f %% | %.1f / %.1f ms | %d | %d / %d (%d) | %.0f / %.0f ms | %.2f / %.2f / %.2f | %s |\n",
+				r.Calls, r.Rate, r.MonitoredCalls, r.IvrdCores, r.CPUPerCallPct, r.RSSIdleMiB, r.RSSLoadedMiB, r.MemPerCallKiB,
+				r.HeapInusePerCallKiB, r.HeapLivePerCallKiB, r.StackPerCallKiB, r.OtherPerCallKiB, r.Goroutines,
+				r.RTP.Packets, r.RTP.Late, r.RTP.LostSeq, r.RTP.StallFrames, r.RTP.LateOrLostPct, r.RTP.LatenessP99us/1000, r.RTP.LatenessMaxus/1000,
+				r.FailedCalls, r.MP3OK, r.MP3Bad, r.FFmpegChecked, r.NotifyP50ms, r.NotifyP99ms, r.SippCores, r.HarnessCores, r.OtherCores, passText(r))
+		}
+	}
+	if rep.Short != nil || rep.Long != nil {
+		w("\n### Hang-up → monitor notification\n\nFrom the BYE leaving sipp (its message trace) to the notification carrying `monitor_url` arriving at the app.\n\n")
+		w("| phase | calls | call length | calls/s | p50 | p99 | max | failed calls | MP3 ok / bad | late or lost frames |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range []*runResult{rep.Short, rep.Long} {
+			if r == nil {
+				continue
+			}
+			w("| %s | %d | %s | %.0f | %.0f ms | %.0f ms | %.0f ms | %d | %d / %d | %.4f %% |\n", r.Name, r.Calls, fmtSecs(r.HoldS), r.Rate,
+				r.NotifyP50ms, r.NotifyP99ms, r.NotifyMaxms, r.FailedCalls, r.MP3OK, r.MP3Bad, r.RTP.LateOrLostPct)
+		}
+	}
+	if a := rep.API; a != nil {
+		w("\n### API throughput (wrk, %d connections, %.0f s per run, runs alternating)\n\n", a.Connections, a.Seconds)
+		w("| server | req/s per run | mean | p99 latency | errors |\n|---|---|---|---|---|\n")
+		w("| bare net/http handler | %s | %.0f | %.2f ms | |\n", floats(a.BaselineRPS), a.BaselineMean, a.BaselineP99ms)
+		w("| ivrd `POST /open/ivr/middle/monitor` (answers `%s`) | %s | %.0f | %.2f ms | %d (all runs) |\n", a.Status, floats(a.IvrdRPS), a.IvrdMean, a.IvrdP99ms, a.Errors)
+	}
+	if e := rep.Encoder; e != nil {
+		w("\n### MP3 encoder (%.0f s of espeak-ng speech, 8 kHz mono, %d kbps CBR, best of %d)\n\n", e.AudioSeconds, e.Kbps, e.Runs)
+		w("| encoder | wall | CPU | × realtime | bytes |\n|---|---|---|---|---|\n")
+		w("| ivrd (`audio.MP3Encoder`, in process) | %.3f s | %.3f s | %.0f | %d |\n", e.IvrdBestS, e.IvrdCPUS, e.IvrdXRealtime, e.IvrdBytes)
+		w("| `%s` | %.3f s | %.3f s | %.0f | %d |\n", e.LameCommand, e.LameBestS, e.LameCPUS, e.LameXRealtime, e.LameBytes)
+		w("\nIdentical output: %v; both decode at 8 kHz: %v.\n", e.SameBytes, e.BothDecodeOK)
+	}
+	if rep.Profile != "" {
+		w("\n### Profile\n\nCPU profile of ivrd during the window of the largest step: `%s/%s`; top functions in `%s/profile-top-*.txt` and `profile-cum-*.txt`, heap in `heap-top-*.txt`.\n", out, rep.Profile, out)
+	}
+	w("\n")
+	return b.String()
+}
+
+func passText(r runResult) string {
+	if r.Pass {
+		return "yes"
+	}
+	return "**no**: " + r.Why
+}
+
+func fmtSecs(s float64) string {
+	if s >= 60 && int(s)%60 == 0 {
+		return fmt.Sprintf("%d min", int(s)/60)
+	}
+	return fmt.Sprintf("%.0f s", s)
+}
+
+func floats(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, ", ")
+}
