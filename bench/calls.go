@@ -24,6 +24,7 @@ type callRun struct {
 	settle      time.Duration // after all calls are recording, before the window
 	window      time.Duration // steady-state measurement window (0: none)
 	profile     bool          // CPU and heap profiles of ivrd during the window
+	goroutines  bool          // also count and dump ivrd's goroutines at the window's end
 	late        time.Duration
 	ffmpegEvery int
 	dir         string
@@ -330,7 +331,6 @@ func (cr callRun) measureWindow(ctx context.Context, res *runResult, a *app, p *
 		if err := p.fetchProfile(ctx, "heap", filepath.Join(cr.dir, "heap.pprof")); err != nil {
 			log.Printf("%s: heap profile: %v", cr.name, err)
 		}
-		res.Goroutines = goroutines(p)
 		if m := memStats(p); n > 0 && m != nil && idleMem != nil {
 			live := func(m map[string]float64) float64 { return (m["NextGC"] - m["Stack"]) / 2 }
 			res.HeapLivePerCallKiB = (live(m) - live(idleMem)) / 1024 / n
@@ -338,7 +338,12 @@ func (cr callRun) measureWindow(ctx context.Context, res *runResult, a *app, p *
 			res.StackPerCallKiB = (m["Stack"] - idleMem["Stack"]) / 1024 / n
 			res.OtherPerCallKiB = res.MemPerCallKiB - res.HeapInusePerCallKiB - res.StackPerCallKiB
 		}
-		_ = p.fetchProfile(ctx, "goroutine?debug=1", filepath.Join(cr.dir, "goroutines.txt"))
+		if cr.goroutines {
+			// Walking every goroutine's stack costs ivrd a burst of CPU that shows up as late
+			// frames near capacity, so it is opt-in.
+			res.Goroutines = goroutines(p)
+			_ = p.fetchProfile(ctx, "goroutine?debug=1", filepath.Join(cr.dir, "goroutines.txt"))
+		}
 	}
 	log.Printf("%s: window %.0f s with %d calls monitored: ivrd %.2f cores (%.3f %%/call), RSS %.0f MiB (%.1f KiB/call); sipp %.2f, harness %.2f, others %.2f cores",
 		cr.name, res.WindowS, res.MonitoredCalls, res.IvrdCores, res.CPUPerCallPct, res.RSSLoadedMiB, res.MemPerCallKiB, res.SippCores, res.HarnessCores, res.OtherCores)

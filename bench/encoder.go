@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -116,10 +117,13 @@ func encoderPhase(o options, work string) (encoderResult, error) {
 		return r, err
 	}
 	mp3 := filepath.Join(dir, "lame.mp3")
-	// The same settings as ivrd's encoder: 8 kHz mono in and out, CBR, quality 5, no tag.
+	// The same settings as ivrd's encoder (internal/audio/mp3enc.go): 8 kHz mono in and out,
+	// CBR, quality 7, no tag. Same settings give byte-identical output, which is checked.
 	args := []string{"--silent", "-r", "-s", "8", "--bitwidth", "16", "--signed", "--little-endian",
 		"-m", "m", "--resample", "8", "-b", fmt.Sprint(kbps), "--cbr", "-q", "7", "-t", raw, mp3}
-	r.LameCommand = "lame " + joinArgs(args)
+	shown := slices.Clone(args)
+	shown[len(shown)-2], shown[len(shown)-1] = "speech.raw", "lame.mp3"
+	r.LameCommand = "lame " + joinArgs(shown)
 
 	var ivrdOut []byte
 	var bestI, bestL, cpuI, cpuL time.Duration

@@ -48,6 +48,8 @@ type options struct {
 	playMsg     string
 	selfProfile string
 	refine      int
+	renderOnly  bool
+	goroutines  bool
 }
 
 func main() {
@@ -75,6 +77,8 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	flag.StringVar(&o.monitorMsg, "monitor-msg", "This call is recorded for quality purposes.", "msg of the Monitor block")
 	flag.StringVar(&o.playMsg, "play-msg", "Thank you for holding. All our agents are busy helping other customers. Your call is important to us, please stay on the line.", "msg of every Play block")
+	flag.BoolVar(&o.goroutines, "goroutines", false, "count and dump ivrd's goroutines at the end of each capacity window (costs ivrd a burst of CPU)")
+	flag.BoolVar(&o.renderOnly, "render-only", false, "measure nothing: rewrite latest.json, latest.md and the markdown section from -out's details.json")
 	flag.StringVar(&o.selfProfile, "self-profile", "", "write a CPU profile of the harness itself to this file")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -113,6 +117,17 @@ type report struct {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.renderOnly {
+		b, err := os.ReadFile(filepath.Join(o.out, "details.json"))
+		if err != nil {
+			return err
+		}
+		rep := &report{}
+		if err := json.Unmarshal(b, rep); err != nil {
+			return err
+		}
+		return writeResults(o, rep)
+	}
 	nofile := raiseNoFile()
 	phases := map[string]bool{}
 	for _, p := range strings.Split(o.phases, ",") {
@@ -184,7 +199,7 @@ func capacity(ctx context.Context, o options, bin, work string, rep *report) err
 		ramp := time.Duration(float64(n) / rate * float64(time.Second))
 		cr := callRun{name: fmt.Sprintf("capacity-%d", n), n: n, rate: rate,
 			hold:   (ramp + o.settle + o.window + 15*time.Second).Round(time.Second),
-			settle: o.settle, window: o.window, profile: true, late: o.late,
+			settle: o.settle, window: o.window, profile: true, goroutines: o.goroutines, late: o.late,
 			dir: filepath.Join(work, fmt.Sprintf("capacity-%d", n))}
 		r, err := cr.run(ctx, bin, o.monitorMsg, o.playMsg)
 		if err != nil {

@@ -33,25 +33,18 @@ func (rep *report) headline() *runResult {
 }
 
 func writeResults(o options, rep *report) error {
-	// Profile summary of the largest step measured (the one that sets or breaks capacity).
-	if n := len(rep.Steps); n > 0 {
-		last := rep.Steps[0]
+	// Profile summaries of the headline step (the largest that passed) and of the largest
+	// step measured (where capacity broke).
+	if len(rep.Steps) > 0 {
+		largest := rep.Steps[0]
 		for _, r := range rep.Steps {
-			if r.Calls > last.Calls {
-				last = r
+			if r.Calls > largest.Calls {
+				largest = r
 			}
 		}
-		prof := filepath.Join(o.out, fmt.Sprintf("cpu-%d.pprof", last.Calls))
-		if out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", prof).Output(); err == nil {
-			rep.Profile = fmt.Sprintf("cpu-%d.pprof", last.Calls)
-			_ = os.WriteFile(filepath.Join(o.out, fmt.Sprintf("profile-top-%d.txt", last.Calls)), out, 0o644)
-		}
-		if out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=40", prof).Output(); err == nil {
-			_ = os.WriteFile(filepath.Join(o.out, fmt.Sprintf("profile-cum-%d.txt", last.Calls)), out, 0o644)
-		}
-		heap := filepath.Join(o.out, fmt.Sprintf("heap-%d.pprof", last.Calls))
-		if out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", heap).Output(); err == nil {
-			_ = os.WriteFile(filepath.Join(o.out, fmt.Sprintf("heap-top-%d.txt", last.Calls)), out, 0o644)
+		rep.Profile = fmt.Sprintf("cpu-%d.pprof", largest.Calls)
+		for _, n := range []int{rep.headline().Calls, largest.Calls} {
+			profileSummaries(o.out, n)
 		}
 	}
 
@@ -123,6 +116,21 @@ func writeResults(o options, rep *report) error {
 	}
 	log.Printf("results: %s/latest.json, details.json, latest.md%s", o.out, map[bool]string{true: ", " + o.md, false: ""}[o.md != ""])
 	return nil
+}
+
+// profileSummaries writes text summaries of step n's profiles next to them.
+func profileSummaries(out string, n int) {
+	prof := filepath.Join(out, fmt.Sprintf("cpu-%d.pprof", n))
+	if b, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", prof).Output(); err == nil {
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("profile-top-%d.txt", n)), b, 0o644)
+	}
+	if b, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=60", prof).Output(); err == nil {
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("profile-cum-%d.txt", n)), b, 0o644)
+	}
+	heap := filepath.Join(out, fmt.Sprintf("heap-%d.pprof", n))
+	if b, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", heap).Output(); err == nil {
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("heap-top-%d.txt", n)), b, 0o644)
+	}
 }
 
 func round(v float64, places int) float64 {
@@ -197,9 +205,9 @@ func markdown(rep *report, out string) string {
 		steps := slices.Clone(rep.Steps)
 		slices.SortStableFunc(steps, func(a, b runResult) int { return a.Calls - b.Calls })
 		for _, r := range steps {
-			w("| %d | %.0f | %d | %.2f | %.3f %% | %.0f → %.0f MiB | %.1f KiB | %.0f (%.0f) / %.0f / %.0f KiB | %d | %d | %d | %d | %d | %.4f %% | %.1f / %.1f ms | %d | %d / %d (%d) | %.0f / %.0f ms | %.2f / %.2f / %.2f | %s |\n",
+			w("| %d | %.0f | %d | %.2f | %.3f %% | %.0f → %.0f MiB | %.1f KiB | %.0f (%.0f) / %.0f / %.0f KiB | %s | %d | %d | %d | %d | %.4f %% | %.1f / %.1f ms | %d | %d / %d (%d) | %.0f / %.0f ms | %.2f / %.2f / %.2f | %s |\n",
 				r.Calls, r.Rate, r.MonitoredCalls, r.IvrdCores, r.CPUPerCallPct, r.RSSIdleMiB, r.RSSLoadedMiB, r.MemPerCallKiB,
-				r.HeapInusePerCallKiB, r.HeapLivePerCallKiB, r.StackPerCallKiB, r.OtherPerCallKiB, r.Goroutines,
+				r.HeapInusePerCallKiB, r.HeapLivePerCallKiB, r.StackPerCallKiB, r.OtherPerCallKiB, orDash(r.Goroutines),
 				r.RTP.Packets, r.RTP.Late, r.RTP.LostSeq, r.RTP.StallFrames, r.RTP.LateOrLostPct, r.RTP.LatenessP99us/1000, r.RTP.LatenessMaxus/1000,
 				r.FailedCalls, r.MP3OK, r.MP3Bad, r.FFmpegChecked, r.NotifyP50ms, r.NotifyP99ms, r.SippCores, r.HarnessCores, r.OtherCores, passText(r))
 		}
@@ -229,10 +237,18 @@ func markdown(rep *report, out string) string {
 		w("\nIdentical output: %v; both decode at 8 kHz: %v.\n", e.SameBytes, e.BothDecodeOK)
 	}
 	if rep.Profile != "" {
-		w("\n### Profile\n\nCPU profile of ivrd during the window of the largest step: `%s/%s`; top functions in `%s/profile-top-*.txt` and `profile-cum-*.txt`, heap in `heap-top-*.txt`.\n", out, rep.Profile, out)
+		h := rep.headline()
+		w("\n### Profiles\n\nCPU profile of ivrd over each step's window: `%s/cpu-N.pprof` (heap: `heap-N.pprof`, goroutines: `goroutines-N.txt`). Text summaries for the largest step that passed (%d calls) and the largest measured (`%s`): `profile-top-N.txt`, `profile-cum-N.txt`, `heap-top-N.txt`.\n", out, h.Calls, rep.Profile)
 	}
 	w("\n")
 	return b.String()
+}
+
+func orDash(n int) string {
+	if n == 0 {
+		return "–"
+	}
+	return strconv.Itoa(n)
 }
 
 func passText(r runResult) string {
