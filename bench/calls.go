@@ -90,9 +90,20 @@ type runResult struct {
 	NotifyP99ms float64 `json:"notify_latency_p99_ms"`
 	NotifyMaxms float64 `json:"notify_latency_max_ms"`
 
+	// Cores used twice a second since sipp started: [s, ivrd, sipp, harness, others].
+	CPUTimeline [][5]float64 `json:"cpu_timeline,omitempty"`
+	// Seconds with late or stalled frames during which other processes used at least
+	// interferenceCores, and the most they used then.
+	InterferedBadSeconds int     `json:"bad_seconds_with_interference"`
+	InterferencePeak     float64 `json:"interference_peak_cores,omitempty"`
+
 	Pass bool   `json:"pass"`
 	Why  string `json:"why,omitempty"`
 }
+
+// interferenceCores is how much CPU other processes on the machine must take, within a second
+// of a late frame, for that to count as interference (well above the sampling noise).
+const interferenceCores = 0.3
 
 // run places the calls and measures.
 func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg string) (runResult, error) {
@@ -136,6 +147,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		return res, err
 	}
 	log.Printf("%s: %d calls at %.0f/s, each %v", cr.name, cr.n, cr.rate, cr.hold)
+	watch := watchCPU(sipp.start, p.pid(), sipp.cmd.Process.Pid)
 
 	if cr.window > 0 {
 		cr.measureWindow(ctx, &res, a, p, sipp, idleMem)
@@ -149,6 +161,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
+	res.CPUTimeline = watch.finish()
 	// Every recording that started owes a monitor_url notification.
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -249,6 +262,12 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		_ = os.WriteFile(filepath.Join(cr.dir, "ivrd-log-tail.txt"), []byte(p.logTail(60)), 0o644)
 	}
 	res.Seconds = time.Since(t0).Seconds()
+	for _, b := range res.RTP.Timeline {
+		if x := interference(res.CPUTimeline, b[0]); x >= interferenceCores {
+			res.InterferedBadSeconds++
+			res.InterferencePeak = max(res.InterferencePeak, x)
+		}
+	}
 
 	var why []string
 	if res.FailedCalls > 0 {

@@ -205,8 +205,8 @@ func markdown(rep *report, out string) string {
 		steps := slices.Clone(rep.Steps)
 		slices.SortStableFunc(steps, func(a, b runResult) int { return a.Calls - b.Calls })
 		for _, r := range steps {
-			w("| %d | %.0f | %d | %.2f | %.3f %% | %.0f → %.0f MiB | %.1f KiB | %.0f (%.0f) / %.0f / %.0f KiB | %s | %d | %d | %d | %d | %.4f %% | %.1f / %.1f ms | %d | %d / %d (%d) | %.0f / %.0f ms | %.2f / %.2f / %.2f | %s |\n",
-				r.Calls, r.Rate, r.MonitoredCalls, r.IvrdCores, r.CPUPerCallPct, r.RSSIdleMiB, r.RSSLoadedMiB, r.MemPerCallKiB,
+			w("| %s | %.0f | %d | %.2f | %.3f %% | %.0f → %.0f MiB | %.1f KiB | %.0f (%.0f) / %.0f / %.0f KiB | %s | %d | %d | %d | %d | %.4f %% | %.1f / %.1f ms | %d | %d / %d (%d) | %.0f / %.0f ms | %.2f / %.2f / %.2f | %s |\n",
+				strings.TrimPrefix(r.Name, "capacity-"), r.Rate, r.MonitoredCalls, r.IvrdCores, r.CPUPerCallPct, r.RSSIdleMiB, r.RSSLoadedMiB, r.MemPerCallKiB,
 				r.HeapInusePerCallKiB, r.HeapLivePerCallKiB, r.StackPerCallKiB, r.OtherPerCallKiB, orDash(r.Goroutines),
 				r.RTP.Packets, r.RTP.Late, r.RTP.LostSeq, r.RTP.StallFrames, r.RTP.LateOrLostPct, r.RTP.LatenessP99us/1000, r.RTP.LatenessMaxus/1000,
 				r.FailedCalls, r.MP3OK, r.MP3Bad, r.FFmpegChecked, r.NotifyP50ms, r.NotifyP99ms, r.SippCores, r.HarnessCores, r.OtherCores, passText(r))
@@ -252,10 +252,14 @@ func orDash(n int) string {
 }
 
 func passText(r runResult) string {
-	if r.Pass {
-		return "yes"
+	s := "yes"
+	if !r.Pass {
+		s = "**no**: " + r.Why
 	}
-	return "**no**: " + r.Why
+	if r.InterferedBadSeconds > 0 {
+		s += fmt.Sprintf(" (other processes took up to %.2f cores in %d of the seconds with late frames)", r.InterferencePeak, r.InterferedBadSeconds)
+	}
+	return s
 }
 
 func fmtSecs(s float64) string {

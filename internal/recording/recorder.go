@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
@@ -47,7 +48,9 @@ type Recorder struct {
 	log      *slog.Logger
 	interval time.Duration
 	lag      time.Duration
-	manual   bool // tests: no mixer goroutine, the test calls mixTo itself
+	manual   bool // tests: no mix loop, the test calls mixTo itself
+	loops    []*mixLoop
+	nextLoop atomic.Uint32
 
 	mu     sync.Mutex
 	active map[string]bool // ids being recorded by this process
@@ -95,6 +98,7 @@ func NewRecorder(dir string, opts ...Option) (*Recorder, error) {
 	if r.interval+r.lag+maxLead+100*time.Millisecond > audio.Duration(ringSize) {
 		return nil, fmt.Errorf("recording: mix interval %v + lag %v exceed the %v buffer", r.interval, r.lag, audio.Duration(ringSize))
 	}
+	r.loops = newMixLoops(r.interval, r.lag)
 	// Check the bit rate now rather than at the first call.
 	enc, err := audio.NewMP3Encoder(io.Discard, r.kbps)
 	if err != nil {
@@ -171,13 +175,10 @@ func (r *Recorder) start(id string, start time.Time) (*Recording, error) {
 		f:     f,
 		enc:   enc,
 		trim:  audio.MP3EncoderDelay,
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
 	}
-	if r.manual {
-		close(rec.done)
-	} else {
-		go rec.run()
+	if !r.manual {
+		rec.loop = r.loops[int(r.nextLoop.Add(1))%len(r.loops)]
+		rec.loop.schedule(rec)
 	}
 	r.log.Debug("recording started", "id", id, "file", part)
 	return rec, nil

@@ -64,13 +64,12 @@ type Recording struct {
 	in, out track
 	dropped int64 // samples dropped (buffer full, or too far ahead)
 
-	// Used only by the mixer goroutine, and by Finish once it has stopped.
+	// Used only by the mix loop, and by Finish once the loop has let go of the recording.
+	loop    *mixLoop // nil for a manual recorder
+	nextMix time.Time
 	scratch [mixChunk]int16
 	trim    int // samples still to skip before encoding (the decoder-side MP3 delay)
 	werr    error
-
-	stop chan struct{}
-	done chan struct{}
 
 	finish sync.Once
 	res    Result
@@ -171,21 +170,6 @@ func (rec *Recording) closeGap(t *track, ahead int64) int64 {
 	return t.next
 }
 
-// run is the mixer goroutine: every interval it mixes up to now-lag and writes the MP3.
-func (rec *Recording) run() {
-	defer close(rec.done)
-	tick := time.NewTicker(rec.r.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-rec.stop:
-			return
-		case <-tick.C:
-			rec.mixTo(rec.pos(time.Now().Add(-rec.r.lag)))
-		}
-	}
-}
-
 // mixTo mixes both tracks up to position h (silence where a track has nothing), encodes the
 // result and writes it to the file. After a write error it still drains the tracks, so the
 // call goes on, but writes nothing more; Finish reports the error.
@@ -255,8 +239,9 @@ func (rec *Recording) doFinish(end time.Time) (Result, error) {
 	rec.closed = true
 	dropped := rec.dropped
 	rec.mu.Unlock()
-	close(rec.stop)
-	<-rec.done
+	if rec.loop != nil {
+		rec.loop.unschedule(rec)
+	}
 
 	rec.mixTo(rec.pos(end))
 	err := rec.werr

@@ -239,8 +239,7 @@ func (s *Server) dialDone(d *diago.DialogClientSession, med *diago.DialogMedia, 
 	s.legs[d.ID] = l
 	s.calls.Add(1)
 	s.mu.Unlock()
-	go l.watch()
-	go l.dispatchDigits()
+	context.AfterFunc(l.dlg.Context(), l.finish) // the far end's BYE
 	go func() {
 		<-l.done
 		s.mu.Lock()
@@ -262,6 +261,7 @@ func newOutboundLeg(d *diago.DialogClientSession, med *diago.DialogMedia, from, 
 		to:      to,
 		done:    make(chan struct{}),
 		playSem: make(chan struct{}, 1),
+		pacer:   nextPacer(),
 		digits:  make(chan rune, 32),
 	}
 	l.log = log.With("call_id", l.id, "dir", "out")

@@ -74,6 +74,7 @@ type Leg struct {
 
 	sendMu      sync.Mutex                        // held around sending one frame; finish takes it to fence Play off
 	playSem     chan struct{}                     // one Play at a time
+	pacer       *pacer                            // sends Play's frames
 	nextFrameAt time.Time                         // when the frame after the last one sent is due; guarded by sendMu
 	payload     []byte                            // encoding buffer; guarded by sendMu
 	sendMed     atomic.Pointer[diago.DialogMedia] // set once the media runs
@@ -82,8 +83,9 @@ type Leg struct {
 	// It changes only under sendMu.
 	member atomic.Pointer[member]
 
-	onDTMF atomic.Pointer[func(rune)]
-	digits chan rune
+	onDTMF      atomic.Pointer[func(rune)]
+	digits      chan rune
+	dispatching atomic.Bool // a dispatchDigits goroutine is running
 }
 
 func newLeg(d *diago.DialogServerSession, log *slog.Logger) *Leg {
@@ -95,6 +97,7 @@ func newLeg(d *diago.DialogServerSession, log *slog.Logger) *Leg {
 		to:      normalizeNumber(req.Recipient.User),
 		done:    make(chan struct{}),
 		playSem: make(chan struct{}, 1),
+		pacer:   nextPacer(),
 		digits:  make(chan rune, 32),
 	}
 	if f := req.From(); f != nil {
@@ -328,16 +331,6 @@ func (l *Leg) Hangup() error {
 			<-l.done
 			return nil
 		}
-	}
-}
-
-// watch ends the leg when the SIP dialog ends: BYE or CANCEL from the caller, or our own final
-// response or BYE completing.
-func (l *Leg) watch() {
-	select {
-	case <-l.dlg.Context().Done():
-		l.finish()
-	case <-l.done:
 	}
 }
 

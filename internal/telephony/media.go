@@ -106,16 +106,20 @@ func (l *Leg) outbound(pcm []int16, at time.Time) {
 	l.tapMu.RUnlock()
 }
 
-// digit queues a key for the OnDTMF function; it never blocks the media reader.
+// digit queues a key for the OnDTMF function; it never blocks the media reader. A goroutine
+// calls the function for the queued keys, in order, and exits when the queue is empty.
 func (l *Leg) digit(key rune) {
 	select {
 	case l.digits <- key:
 	default:
 		l.log.Warn("dtmf queue full, key dropped", "key", string(key))
 	}
+	if l.dispatching.CompareAndSwap(false, true) {
+		go l.dispatchDigits()
+	}
 }
 
-// dispatchDigits calls the OnDTMF function for each queued key until the leg ends.
+// dispatchDigits calls the OnDTMF function for each queued key until the queue is empty.
 func (l *Leg) dispatchDigits() {
 	for {
 		select {
@@ -123,8 +127,13 @@ func (l *Leg) dispatchDigits() {
 			if f := l.onDTMF.Load(); f != nil && !l.ended.Load() {
 				(*f)(key)
 			}
-		case <-l.done:
-			return
+		default:
+			l.dispatching.Store(false)
+			// A key queued after the queue looked empty and before the flag dropped has
+			// seen the flag set: carry on with it, unless another goroutine took over.
+			if len(l.digits) == 0 || !l.dispatching.CompareAndSwap(false, true) {
+				return
+			}
 		}
 	}
 }

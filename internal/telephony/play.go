@@ -76,8 +76,8 @@ func (l *Leg) Play(ctx context.Context, pcm []int16) error {
 	return nil
 }
 
-// playDirect sends pcm as its own RTP stream and returns how many samples it sent. It stops
-// with errAttached when the leg joins a mix.
+// playDirect sends pcm as its own RTP stream, paced by the leg's pacer, and returns how many
+// samples it sent. It stops with errAttached when the leg joins a mix.
 func (l *Leg) playDirect(ctx context.Context, pcm []int16) (int, error) {
 	now := time.Now()
 	l.sendMu.Lock()
@@ -89,44 +89,20 @@ func (l *Leg) playDirect(ctx context.Context, pcm []int16) (int, error) {
 	}
 	// Else continue the previous stream seamlessly: its next frame is just due.
 
-	frame := make([]int16, audio.FrameSamples)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop() // since Go 1.23 a stopped timer's channel holds no stale tick
-	defer timer.Stop()
-
-	for off := 0; off < len(pcm); off += audio.FrameSamples {
-		if wait := time.Until(due); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return off, ctx.Err()
-			case <-l.done:
-				return off, ErrCallEnded
-			}
-		} else if -wait > maxLag {
-			due = time.Now()
+	s := &outStream{leg: l, pcm: pcm, due: due, res: make(chan playResult, 1)}
+	l.pacer.add(s)
+	select {
+	case r := <-s.res:
+		return r.n, r.err
+	case <-ctx.Done():
+		r := l.pacer.remove(s)
+		if r.err != nil {
+			return r.n, r.err
 		}
-		n := copy(frame, pcm[off:])
-		clear(frame[n:])
-		if err := l.writeFrame(frame, due, nil); err != nil {
-			return off, err
-		}
-		due = due.Add(frameDur)
+		return r.n, ctx.Err()
+	case <-l.done:
+		return l.pacer.remove(s).n, ErrCallEnded
 	}
-
-	// Return when the last frame has played out at the far end's pace.
-	if wait := time.Until(due); wait > 0 {
-		timer.Reset(wait)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return len(pcm), ctx.Err()
-		case <-l.done:
-			return len(pcm), ErrCallEnded
-		}
-	}
-	return len(pcm), nil
 }
 
 // writeFrame sends one 20 ms frame, due at due, as the negotiated G.711 and gives it to the

@@ -218,8 +218,8 @@ func (s *Server) handle(d *diago.DialogServerSession, onCall func(*Leg)) {
 		s.calls.Done()
 	}()
 
-	go l.watch()
-	go l.dispatchDigits()
+	stop := context.AfterFunc(l.dlg.Context(), l.finish) // the caller's BYE or CANCEL
+	defer stop()
 	if err := d.Trying(); err != nil {
 		l.log.Debug("100 Trying", "err", err)
 	}
