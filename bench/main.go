@@ -78,6 +78,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	flag.StringVar(&o.monitorMsg, "monitor-msg", "This call is recorded for quality purposes.", "msg of the Monitor block")
 	flag.StringVar(&o.playMsg, "play-msg", "Thank you for holding. All our agents are busy helping other customers. Your call is important to us, please stay on the line.", "msg of every Play block")
+	flag.IntVar(&loadNice, "load-nice", 10, "niceness of sipp (the callers) and of the harness (the app and the RTP capture), which share ivrd's machine here but not in a deployment; 0 to run them at ivrd's priority")
 	flag.BoolVar(&o.retry, "retry", true, "run a failed capacity step once more when other processes on the machine took 0.3 cores or more while its frames were late")
 	flag.BoolVar(&o.goroutines, "goroutines", false, "count and dump ivrd's goroutines at the end of each capacity window (costs ivrd a burst of CPU)")
 	flag.BoolVar(&o.renderOnly, "render-only", false, "measure nothing: rewrite latest.json, latest.md and the markdown section from -out's details.json")

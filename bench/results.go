@@ -234,7 +234,7 @@ func markdown(rep *report, out string) string {
 		w("| encoder | wall | CPU | × realtime | bytes |\n|---|---|---|---|---|\n")
 		w("| ivrd (`audio.MP3Encoder`, in process) | %.3f s | %.3f s | %.0f | %d |\n", e.IvrdBestS, e.IvrdCPUS, e.IvrdXRealtime, e.IvrdBytes)
 		w("| `%s` | %.3f s | %.3f s | %.0f | %d |\n", e.LameCommand, e.LameBestS, e.LameCPUS, e.LameXRealtime, e.LameBytes)
-		w("\nIdentical output: %v; both decode at 8 kHz: %v.\n", e.SameBytes, e.BothDecodeOK)
+		w("\nIdentical output: %v (ivrd encodes long blocks only, which the command cannot be told: its `--noshort` is accepted and ignored); both decode at 8 kHz: %v.\n", e.SameBytes, e.BothDecodeOK)
 	}
 	if rep.Profile != "" {
 		h := rep.headline()

@@ -152,6 +152,7 @@ type mmsghdr struct {
 
 func (s *rtpSet) run() {
 	defer func() { s.done <- struct{}{} }()
+	niceThisThread(loadNice) // the goroutine ends with the capture, and its thread with it
 	rc, err := s.conn.SyscallConn()
 	if err != nil {
 		return

@@ -164,7 +164,7 @@ func startSipp(ctx context.Context, dir, target string, n int, rate float64, hol
 	if err != nil {
 		return nil, err
 	}
-	r.cmd = exec.CommandContext(ctx, "sipp", args...)
+	r.cmd = exec.CommandContext(ctx, "nice", append([]string{"-n", strconv.Itoa(loadNice), "sipp"}, args...)...)
 	r.cmd.Dir = dir
 	r.cmd.Stdout, r.cmd.Stderr = out, out
 	r.cmd.WaitDelay = 5 * time.Second

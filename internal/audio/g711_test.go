@@ -132,3 +132,21 @@ func BenchmarkEncodeUlawFrame(b *testing.B) {
 		buf = EncodeUlaw(buf[:0], pcm)
 	}
 }
+
+// The table-driven EncodeUlaw/EncodeAlaw agree with LinearToUlaw/LinearToAlaw everywhere.
+func TestG711EncodeTablesMatch(t *testing.T) {
+	pcm := make([]int16, 0, 1<<16)
+	for v := -32768; v <= 32767; v++ {
+		pcm = append(pcm, int16(v))
+	}
+	u := EncodeUlaw(nil, pcm)
+	a := EncodeAlaw(nil, pcm)
+	for i, s := range pcm {
+		if u[i] != LinearToUlaw(s) {
+			t.Fatalf("µ-law of %d: table %#x, arithmetic %#x", s, u[i], LinearToUlaw(s))
+		}
+		if a[i] != LinearToAlaw(s) {
+			t.Fatalf("A-law of %d: table %#x, arithmetic %#x", s, a[i], LinearToAlaw(s))
+		}
+	}
+}

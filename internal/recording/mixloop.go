@@ -6,23 +6,27 @@ import (
 	"time"
 )
 
-// mixLoop mixes and encodes the recordings given to it, each every interval, from one
-// goroutine that runs only while it has recordings. A Recorder has one loop per processor and
-// spreads its recordings over them, so a thousand calls cost a few goroutines and timers, not
-// a thousand, and each recording keeps the phase of its own start (the encoding work is
-// spread evenly over the interval instead of bursting on one tick).
+// mixLoop schedules the mixing and encoding of the recordings given to it, each every
+// interval. One goroutine, running only while the loop has recordings, wakes every
+// mixLoopTick and starts a short goroutine for each recording that is due. A recording keeps
+// the phase of its own start, so the work is spread evenly over the interval and a tick
+// starts only a few mixes of a fraction of a millisecond each. Scheduled that way the
+// encoding interleaves fairly with the goroutines that send and receive RTP: one goroutine
+// encoding call after call is starved by them under load (Go preempts it to the back of
+// the global queue), and bursts of many mixes at once delay them.
+// A Recorder has one loop per processor.
 type mixLoop struct {
 	interval time.Duration
 	lag      time.Duration
 
-	mu      sync.Mutex // held while mixing, so that unschedule waits out a mix in progress
+	mu      sync.Mutex
 	recs    []*Recording
 	running bool
 }
 
 // mixLoopTick is how often a loop looks for recordings due to be mixed: the precision of
 // each recording's interval.
-const mixLoopTick = 25 * time.Millisecond
+const mixLoopTick = 5 * time.Millisecond
 
 func newMixLoops(interval, lag time.Duration) []*mixLoop {
 	loops := make([]*mixLoop, max(runtime.GOMAXPROCS(0), 1))
@@ -44,10 +48,16 @@ func (m *mixLoop) schedule(rec *Recording) {
 	}
 }
 
-// unschedule removes rec; once it returns the loop no longer touches rec.
+// unschedule removes rec and waits for a mix of it in progress; once it returns the loop no
+// longer touches rec.
 func (m *mixLoop) unschedule(rec *Recording) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer func() {
+		m.mu.Unlock()
+		rec.mixMu.Lock() // a mix that was started finishes first
+		rec.unscheduled = true
+		rec.mixMu.Unlock()
+	}()
 	for i, r := range m.recs {
 		if r == rec {
 			last := len(m.recs) - 1
@@ -74,16 +84,24 @@ func (m *mixLoop) run() {
 			if rec.nextMix.After(now) {
 				continue
 			}
-			rec.mixTo(rec.pos(now.Add(-m.lag)))
-			// Each recording's encoding is a fraction of a millisecond; between them the
-			// goroutines that send and receive RTP get their turn (they are the ones whose
-			// lateness a caller would hear).
-			runtime.Gosched()
 			rec.nextMix = rec.nextMix.Add(m.interval)
 			if rec.nextMix.Before(now) {
 				rec.nextMix = now.Add(m.interval) // fell behind: keep the interval, not the phase
 			}
+			if rec.mixing.CompareAndSwap(false, true) { // else its last mix is still running
+				go m.mix(rec)
+			}
 		}
 		m.mu.Unlock()
+	}
+}
+
+// mix mixes rec up to the wall clock less the lag, unless Finish has taken it over.
+func (m *mixLoop) mix(rec *Recording) {
+	defer rec.mixing.Store(false)
+	rec.mixMu.Lock()
+	defer rec.mixMu.Unlock()
+	if !rec.unscheduled {
+		rec.mixTo(rec.pos(time.Now().Add(-m.lag)))
 	}
 }

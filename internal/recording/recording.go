@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
@@ -65,11 +66,14 @@ type Recording struct {
 	dropped int64 // samples dropped (buffer full, or too far ahead)
 
 	// Used only by the mix loop, and by Finish once the loop has let go of the recording.
-	loop    *mixLoop // nil for a manual recorder
-	nextMix time.Time
-	scratch [mixChunk]int16
-	trim    int // samples still to skip before encoding (the decoder-side MP3 delay)
-	werr    error
+	loop        *mixLoop    // nil for a manual recorder
+	nextMix     time.Time   // guarded by loop.mu
+	mixing      atomic.Bool // a mix goroutine is started or running
+	mixMu       sync.Mutex  // held by a mix goroutine; unschedule takes it to wait one out
+	unscheduled bool        // guarded by mixMu: Finish has taken over the mixing
+	scratch     [mixChunk]int16
+	trim        int // samples still to skip before encoding (the decoder-side MP3 delay)
+	werr        error
 
 	finish sync.Once
 	res    Result

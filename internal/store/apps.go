@@ -40,7 +40,7 @@ func (s *Store) CreateApp(name string) (App, error) {
 	a := App{ID: NewAppID(), Name: name, AccessToken: NewAccessToken(), CreatedAt: now()}
 	c, cancel := ctx()
 	defer cancel()
-	_, err := s.db.ExecContext(c, `INSERT INTO apps (id, name, access_token, created_at) VALUES (?, ?, ?, ?)`,
+	_, err := s.exec(c, `INSERT INTO apps (id, name, access_token, created_at) VALUES (?, ?, ?, ?)`,
 		a.ID, a.Name, a.AccessToken, micros(a.CreatedAt))
 	if err != nil {
 		return App{}, fmt.Errorf("store: create app: %w", err)
@@ -54,7 +54,7 @@ func (s *Store) App(id string) (App, error) {
 	defer cancel()
 	var a App
 	var created int64
-	err := s.db.QueryRowContext(c, `SELECT id, name, access_token, created_at FROM apps WHERE id = ?`, id).
+	err := s.queryRow(c, `SELECT id, name, access_token, created_at FROM apps WHERE id = ?`, id).
 		Scan(&a.ID, &a.Name, &a.AccessToken, &created)
 	if err != nil {
 		return App{}, notFound(err, "store: app "+id)
@@ -68,6 +68,6 @@ func (s *Store) CountApps() (int, error) {
 	c, cancel := ctx()
 	defer cancel()
 	var n int
-	err := s.db.QueryRowContext(c, `SELECT COUNT(*) FROM apps`).Scan(&n)
+	err := s.queryRow(c, `SELECT COUNT(*) FROM apps`).Scan(&n)
 	return n, err
 }

@@ -50,7 +50,7 @@ func (s *Store) AddNumber(n Number) error {
 	}
 	c, cancel := ctx()
 	defer cancel()
-	_, err = s.db.ExecContext(c, `INSERT INTO numbers (number, app_id, notify_url) VALUES (?, ?, ?)
+	_, err = s.exec(c, `INSERT INTO numbers (number, app_id, notify_url) VALUES (?, ?, ?)
 		ON CONFLICT (number) DO UPDATE SET app_id = excluded.app_id, notify_url = excluded.notify_url`,
 		num, n.AppID, n.NotifyURL)
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Store) LookupNumber(num string) (Number, error) {
 	c, cancel := ctx()
 	defer cancel()
 	var n Number
-	err = s.db.QueryRowContext(c, `SELECT number, app_id, notify_url FROM numbers WHERE number = ?`, norm).
+	err = s.queryRow(c, `SELECT number, app_id, notify_url FROM numbers WHERE number = ?`, norm).
 		Scan(&n.Number, &n.AppID, &n.NotifyURL)
 	if err != nil {
 		return Number{}, notFound(err, "store: number "+norm)

@@ -52,7 +52,7 @@ func (s *Store) EnqueueOutbox(it OutboxItem) (OutboxItem, error) {
 	it.State, it.Attempts, it.UpdatedAt, it.LastError = OutboxPending, 0, it.CreatedAt, ""
 	c, cancel := ctx()
 	defer cancel()
-	res, err := s.db.ExecContext(c, `INSERT INTO outbox (delivery_id, app_id, session_key, target, body, signature,
+	res, err := s.exec(c, `INSERT INTO outbox (delivery_id, app_id, session_key, target, body, signature,
 		state, attempts, created_at, next_at, updated_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, '')`,
 		it.DeliveryID, it.AppID, it.SessionKey, it.Target, it.Body, it.Signature, it.State,
 		micros(it.CreatedAt), micros(it.NextAt), micros(it.UpdatedAt))
@@ -81,7 +81,7 @@ func (s *Store) NextOutboxAt(t time.Time) (next time.Time, ok bool, err error) {
 	c, cancel := ctx()
 	defer cancel()
 	var v *int64
-	err = s.db.QueryRowContext(c, `SELECT MIN(next_at) FROM outbox WHERE state = 'pending' AND next_at > ?`, micros(t)).Scan(&v)
+	err = s.queryRow(c, `SELECT MIN(next_at) FROM outbox WHERE state = 'pending' AND next_at > ?`, micros(t)).Scan(&v)
 	if err != nil || v == nil {
 		return time.Time{}, false, err
 	}
@@ -105,7 +105,7 @@ func (s *Store) CountOutbox(state string) (int, error) {
 	c, cancel := ctx()
 	defer cancel()
 	var n int
-	err := s.db.QueryRowContext(c, `SELECT COUNT(*) FROM outbox WHERE state = ?`, state).Scan(&n)
+	err := s.queryRow(c, `SELECT COUNT(*) FROM outbox WHERE state = ?`, state).Scan(&n)
 	return n, err
 }
 
@@ -128,7 +128,7 @@ func (s *Store) MarkFailed(id int64, attempts int, lastErr string) error {
 func (s *Store) mark(id int64, set string, args ...any) error {
 	c, cancel := ctx()
 	defer cancel()
-	res, err := s.db.ExecContext(c, `UPDATE outbox SET `+set+` WHERE id = ? AND state = 'pending'`, append(args, id)...)
+	res, err := s.exec(c, `UPDATE outbox SET `+set+` WHERE id = ? AND state = 'pending'`, append(args, id)...)
 	if err != nil {
 		return fmt.Errorf("store: outbox %d: %w", id, err)
 	}
@@ -143,11 +143,11 @@ func (s *Store) mark(id int64, set string, args ...any) error {
 func (s *Store) RequeueOutbox(now time.Time) (int64, error) {
 	c, cancel := ctx()
 	defer cancel()
-	if _, err := s.db.ExecContext(c, `UPDATE outbox SET next_at = ? WHERE state = 'pending' AND next_at > ?`, micros(now), micros(now)); err != nil {
+	if _, err := s.exec(c, `UPDATE outbox SET next_at = ? WHERE state = 'pending' AND next_at > ?`, micros(now), micros(now)); err != nil {
 		return 0, fmt.Errorf("store: requeue outbox: %w", err)
 	}
 	var n int64
-	err := s.db.QueryRowContext(c, `SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&n)
+	err := s.queryRow(c, `SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&n)
 	return n, err
 }
 
@@ -155,7 +155,7 @@ func (s *Store) RequeueOutbox(now time.Time) (int64, error) {
 func (s *Store) PurgeOutbox(before time.Time) (int64, error) {
 	c, cancel := ctx()
 	defer cancel()
-	res, err := s.db.ExecContext(c, `DELETE FROM outbox WHERE state <> 'pending' AND updated_at < ?`, micros(before))
+	res, err := s.exec(c, `DELETE FROM outbox WHERE state <> 'pending' AND updated_at < ?`, micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("store: purge outbox: %w", err)
 	}
@@ -165,7 +165,7 @@ func (s *Store) PurgeOutbox(before time.Time) (int64, error) {
 func (s *Store) outbox(where string, args ...any) ([]OutboxItem, error) {
 	c, cancel := ctx()
 	defer cancel()
-	rows, err := s.db.QueryContext(c, `SELECT `+outboxCols+` FROM outbox o `+where, args...)
+	rows, err := s.query(c, `SELECT `+outboxCols+` FROM outbox o `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox: %w", err)
 	}

@@ -30,7 +30,7 @@ func (s *Store) SaveSession(r SessionRow) error {
 	}
 	c, cancel := ctx()
 	defer cancel()
-	_, err := s.db.ExecContext(c, `INSERT INTO sessions (id, app_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?)
+	_, err := s.exec(c, `INSERT INTO sessions (id, app_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET app_id = excluded.app_id, state = excluded.state,
 			data = excluded.data, updated_at = excluded.updated_at`,
 		r.ID, r.AppID, r.State, r.Data, micros(r.UpdatedAt))
@@ -60,7 +60,7 @@ func (s *Store) UnfinishedSessions() ([]SessionRow, error) {
 func (s *Store) sessions(where string, args ...any) ([]SessionRow, error) {
 	c, cancel := ctx()
 	defer cancel()
-	rows, err := s.db.QueryContext(c, `SELECT id, app_id, state, data, updated_at FROM sessions `+where, args...)
+	rows, err := s.query(c, `SELECT id, app_id, state, data, updated_at FROM sessions `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: sessions: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -21,7 +22,8 @@ var ErrNotFound = errors.New("store: not found")
 
 // Store is an open database. It is safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts sync.Map // query text → *sql.Stmt
 }
 
 // opTimeout bounds every statement so a stuck database cannot hang a caller forever.
@@ -53,7 +55,13 @@ func Open(path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
 
 func ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), opTimeout)
@@ -74,4 +82,47 @@ func notFound(err error, what string) error {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return err
+}
+
+// Statements are prepared once per query text and kept (sql.Stmt re-prepares on each pooled
+// connection as needed): parsing and planning the SQL was most of the cost of the per-call
+// statements (session journal, outbox) under load. The query texts are the constants of this
+// package, so the cache is bounded.
+func (s *Store) stmt(c context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(c, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (s *Store) exec(c context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(c, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(c, args...)
+}
+
+func (s *Store) query(c context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(c, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(c, args...)
+}
+
+func (s *Store) queryRow(c context.Context, q string, args ...any) *sql.Row {
+	st, err := s.stmt(c, q)
+	if err != nil {
+		return s.db.QueryRowContext(c, q, args...) // carries the same error to Scan
+	}
+	return st.QueryRowContext(c, args...)
 }
