@@ -107,6 +107,12 @@ func EncodeAlaw(dst []byte, pcm []int16) []byte {
 	return dst
 }
 
+// UlawOf is LinearToUlaw by table: the µ-law code of s.
+func UlawOf(s int16) byte { return ulawEncTable[int(s>>2)+1<<13] }
+
+// UlawValue is the sample that µ-law code b decodes to.
+func UlawValue(b byte) int16 { return ulawTable[b] }
+
 // Encoding tables for the sending path (every frame of every call). LinearToUlaw depends
 // only on the top 14 bits of a sample and LinearToAlaw on the top 12 (the tests check all
 // 65,536 samples), so 16 KiB and 4 KiB tables, shared by every call, replace the

@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"unsafe"
 )
 
@@ -84,7 +85,6 @@ type MP3Encoder struct {
 	gf      *C.lame_global_flags
 	cleanup runtime.Cleanup
 	w       io.Writer
-	out     []byte
 	samples int64 // PCM samples accepted
 	bytes   int64 // MP3 bytes written to w
 	err     error // sticky write error
@@ -115,9 +115,8 @@ func NewMP3Encoder(w io.Writer, kbps int) (*MP3Encoder, error) {
 		return nil, fmt.Errorf("audio: lame chose %d Hz output instead of %d", int(outRate), Rate)
 	}
 	e := &MP3Encoder{
-		gf:  gf,
-		w:   w,
-		out: make([]byte, mp3Chunk*5/4+7200),
+		gf: gf,
+		w:  w,
 	}
 	// A forgotten Close must not leak the C state; Close stops this cleanup so the state is
 	// freed exactly once.
@@ -134,17 +133,19 @@ func (e *MP3Encoder) Write(pcm []int16) error {
 	if e.err != nil {
 		return e.err
 	}
+	out := mp3Out.Get().(*[]byte)
+	defer mp3Out.Put(out)
 	for len(pcm) > 0 {
 		n := min(len(pcm), mp3Chunk)
 		got := C.lame_encode_buffer(e.gf,
 			(*C.short)(unsafe.Pointer(&pcm[0])), nil, C.int(n),
-			(*C.uchar)(unsafe.Pointer(&e.out[0])), C.int(len(e.out)))
+			(*C.uchar)(unsafe.Pointer(&(*out)[0])), C.int(len(*out)))
 		if got < 0 {
 			e.err = fmt.Errorf("audio: lame_encode_buffer failed with code %d", int(got))
 			return e.err
 		}
 		e.samples += int64(n)
-		if err := e.emit(int(got)); err != nil {
+		if err := e.emit((*out)[:got]); err != nil {
 			return err
 		}
 		pcm = pcm[n:]
@@ -152,13 +153,20 @@ func (e *MP3Encoder) Write(pcm []int16) error {
 	return nil
 }
 
-func (e *MP3Encoder) emit(n int) error {
-	if n == 0 {
+// mp3Out holds LAME's output buffers (its documented worst case for one chunk): only the
+// encoders that are encoding at the moment need one, so idle calls hold none.
+var mp3Out = sync.Pool{New: func() any {
+	b := make([]byte, mp3Chunk*5/4+7200)
+	return &b
+}}
+
+func (e *MP3Encoder) emit(b []byte) error {
+	if len(b) == 0 {
 		return nil
 	}
-	m, err := e.w.Write(e.out[:n])
+	m, err := e.w.Write(b)
 	e.bytes += int64(m)
-	if err == nil && m < n {
+	if err == nil && m < len(b) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
@@ -184,12 +192,14 @@ func (e *MP3Encoder) Close() error {
 	}
 	err := e.err
 	if err == nil {
-		got := C.lame_encode_flush(e.gf, (*C.uchar)(unsafe.Pointer(&e.out[0])), C.int(len(e.out)))
+		out := mp3Out.Get().(*[]byte)
+		got := C.lame_encode_flush(e.gf, (*C.uchar)(unsafe.Pointer(&(*out)[0])), C.int(len(*out)))
 		if got < 0 {
 			err = fmt.Errorf("audio: lame_encode_flush failed with code %d", int(got))
 		} else {
-			err = e.emit(int(got))
+			err = e.emit((*out)[:got])
 		}
+		mp3Out.Put(out)
 	}
 	e.cleanup.Stop()
 	C.lame_close(e.gf)

@@ -137,10 +137,17 @@ func (e *Engine) attach(s *session, call Call) {
 	s.call = call
 	e.mu.Unlock()
 	e.wg.Add(1)
-	go func() {
+	ended := func() {
 		defer e.wg.Done()
-		<-call.Done()
 		e.callEnded(s)
+	}
+	if c, ok := call.(interface{ AfterEnd(func()) }); ok {
+		c.AfterEnd(ended) // no goroutine waits through the call
+		return
+	}
+	go func() {
+		<-call.Done()
+		ended()
 	}()
 }
 

@@ -42,12 +42,23 @@ type Result struct {
 // track is one direction of the call: a ring of samples indexed by absolute position (samples
 // since the recording's start). Slots at or beyond next are always zero, so skipping ahead
 // (a gap) needs no writes: the silence is already there.
+//
+// Samples are kept as G.711 µ-law, the telephone's own 8-bit coding, stored inverted
+// (code ^ 0xFF) so that the zero byte is silence. A µ-law call's audio is recorded exactly as
+// it crossed the network in either direction (prompts exactly as the caller heard them),
+// and each call holds half the memory that 16-bit samples would take.
 type track struct {
 	next int64 // position just past the last sample written
 	// The latest gap put skipped: silence over [gapFrom, gapTo), which closeGap may shrink.
 	gapFrom, gapTo int64
-	ring           [ringSize]int16
+	ring           [ringSize]byte
 }
+
+// ulawSilence is µ-law's code for 0 (0xFF), which the ring stores as the zero byte.
+const ulawSilence = 0xFF
+
+func toRing(s int16) byte   { return audio.UlawOf(s) ^ ulawSilence }
+func fromRing(b byte) int16 { return audio.UlawValue(b ^ ulawSilence) }
 
 // Recording is one call being recorded. It implements audio.Tap; Inbound and Outbound may be
 // called from any goroutines, concurrently with each other and with Finish.
@@ -147,9 +158,9 @@ func (rec *Recording) put(t *track, pcm []int16, at time.Time) {
 		return
 	}
 	t.gapFrom, t.gapTo = gapFrom, gapTo
-	i := int(w & ringMask)
-	c := copy(t.ring[i:], pcm)
-	copy(t.ring[:], pcm[c:])
+	for k, v := range pcm {
+		t.ring[(w+int64(k))&ringMask] = toRing(v)
+	}
 	t.next = w + n
 }
 
@@ -194,7 +205,7 @@ func (rec *Recording) mixTo(h int64) {
 		i := int(rec.mixed & ringMask)
 		for k := range n {
 			j := (i + k) & ringMask
-			rec.scratch[k] = audio.Saturate(int32(rec.in.ring[j]) + int32(rec.out.ring[j]))
+			rec.scratch[k] = audio.Saturate(int32(fromRing(rec.in.ring[j])) + int32(fromRing(rec.out.ring[j])))
 			rec.in.ring[j], rec.out.ring[j] = 0, 0
 		}
 		rec.mixed = end

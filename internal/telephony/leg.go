@@ -54,13 +54,15 @@ type Leg struct {
 
 	id, from, to string
 
-	mu         sync.Mutex
-	state      legState
-	answerDone chan struct{} // closed when the answer attempt finished; answerErr is its result
-	answerErr  error
-	med        *diago.DialogMedia
-	readerDone chan struct{} // closed when the media reader goroutine exited
-	endedAt    time.Time
+	mu          sync.Mutex
+	state       legState
+	answerDone  chan struct{} // closed when the answer attempt finished; answerErr is its result
+	answerErr   error
+	med         *diago.DialogMedia
+	readerDone  chan struct{} // closed when the media reader goroutine exited
+	endedAt     time.Time
+	afterEnd    []func() // run once the leg has ended
+	afterEndRan bool     // finish has taken afterEnd: later ones run at once
 
 	done  chan struct{}
 	ended atomic.Bool
@@ -360,6 +362,27 @@ func (l *Leg) finish() {
 	l.sendMu.Unlock()
 	close(l.done)
 	l.log.Debug("call ended")
+	l.mu.Lock()
+	fs := l.afterEnd
+	l.afterEnd, l.afterEndRan = nil, true
+	l.mu.Unlock()
+	for _, f := range fs {
+		go f()
+	}
+}
+
+// AfterEnd arranges for f to run in its own goroutine once the leg has ended (Done is
+// closed), or at once if it has. It lets a caller follow many legs without a goroutine
+// waiting on each.
+func (l *Leg) AfterEnd(f func()) {
+	l.mu.Lock()
+	if !l.afterEndRan {
+		l.afterEnd = append(l.afterEnd, f)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	go f()
 }
 
 // reasonPhrase returns the standard reason phrase of a SIP status code.
