@@ -99,6 +99,22 @@ func NewMP3Encoder(w io.Writer, kbps int) (*MP3Encoder, error) {
 	if w == nil {
 		return nil, errors.New("audio: nil writer for mp3 encoder")
 	}
+	gf, err := newLAME(kbps)
+	if err != nil {
+		return nil, err
+	}
+	e := &MP3Encoder{
+		gf: gf,
+		w:  w,
+	}
+	// A forgotten Close must not leak the C state; Close stops this cleanup so the state is
+	// freed exactly once.
+	e.cleanup = runtime.AddCleanup(e, func(gf *C.lame_global_flags) { C.lame_close(gf) }, gf)
+	return e, nil
+}
+
+// newLAME returns LAME's state configured for Rate mono CBR at kbps (0: DefaultMP3Kbps).
+func newLAME(kbps int) (*C.lame_global_flags, error) {
 	if kbps == 0 {
 		kbps = DefaultMP3Kbps
 	}
@@ -114,14 +130,7 @@ func NewMP3Encoder(w io.Writer, kbps int) (*MP3Encoder, error) {
 		C.lame_close(gf)
 		return nil, fmt.Errorf("audio: lame chose %d Hz output instead of %d", int(outRate), Rate)
 	}
-	e := &MP3Encoder{
-		gf: gf,
-		w:  w,
-	}
-	// A forgotten Close must not leak the C state; Close stops this cleanup so the state is
-	// freed exactly once.
-	e.cleanup = runtime.AddCleanup(e, func(gf *C.lame_global_flags) { C.lame_close(gf) }, gf)
-	return e, nil
+	return gf, nil
 }
 
 // Write encodes pcm (mono, Rate) and writes whatever MP3 bytes LAME completed to the

@@ -161,7 +161,7 @@ func (r *Recorder) start(id string, start time.Time) (*Recording, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording: %w", err)
 	}
-	enc, err := audio.NewMP3Encoder(f, r.kbps)
+	enc, err := audio.NewAsyncMP3Encoder(f, r.kbps)
 	if err != nil {
 		f.Close()
 		os.Remove(part)

@@ -68,7 +68,7 @@ type Recording struct {
 	start time.Time
 	part  string
 	f     *os.File
-	enc   *audio.MP3Encoder
+	enc   *audio.AsyncMP3Encoder
 
 	mu      sync.Mutex // guards closed, mixed, in, out, dropped
 	closed  bool

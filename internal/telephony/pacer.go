@@ -2,6 +2,7 @@ package telephony
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,20 +18,27 @@ const pacerTick = 5 * time.Millisecond
 
 // A pacer sends the frames of the legs that Play on their own (not in a bridge or room) from
 // one goroutine on a shared clock. The goroutine runs only while something plays.
+//
+// Locking: mu guards only the list of streams and is never held while sending; each stream
+// has its own mutex, held while its frames are sent and by remove. (Holding one lock across
+// a tick's sends made Play's add wait long enough to put the mutex in starvation mode, whose
+// hand-off then sent the pacer to the back of the run queue mid-tick.)
 type pacer struct {
 	mu      sync.Mutex
 	streams []*outStream
 	running bool
-	frame   [audio.FrameSamples]int16 // scratch, used under mu
+	work    []*outStream // the run goroutine's copy of streams
 }
 
 // outStream is one Play being sent: pcm from off on, next frame due at due.
 type outStream struct {
-	leg *Leg
-	pcm []int16
-	off int
-	due time.Time
-	res chan playResult // gets exactly one result; buffered
+	mu   sync.Mutex
+	leg  *Leg
+	pcm  []int16
+	off  int
+	due  time.Time
+	done bool            // finished, failed or removed: the pacer drops it
+	res  chan playResult // gets exactly one result unless removed; buffered
 }
 
 type playResult struct {
@@ -58,40 +66,36 @@ func nextPacer() *pacer {
 	return pacers[int(pacerNext.Add(1))%len(pacers)]
 }
 
-// add starts sending s.
+// add starts sending s; frames already due go out now rather than at the next tick.
 func (p *pacer) add(s *outStream) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// Frames already due go out now rather than at the next tick.
-	if p.serviceLocked(s, time.Now()) {
+	s.mu.Lock()
+	s.service(time.Now())
+	done := s.done
+	s.mu.Unlock()
+	if done {
 		return
 	}
+	p.mu.Lock()
 	p.streams = append(p.streams, s)
 	if !p.running {
 		p.running = true
 		go p.run()
 	}
+	p.mu.Unlock()
 }
 
 // remove stops sending s and returns how many samples of it were sent. If s had finished
 // already, its result is returned instead.
 func (p *pacer) remove(s *outStream) playResult {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, x := range p.streams {
-		if x == s {
-			p.dropLocked(i)
-			return playResult{n: min(s.off, len(s.pcm))}
-		}
+	s.mu.Lock()
+	if !s.done {
+		s.done = true // the pacer drops it at its next tick
+		n := min(s.off, len(s.pcm))
+		s.mu.Unlock()
+		return playResult{n: n}
 	}
+	s.mu.Unlock()
 	return <-s.res // finished meanwhile: its result is waiting
-}
-
-func (p *pacer) dropLocked(i int) {
-	last := len(p.streams) - 1
-	p.streams[i] = p.streams[last]
-	p.streams[last] = nil
-	p.streams = p.streams[:last]
 }
 
 // run wakes every pacerTick and sends what is due, until nothing is left to send.
@@ -100,12 +104,29 @@ func (p *pacer) run() {
 	defer t.Stop()
 	for now := range t.C {
 		p.mu.Lock()
-		for i := 0; i < len(p.streams); {
-			if p.serviceLocked(p.streams[i], now) {
-				p.dropLocked(i)
-				continue
+		p.work = append(p.work[:0], p.streams...)
+		p.mu.Unlock()
+
+		finished := 0
+		for _, s := range p.work {
+			s.mu.Lock()
+			if !s.done {
+				s.service(now)
 			}
-			i++
+			if s.done {
+				finished++
+			}
+			s.mu.Unlock()
+		}
+		clear(p.work)
+
+		p.mu.Lock()
+		if finished > 0 {
+			p.streams = slices.DeleteFunc(p.streams, func(s *outStream) bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return s.done
+			})
 		}
 		if len(p.streams) == 0 {
 			p.running = false
@@ -116,20 +137,22 @@ func (p *pacer) run() {
 	}
 }
 
-// serviceLocked sends the frames of s that are due by now (within half a tick) and reports
-// whether s is finished: its last frame has played out, or sending failed. A finished stream
-// has its result delivered; the caller removes it.
-func (p *pacer) serviceLocked(s *outStream, now time.Time) bool {
+// service sends the frames of s that are due by now (within half a tick); s.mu is held. When
+// s is finished (its last frame has played out, or sending failed) it delivers the result
+// and sets done.
+func (s *outStream) service(now time.Time) {
+	var frame [audio.FrameSamples]int16
 	horizon := now.Add(pacerTick / 2)
 	for s.off < len(s.pcm) && !s.due.After(horizon) {
 		if now.Sub(s.due) > maxLag {
 			s.due = now // stalled: restart the schedule rather than burst the backlog
 		}
-		n := copy(p.frame[:], s.pcm[s.off:])
-		clear(p.frame[n:])
-		if err := s.leg.writeFrame(p.frame[:], s.due, nil); err != nil {
+		n := copy(frame[:], s.pcm[s.off:])
+		clear(frame[n:])
+		if err := s.leg.writeFrame(frame[:], s.due, nil); err != nil {
 			s.res <- playResult{n: s.off, err: err}
-			return true
+			s.done = true
+			return
 		}
 		s.off += audio.FrameSamples
 		s.due = s.due.Add(frameDur)
@@ -137,7 +160,6 @@ func (p *pacer) serviceLocked(s *outStream, now time.Time) bool {
 	if s.off >= len(s.pcm) && !s.due.After(horizon) {
 		// The last frame has played out at the far end's pace.
 		s.res <- playResult{n: len(s.pcm)}
-		return true
+		s.done = true
 	}
-	return false
 }
