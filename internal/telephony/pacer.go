@@ -39,6 +39,9 @@ type outStream struct {
 	due  time.Time
 	done bool            // finished, failed or removed: the pacer drops it
 	res  chan playResult // gets exactly one result unless removed; buffered
+	// frame is the one being sent; it lives here because the tap keeps nothing but takes
+	// it through an interface, which would move a local array to the heap on every tick.
+	frame [audio.FrameSamples]int16
 }
 
 type playResult struct {
@@ -141,7 +144,7 @@ func (p *pacer) run() {
 // s is finished (its last frame has played out, or sending failed) it delivers the result
 // and sets done.
 func (s *outStream) service(now time.Time) {
-	var frame [audio.FrameSamples]int16
+	frame := &s.frame
 	horizon := now.Add(pacerTick / 2)
 	for s.off < len(s.pcm) && !s.due.After(horizon) {
 		if now.Sub(s.due) > maxLag {
