@@ -1,10 +1,12 @@
 package telephony
 
 import (
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
@@ -101,8 +103,30 @@ func (p *pacer) remove(s *outStream) playResult {
 	return <-s.res // finished meanwhile: its result is waiting
 }
 
+// PacerNice is the niceness ivrd asks for the threads that send RTP (it needs CAP_SYS_NICE,
+// e.g. running as root or with systemd's AmbientCapabilities=CAP_SYS_NICE; without it they
+// run at the process's own priority). When the machine is short of CPU the kernel then
+// keeps the 20 ms sending schedule and delays other work: in-process work that can wait
+// (MP3 encoding runs at audio.EncoderNice) and other processes.
+const PacerNice = -10
+
+var pacerNiceOnce sync.Once
+
+// raiseThreadPriority locks the calling goroutine to its thread for good (the thread ends
+// with the goroutine) and asks for PacerNice on it.
+func raiseThreadPriority() {
+	runtime.LockOSThread()
+	err := syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), PacerNice)
+	if err != nil {
+		pacerNiceOnce.Do(func() {
+			slog.Debug("RTP sending runs at normal priority", "nice", PacerNice, "err", err)
+		})
+	}
+}
+
 // run wakes every pacerTick and sends what is due, until nothing is left to send.
 func (p *pacer) run() {
+	raiseThreadPriority()
 	t := time.NewTicker(pacerTick)
 	defer t.Stop()
 	for now := range t.C {
