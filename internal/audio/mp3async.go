@@ -261,16 +261,11 @@ func (a *AsyncMP3Encoder) Close() error {
 	err := asyncErr(C.ivrd_aenc_wait(a.e, &n))
 	a.bytes = int64(n)
 	if err == nil {
-		out := mp3Out.Get().(*[]byte)
-		got := C.lame_encode_flush(a.gf, (*C.uchar)(unsafe.Pointer(&(*out)[0])), C.int(len(*out)))
-		if got < 0 {
-			err = fmt.Errorf("audio: lame_encode_flush failed with code %d", int(got))
-		} else {
-			var m int
-			m, err = a.f.Write((*out)[:got])
+		err = flushLAME(a.gf, func(b []byte) error {
+			m, err := a.f.Write(b)
 			a.bytes += int64(m)
-		}
-		mp3Out.Put(out)
+			return err
+		})
 	}
 	C.lame_close(a.gf)
 	C.ivrd_aenc_free(a.e)

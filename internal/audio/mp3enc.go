@@ -133,6 +133,17 @@ func newLAME(kbps int) (*C.lame_global_flags, error) {
 	return gf, nil
 }
 
+// flushLAME hands LAME's last frames of gf to write.
+func flushLAME(gf *C.lame_global_flags, write func([]byte) error) error {
+	out := mp3Out.Get().(*[]byte)
+	defer mp3Out.Put(out)
+	got := C.lame_encode_flush(gf, (*C.uchar)(unsafe.Pointer(&(*out)[0])), C.int(len(*out)))
+	if got < 0 {
+		return fmt.Errorf("audio: lame_encode_flush failed with code %d", int(got))
+	}
+	return write((*out)[:got])
+}
+
 // Write encodes pcm (mono, Rate) and writes whatever MP3 bytes LAME completed to the
 // underlying writer. A write error is sticky: later Writes return it too.
 func (e *MP3Encoder) Write(pcm []int16) error {
@@ -201,14 +212,7 @@ func (e *MP3Encoder) Close() error {
 	}
 	err := e.err
 	if err == nil {
-		out := mp3Out.Get().(*[]byte)
-		got := C.lame_encode_flush(e.gf, (*C.uchar)(unsafe.Pointer(&(*out)[0])), C.int(len(*out)))
-		if got < 0 {
-			err = fmt.Errorf("audio: lame_encode_flush failed with code %d", int(got))
-		} else {
-			err = e.emit((*out)[:got])
-		}
-		mp3Out.Put(out)
+		err = flushLAME(e.gf, e.emit)
 	}
 	e.cleanup.Stop()
 	C.lame_close(e.gf)
