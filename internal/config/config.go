@@ -31,6 +31,7 @@ type Config struct {
 	SIPTrunk      string        // where Dial and Transfer send calls, e.g. "sip:127.0.0.1:5070" ("" = none)
 	RingTimeout   time.Duration // unanswered outbound calls give up after this
 	MaxCalls      int           // concurrent calls per app (0 = no limit)
+	MaxCallsTotal int           // concurrent incoming calls on this server (0 = no limit)
 	Rates         string        // per-minute rates by number prefix: "+65=0.02,+1=0.01" (else Rate)
 	PProf         string        // listen address of the net/http/pprof endpoints ("" = off)
 
@@ -100,6 +101,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	dur(&c.RingTimeout, "ring-timeout", "outbound calls not answered by then are unanswered")
 	maxCalls := strconv.Itoa(c.MaxCalls)
 	str(&maxCalls, "max-calls-per-app", "concurrent calls per app (0: no limit)")
+	maxTotal := strconv.Itoa(c.MaxCallsTotal)
+	str(&maxTotal, "max-calls", "concurrent incoming calls on this server; more get SIP 503 (0: no limit; BENCHMARKS.md shows how many a machine carries)")
 	str(&c.Rates, "rates", "per-minute rates by number prefix, e.g. +65=0.02,+1=0.01 (others: --rate)")
 	str(&c.PProf, "pprof", "listen address of the Go profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)")
 	c.numbers = func() error {
@@ -112,6 +115,9 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		}
 		if c.MaxCalls, err = strconv.Atoi(maxCalls); err != nil || c.MaxCalls < 0 {
 			return fmt.Errorf("max-calls-per-app: %q", maxCalls)
+		}
+		if c.MaxCallsTotal, err = strconv.Atoi(maxTotal); err != nil || c.MaxCallsTotal < 0 {
+			return fmt.Errorf("max-calls: %q", maxTotal)
 		}
 		return nil
 	}

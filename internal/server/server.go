@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/diago/media"
@@ -40,6 +41,7 @@ type Server struct {
 	rec     *recorders
 	billing ivr.Billing
 	engine  *ivr.Engine
+	calls   atomic.Int64 // incoming calls routed to an app and not yet ended
 }
 
 // Run starts ivrd and serves until ctx is done. First-start information (the default app's
@@ -176,6 +178,15 @@ func (s *Server) onCall(leg *telephony.Leg) {
 		_ = leg.Reject(404)
 		return
 	}
+	// A machine has only so many cores: past --max-calls a new caller is refused at once
+	// rather than degrade the calls (and recordings) already up.
+	if lim := int64(s.cfg.MaxCallsTotal); s.calls.Add(1) > lim && lim > 0 {
+		s.calls.Add(-1)
+		s.log.Warn("server call limit reached", "max_calls", lim, "from", leg.From(), "to", n.Number)
+		_ = leg.Reject(503)
+		return
+	}
+	leg.AfterEnd(func() { s.calls.Add(-1) })
 	sid, err := s.engine.Incoming(leg, n.AppID, n.NotifyURL, leg.From(), n.Number)
 	if errors.Is(err, ivr.ErrCallLimit) {
 		s.log.Warn("call limit reached", "app", n.AppID, "from", leg.From())

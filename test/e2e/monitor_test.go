@@ -274,3 +274,36 @@ func (a *app) quiet(t *testing.T, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// TestServerCallLimitIs503: with --max-calls 1 a second caller is refused with 503 while the
+// first call is up, and once it has ended the next caller gets through.
+func TestServerCallLimitIs503(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	a := newAppOn(t, data, number)
+	p := startIvrd(t, data, "", "", "--max-calls", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	num := strings.TrimPrefix(number, "+")
+
+	first := peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: num, CancelAfter: 4 * time.Second, Timeout: 20 * time.Second})
+	if n := a.next(10 * time.Second); n.params.Get("ivr_block") != "answer" {
+		t.Fatalf("first call: %v", n.params)
+	}
+	second := <-peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: num, Timeout: 10 * time.Second})
+	if second.Answered || second.Status != 503 {
+		t.Fatalf("second call while the first rings: answered=%v status=%d, want 503", second.Answered, second.Status)
+	}
+	if res := <-first; res.Status != 487 {
+		t.Fatalf("first call: status %d, want 487 (cancelled)", res.Status)
+	}
+	third := peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: num, CancelAfter: time.Second, Timeout: 20 * time.Second})
+	for {
+		n := a.next(10 * time.Second)
+		if n.params.Get("ivr_block") == "answer" {
+			break // the third call was let in
+		}
+	}
+	if res := <-third; res.Status != 487 {
+		t.Fatalf("third call: status %d, want 487 (let in, then cancelled)", res.Status)
+	}
+}
