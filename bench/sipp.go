@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/testpeer"
 )
 
 // Caller audio: a 1 kHz tone that sipp loops for the whole call (rtp_stream, PCMU), which
@@ -28,79 +29,6 @@ const (
 func writeTone(path string) error {
 	pcm := audio.SineWave(toneHz, 2*time.Second, toneAmp)
 	return os.WriteFile(path, audio.EncodeUlaw(nil, pcm), 0o644)
-}
-
-// scenario is the caller: INVITE from user field0 of the injection file, with SDP naming
-// the harness's RTP port (the same for every call), then streaming the tone from the ACK
-// until it hangs up hold later. ivrd never hangs up first here (the app keeps the call busy and the
-// idle timeout is long), so a BYE from ivrd would be a failure.
-//
-// sipp traps: rtp_stream returns at once and loops (-1) until the call ends; the file name
-// must hold no comma; a response code not listed aborts the call, which counts as failed.
-func scenario(tone string, hold time.Duration, rtpPort int) string {
-	return fmt.Sprintf(`<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="ivrd bench caller">
-<send retrans="500"><![CDATA[
-
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:[field0]@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio %d RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=ptime:20
-a=sendrecv
-
-]]></send>
-<recv response="100" optional="true"/>
-<recv response="180" optional="true"/>
-<recv response="183" optional="true"/>
-<recv response="200" rrs="true"/>
-<send><![CDATA[
-
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-CSeq: 1 ACK
-[routes]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-<nop><action><exec rtp_stream="%s,-1,0"/></action></nop>
-<pause milliseconds="%d"/>
-<send retrans="500"><![CDATA[
-
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-CSeq: 2 BYE
-[routes]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-<recv response="200"/>
-</scenario>
-`, rtpPort, tone, hold.Milliseconds())
 }
 
 // fromUser is the caller number of call i (ivrd reports it as "+" + this).
@@ -125,7 +53,7 @@ func startSipp(ctx context.Context, dir, target string, n int, rate float64, hol
 		return nil, err
 	}
 	sf := filepath.Join(dir, "caller.xml")
-	if err := os.WriteFile(sf, []byte(scenario(tone, hold, rtpPort)), 0o644); err != nil {
+	if err := os.WriteFile(sf, []byte(testpeer.LoopScenario(tone, hold, rtpPort)), 0o644); err != nil {
 		return nil, err
 	}
 	var inf strings.Builder

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os/exec"
 	"sync"
@@ -27,19 +26,6 @@ type mp3Check struct {
 
 // toneWindow is the analysis window: 40 ms holds exactly 40 periods of the 1 kHz tone.
 const toneWindow = 320
-
-// toneAmplitude estimates the amplitude of the freq component of pcm (Goertzel).
-func toneAmplitude(pcm []int16, freq float64) float64 {
-	w := 2 * math.Pi * freq / audio.Rate
-	coeff := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, s := range pcm {
-		s0 := float64(s) + coeff*s1 - s2
-		s2, s1 = s1, s0
-	}
-	power := s1*s1 + s2*s2 - coeff*s1*s2
-	return 2 * math.Sqrt(max(power, 0)) / float64(len(pcm))
-}
 
 // checkMP3 verifies a recording: a clean run of MPEG Layer III frames from the first byte to
 // the last (8 kHz), decodable by minimp3, about as long as the monitored part of the call
@@ -81,7 +67,7 @@ func checkMP3(data []byte, want time.Duration) mp3Check {
 	windows, heard := 0, 0
 	for i := 0; i+toneWindow <= len(body); i += toneWindow {
 		windows++
-		if a := toneAmplitude(body[i:i+toneWindow], toneHz); a >= 0.5*toneAmp && a <= 1.5*toneAmp {
+		if a := audio.ToneAmplitude(body[i:i+toneWindow], audio.Rate, toneHz); a >= 0.5*toneAmp && a <= 1.5*toneAmp {
 			heard++
 		}
 	}

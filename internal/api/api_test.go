@@ -34,6 +34,7 @@ func (c *call) Play(ctx context.Context, pcm []int16) error {
 }
 func (c *call) Hangup() error         { c.once.Do(func() { close(c.done) }); return nil }
 func (c *call) Done() <-chan struct{} { return c.done }
+func (c *call) AfterEnd(f func())     { go func() { <-c.done; f() }() }
 func (c *call) SetTap(audio.Tap)      {}
 func (c *call) OnDTMF(func(rune))     {}
 func newCall() *call                  { return &call{done: make(chan struct{})} }

@@ -94,7 +94,7 @@ func alawDecode(b byte) int16 {
 // EncodeUlaw appends the µ-law encoding of pcm to dst (which may be nil) and returns it.
 func EncodeUlaw(dst []byte, pcm []int16) []byte {
 	for _, s := range pcm {
-		dst = append(dst, ulawEncTable[int(s>>2)+1<<13])
+		dst = append(dst, UlawOf(s))
 	}
 	return dst
 }

@@ -25,17 +25,28 @@ func ToneLevel(pcm []int16, rate int, freq float64) float64 {
 	if energy == 0 {
 		return 0
 	}
-	w := 2 * math.Pi * freq / float64(rate)
-	coeff := 2 * math.Cos(w)
+	level := 2 * goertzelPower(pcm, rate, freq) / (float64(n) * energy)
+	return min(max(level, 0), 1)
+}
+
+// ToneAmplitude estimates the amplitude of the freq Hz component of pcm (Goertzel over the
+// whole block): about A for a sine of amplitude A spanning a whole number of periods.
+func ToneAmplitude(pcm []int16, rate int, freq float64) float64 {
+	if len(pcm) == 0 || rate <= 0 {
+		return 0
+	}
+	return 2 * math.Sqrt(max(goertzelPower(pcm, rate, freq), 0)) / float64(len(pcm))
+}
+
+// goertzelPower is |X(w)|^2 of pcm at freq Hz, for a (possibly non-integer) bin.
+func goertzelPower(pcm []int16, rate int, freq float64) float64 {
+	coeff := 2 * math.Cos(2*math.Pi*freq/float64(rate))
 	var s1, s2 float64
 	for _, s := range pcm {
 		s0 := float64(s) + coeff*s1 - s2
 		s2, s1 = s1, s0
 	}
-	// |X(w)|^2 for a (possibly non-integer) bin w.
-	power := s1*s1 + s2*s2 - coeff*s1*s2
-	level := 2 * power / (float64(n) * energy)
-	return min(max(level, 0), 1)
+	return s1*s1 + s2*s2 - coeff*s1*s2
 }
 
 // RMS is the root mean square of pcm (0 for an empty slice).

@@ -106,3 +106,22 @@ func TestSineWave(t *testing.T) {
 		t.Fatalf("peak %d first %d", peak, s[0])
 	}
 }
+
+func TestToneAmplitude(t *testing.T) {
+	tone := SineWave(1000, 40*time.Millisecond, 6000) // exactly 40 periods
+	for _, c := range []struct {
+		name     string
+		pcm      []int16
+		freq     float64
+		min, max float64
+	}{
+		{"the tone", tone, 1000, 5900, 6100},
+		{"another frequency", tone, 2000, 0, 100},
+		{"silence", make([]int16, 320), 1000, 0, 0},
+		{"empty", nil, 1000, 0, 0},
+	} {
+		if a := ToneAmplitude(c.pcm, Rate, c.freq); a < c.min || a > c.max {
+			t.Errorf("%s: amplitude %.1f, want %.0f..%.0f", c.name, a, c.min, c.max)
+		}
+	}
+}

@@ -25,6 +25,9 @@ type Call interface {
 	Hangup() error
 	// Done is closed when the call has ended, whichever side ended it.
 	Done() <-chan struct{}
+	// AfterEnd makes f run in its own goroutine once Done is closed (at once if it is), so
+	// that following many calls needs no goroutine waiting on each.
+	AfterEnd(f func())
 	// SetTap makes t receive both directions of audio from now on (nil stops).
 	SetTap(t audio.Tap)
 	// OnDTMF makes f receive every key the caller presses (RFC 4733 or SIP INFO).

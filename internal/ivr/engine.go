@@ -137,18 +137,10 @@ func (e *Engine) attach(s *session, call Call) {
 	s.call = call
 	e.mu.Unlock()
 	e.wg.Add(1)
-	ended := func() {
+	call.AfterEnd(func() {
 		defer e.wg.Done()
 		e.callEnded(s)
-	}
-	if c, ok := call.(interface{ AfterEnd(func()) }); ok {
-		c.AfterEnd(ended) // no goroutine waits through the call
-		return
-	}
-	go func() {
-		<-call.Done()
-		ended()
-	}()
+	})
 }
 
 // Session returns a copy of a session's record.

@@ -58,6 +58,7 @@ func (c *fakeCall) Play(ctx context.Context, pcm []int16) error {
 }
 func (c *fakeCall) Hangup() error         { c.end(); return nil }
 func (c *fakeCall) Done() <-chan struct{} { return c.done }
+func (c *fakeCall) AfterEnd(f func())     { go func() { <-c.done; f() }() }
 func (c *fakeCall) SetTap(t audio.Tap) {
 	c.mu.Lock()
 	c.tap = t

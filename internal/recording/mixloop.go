@@ -6,15 +6,13 @@ import (
 	"time"
 )
 
-// mixLoop schedules the mixing and encoding of the recordings given to it, each every
-// interval. One goroutine, running only while the loop has recordings, wakes every
-// mixLoopTick and starts a short goroutine for each recording that is due. A recording keeps
-// the phase of its own start, so the work is spread evenly over the interval and a tick
-// starts only a few mixes of a fraction of a millisecond each. Scheduled that way the
-// encoding interleaves fairly with the goroutines that send and receive RTP: one goroutine
-// encoding call after call is starved by them under load (Go preempts it to the back of
-// the global queue), and bursts of many mixes at once delay them.
-// A Recorder has one loop per processor.
+// mixLoop schedules the mixing of the recordings given to it, each every interval. One
+// goroutine, running only while the loop has recordings, wakes every mixLoopTick and starts a
+// short goroutine for each recording that is due; a recording keeps the phase of its own
+// start, so the work is spread evenly over the interval. A mix hands its PCM to the
+// recording's AsyncMP3Encoder, which waits when that encoder's queue is full (the encoding
+// threads are behind): in its own goroutine such a wait holds up that recording only, not
+// the others of the loop. A Recorder has one loop per processor.
 type mixLoop struct {
 	interval time.Duration
 	lag      time.Duration

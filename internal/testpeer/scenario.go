@@ -189,20 +189,7 @@ Content-Length: 0
 		fmt.Fprintf(&b, `<recv response="%d" optional="true" next="failed"/>`+"\n", code)
 	}
 	b.WriteString(`<recv response="200" rrs="true"/>` + "\n")
-	b.WriteString(`<send><![CDATA[
-
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-CSeq: 1 ACK
-[routes]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-`)
+	b.WriteString(ackAfter200)
 
 	dialog := fmt.Sprintf("From: <sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\nTo: <%s>[peer_tag_param]", from, uri)
 	if err := writeScript(&b, scriptParams{

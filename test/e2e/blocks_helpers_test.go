@@ -271,3 +271,14 @@ func (b *baresip) logHas(s string) bool {
 	out, _ := os.ReadFile(b.log)
 	return strings.Contains(string(out), s)
 }
+
+// oneSecondTone returns the one span of freq in pcm and fails the test unless there is exactly
+// one, starting within 350 ms of want and lasting 1 s (± 200 ms). what names the tone.
+func oneSecondTone(t *testing.T, pcm []int16, freq float64, want time.Duration, what string) audio.Span {
+	t.Helper()
+	spans := audio.ToneSpans(pcm, audio.Rate, freq, 40*time.Millisecond, 0.5)
+	if len(spans) != 1 || !near(spans[0].Start, want, 350*time.Millisecond) || !near(spans[0].Len(), time.Second, 200*time.Millisecond) {
+		t.Fatalf("%s: %v, want 1 s at %v", what, spans, want)
+	}
+	return spans[0]
+}

@@ -77,18 +77,12 @@ func TestBlocksRoom(t *testing.T) {
 	expect(t, final, "/monitor", map[string]string{"ivr_block": "monitor", "call_state": "ended", "session": sidA, "monitor_url": "*"})
 	// A's Monitor recorded A and, through the room, B.
 	pcm := recording(t, final.params.Get("monitor_url"))
-	one := audio.ToneSpans(pcm, audio.Rate, 1000, 40*time.Millisecond, 0.5)
-	two := audio.ToneSpans(pcm, audio.Rate, 2000, 40*time.Millisecond, 0.5)
 	wantOne := ra.AnsweredAt.Add(3 * time.Second).Sub(mon.at)
 	wantTwo := rb.AnsweredAt.Add(1500 * time.Millisecond).Sub(mon.at)
-	if len(one) != 1 || !near(one[0].Start, wantOne, 350*time.Millisecond) || !near(one[0].Len(), time.Second, 200*time.Millisecond) {
-		t.Fatalf("A's 1 kHz in A's monitor recording: %v, want 1 s at %v", one, wantOne)
-	}
-	if len(two) != 1 || !near(two[0].Start, wantTwo, 350*time.Millisecond) || !near(two[0].Len(), time.Second, 200*time.Millisecond) {
-		t.Fatalf("B's 2 kHz in A's monitor recording: %v, want 1 s at %v", two, wantTwo)
-	}
+	one := oneSecondTone(t, pcm, 1000, wantOne, "A's 1 kHz in A's monitor recording")
+	two := oneSecondTone(t, pcm, 2000, wantTwo, "B's 2 kHz in A's monitor recording")
 	t.Logf("room %s; A's monitor MP3 %v: A's 1 kHz at %v (want %v), B's 2 kHz at %v (want %v)", room, audio.Duration(len(pcm)),
-		one[0], wantOne.Round(time.Millisecond), two[0], wantTwo.Round(time.Millisecond))
+		one, wantOne.Round(time.Millisecond), two, wantTwo.Round(time.Millisecond))
 	for sid, tag := range map[string]string{sidA: "A", sidB: "B"} {
 		expect(t, notes[sid], "/transfer", map[string]string{"ivr_block": "transfer", "transfer_status": "answered", "room": room,
 			"call_state": "ended", "tag": tag, "session": sid})
