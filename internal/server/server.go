@@ -47,7 +47,7 @@ type Server struct {
 // Run starts ivrd and serves until ctx is done. First-start information (the default app's
 // credentials) is printed to out.
 func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
-	log := newLogger(cfg.LogLevel)
+	log := newLogger(cfg.LogLevel, cfg.LogFormat)
 	media.SetDefaultLogger(log.With("caller", "media")) // diago's media logger is global: set once, before calls
 	st, err := openStore(cfg.Data)
 	if err != nil {
@@ -84,9 +84,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
 	deps := ivr.Deps{Prompter: prompter, Recorders: s.rec, Notifier: notifier{q}, Journal: journal{st},
 		Resolver: net.DefaultResolver, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
-	deps.Telephony = &trunk{tel: tel, addr: cfg.SIPTrunk, ringTimeout: cfg.RingTimeout, rooms: map[string]*telephony.Room{}}
-	deps.Trunk = cfg.SIPTrunk != ""
-	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCalls, Billing: s.billing}, deps)
+	deps.Telephony = &trunk{tel: tel, addr: cfg.SIPTrunk.String(), ringTimeout: cfg.RingTimeout, rooms: map[string]*telephony.Room{}}
+	deps.Trunk = !cfg.SIPTrunk.IsZero()
+	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCallsPerApp, Billing: s.billing}, deps)
 	if err := s.recoverSessions(); err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
@@ -180,7 +180,7 @@ func (s *Server) onCall(leg *telephony.Leg) {
 	}
 	// A machine has only so many cores: past --max-calls a new caller is refused at once
 	// rather than degrade the calls (and recordings) already up.
-	if lim := int64(s.cfg.MaxCallsTotal); s.calls.Add(1) > lim && lim > 0 {
+	if lim := int64(s.cfg.MaxCalls); s.calls.Add(1) > lim && lim > 0 {
 		s.calls.Add(-1)
 		s.log.Warn("server call limit reached", "max_calls", lim, "from", leg.From(), "to", n.Number)
 		_ = leg.Reject(503)
@@ -241,7 +241,8 @@ func (s *Server) mountDemo(mux *http.ServeMux) {
 	(&demo.App{API: s.cfg.PublicURL, AppID: app.ID, Token: app.AccessToken, Self: s.cfg.PublicURL + "/demo", Listen: s.cfg.DemoListen, Log: s.log}).Register(mux)
 }
 
-func newLogger(level string) *slog.Logger {
+// newLogger makes the process's logger (level and format are validated by config).
+func newLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	switch strings.ToLower(level) {
 	case "debug":
@@ -251,5 +252,9 @@ func newLogger(level string) *slog.Logger {
 	case "error":
 		l = slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
