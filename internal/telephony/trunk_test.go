@@ -40,6 +40,18 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// wait waits until s appears n times in the log.
+func (l *logBuffer) wait(t *testing.T, s string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for strings.Count(l.String(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not %d times in the log", s, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // startLoggedServer is startServer with the server's log (debug level) kept for the test.
 func startLoggedServer(t *testing.T, onCall func(*Leg)) (*Server, *logBuffer) {
 	t.Helper()
@@ -135,4 +147,204 @@ func TestDialThroughProvider(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A registration with a short expiry is refreshed before it runs out; a call to the DID then
+// reaches us with the registered user in the Request-URI and the DID in To; ending Register
+// unregisters.
+func TestRegister(t *testing.T) {
+	t.Parallel()
+	legs := make(chan *Leg, 1)
+	s, log := startLoggedServer(t, func(l *Leg) { legs <- l; _ = l.Reject(486) })
+	k := testpeer.Kamailio{User: trunkUser, Password: trunkPass, MaxExpires: 2 * time.Second, DIDs: []string{didNum}}.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Register(ctx, RegisterOptions{Registrar: "sip:" + k.Addr, Username: trunkUser, Password: trunkPass})
+	}()
+
+	// Granted 2 s (we ask for 10 min): refreshed every 1.5 s.
+	regs := k.WaitEvents("registered", 3, 6*time.Second)
+	if len(regs) < 3 {
+		t.Fatalf("registrations: %v", regs)
+	}
+	for i := 1; i < len(regs); i++ {
+		if gap := regs[i].At.Sub(regs[i-1].At); gap < time.Second || gap > 1800*time.Millisecond {
+			t.Errorf("registration %d came %v after the one before; want 1.5 s (3/4 of the 2 s granted)", i, gap)
+		}
+	}
+	if c := regs[0].Fields["contact"]; !strings.Contains(c, "sip:"+trunkUser+"@"+s.Addr()) {
+		t.Errorf("registered contact %q, want %s@%s", c, trunkUser, s.Addr())
+	}
+
+	res, err := testpeer.Call{Target: k.Addr, Number: didNum, Timeout: 10 * time.Second}.Run(ctx)
+	if err != nil || res.Status != 486 {
+		t.Fatalf("call to the DID: %d, %v\n%s", res.Status, err, res.Trace)
+	}
+	select {
+	case l := <-legs:
+		if l.To() != trunkUser || l.ToHeader() != "+"+didNum {
+			t.Errorf("call to the DID: To() %q, ToHeader() %q; want %q, %q", l.To(), l.ToHeader(), trunkUser, "+"+didNum)
+		}
+	default:
+		t.Fatal("the DID's call did not reach us")
+	}
+
+	n := len(k.Events("registered"))
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Register = %v", err)
+	}
+	last := k.WaitEvents("registered", n+1, 2*time.Second)
+	if len(last) != n+1 || last[n].Fields["expires"] != "0" {
+		t.Errorf("no unregistration: %v", last)
+	}
+	l := log.String()
+	if strings.Count(l, "state="+RegistrationRegistered) != 1 || !strings.Contains(l, "trunk unregistered") {
+		t.Errorf("log lacks the state changes:\n%s", l)
+	}
+	if strings.Contains(l, trunkPass) {
+		t.Error("the password is in the log")
+	}
+}
+
+// With a wrong password the registration fails, is logged so, and is retried after 1 s, then 2 s.
+func TestRegisterRetries(t *testing.T) {
+	t.Parallel()
+	s, log := startLoggedServer(t, func(l *Leg) {})
+	k := testpeer.Kamailio{User: trunkUser, Password: trunkPass}.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	const wrong = "wrong-Pa55word"
+	go func() {
+		done <- s.Register(ctx, RegisterOptions{Registrar: "sip:" + k.Addr, Username: trunkUser, Password: wrong})
+	}()
+	// Each attempt: REGISTER, 401, REGISTER with credentials, 401 again.
+	evs := k.WaitEvents("challenge", 6, 8*time.Second)
+	log.wait(t, "state="+RegistrationFailed, 3, 2*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Register = %v", err)
+	}
+	if len(evs) < 6 {
+		t.Fatalf("challenges: %v", evs)
+	}
+	gap1, gap2 := evs[2].At.Sub(evs[0].At), evs[4].At.Sub(evs[2].At)
+	if !(gap1 > 900*time.Millisecond && gap1 < 1500*time.Millisecond && gap2 > 1900*time.Millisecond && gap2 < 2500*time.Millisecond) {
+		t.Errorf("attempts %v and %v apart, want 1 s then 2 s", gap1, gap2)
+	}
+	if n := len(k.Events("registered")); n != 0 {
+		t.Errorf("%d registrations with a wrong password", n)
+	}
+	l := log.String()
+	if strings.Count(l, "state="+RegistrationFailed) < 3 || strings.Count(l, "state="+RegistrationRetrying) < 2 || !strings.Contains(l, "401") {
+		t.Errorf("log lacks the failures and retries:\n%s", l)
+	}
+	if strings.Contains(l, wrong) || strings.Contains(l, trunkPass) {
+		t.Error("a password is in the log")
+	}
+}
+
+// The far end's early media (183 with SDP, 2 kHz before its 200) reaches the answered leg given
+// as EarlyMedia, its caller and its tap, before Dial returns; after the answer the two are
+// bridged as usual.
+func TestDialEarlyMedia(t *testing.T) {
+	t.Parallel()
+	legs := make(chan *Leg, 1)
+	s := startServer(t, func(l *Leg) { legs <- l })
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	resc := make(chan testpeer.Result, 1)
+	go func() {
+		res, err := testpeer.Call{Target: s.Addr(), Number: "100", Timeout: 20 * time.Second}.Run(ctx)
+		if err != nil {
+			t.Errorf("caller: %v\n%s", err, res.Trace)
+		}
+		resc <- res
+	}()
+	caller := <-legs
+	if err := caller.Answer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	caller.SetTap(rec)
+	far, wait := startAnswerer(t, testpeer.Answerer{
+		EarlyMedia:  []testpeer.Step{testpeer.SendAudio(tone(2000, time.Second, 8000)), testpeer.Pause(300 * time.Millisecond)},
+		Script:      []testpeer.Step{testpeer.SendAudio(tone(1000, time.Second, 8000))},
+		HangupAfter: 1500 * time.Millisecond,
+	})
+	l, outcome, err := s.Dial(ctx, DialOptions{Trunk: far, Dest: farNum, EarlyMedia: caller})
+	answered := time.Now()
+	if outcome != DialAnswered {
+		t.Fatalf("Dial = %q, %v", outcome, err)
+	}
+	stop := Bridge(caller, l)
+	waitDone(t, l, 5*time.Second)
+	stop()
+	_ = caller.Hangup()
+	res, fres := <-resc, func() testpeer.Result { r, _ := wait(); return r }()
+
+	_, out := rec.frames()
+	first, last, n := toneSpan(out, 2000)
+	if n < 40 || !last.Before(answered) {
+		t.Errorf("caller's tap: %d frames of the early 2 kHz, %v..%v; Dial returned at %v", n, first, last, answered)
+	}
+	if _, _, n := toneSpan(out, 1000); n < 40 {
+		t.Errorf("caller's tap: %d frames of the answered far end's 1 kHz", n)
+	}
+	if d := toneTime(res.Heard, 2000, 0.5); d < 800*time.Millisecond {
+		t.Errorf("caller heard %v of the early media", d)
+	}
+	if !fres.Answered || fres.Status != 200 {
+		t.Errorf("far end: %d", fres.Status)
+	}
+	t.Logf("early media: %d frames of 2 kHz to the caller, the last %v before the answer", n, answered.Sub(last).Round(time.Millisecond))
+}
+
+// A 302 is followed to its Contact (with the same identity); more than three are not.
+func TestDialRedirect(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(l *Leg) {})
+	t.Run("followed", func(t *testing.T) {
+		t.Parallel()
+		final, waitFinal := startAnswerer(t, testpeer.Answerer{HangupAfter: 300 * time.Millisecond})
+		redir, waitRedir := startAnswerer(t, testpeer.Answerer{Mode: testpeer.ModeRedirect, RedirectTo: "sip:+6590000009@" + final})
+		l, outcome, err := s.Dial(context.Background(), DialOptions{Trunk: redir, Dest: farNum, CallerID: "+6511111111"})
+		if outcome != DialAnswered {
+			t.Fatalf("Dial = %q, %v", outcome, err)
+		}
+		if l.To() != farNum {
+			t.Errorf("To() = %q, want the number dialled", l.To())
+		}
+		waitDone(t, l, 5*time.Second)
+		rres, err := waitRedir()
+		if err != nil || rres.Status != 302 {
+			t.Errorf("redirector: %d, %v", rres.Status, err)
+		}
+		fres, err := waitFinal()
+		if err != nil || !fres.Answered || fres.RequestUser != "+6590000009" || fres.FromUser != "+6511111111" || fres.AssertedUser != "+6511111111" {
+			t.Errorf("redirect target: %v, answered %v, INVITE for %q from %q asserting %q", err, fres.Answered, fres.RequestUser, fres.FromUser, fres.AssertedUser)
+		}
+	})
+	t.Run("too many", func(t *testing.T) {
+		t.Parallel()
+		next := freePort(t) // never reached
+		var waits []func() (testpeer.Result, error)
+		for range maxRedirects + 1 {
+			addr, wait := startAnswerer(t, testpeer.Answerer{Mode: testpeer.ModeRedirect, RedirectTo: "sip:100@" + next})
+			next = addr
+			waits = append(waits, wait)
+		}
+		l, outcome, err := s.Dial(context.Background(), DialOptions{Trunk: next, Dest: farNum})
+		if l != nil || outcome != DialFailed || err == nil || !strings.Contains(err.Error(), "redirects") {
+			t.Fatalf("Dial = %v, %q, %v", l, outcome, err)
+		}
+		for i, w := range waits {
+			if res, err := w(); err != nil || res.Status != 302 {
+				t.Errorf("redirector %d: %d, %v", i, res.Status, err)
+			}
+		}
+	})
 }
