@@ -34,11 +34,12 @@ const shutdownGrace = 6 * time.Second
 
 // Server accepts incoming SIP calls and places outgoing ones (Dial) from the same socket.
 type Server struct {
-	log  *slog.Logger
-	conn net.PacketConn
-	ua   *sipgo.UserAgent
-	sip  *sipgo.Server
-	dg   *diago.Diago
+	log   *slog.Logger
+	conn  net.PacketConn
+	tcpLn net.Listener
+	ua    *sipgo.UserAgent
+	sip   *sipgo.Server
+	dg    *diago.Diago
 
 	mu      sync.Mutex
 	serving bool
@@ -74,25 +75,35 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
+	// TCP on the same address: outbound calls and registrations to a transport=tcp trunk, and
+	// the trunk's requests back to our Contact.
+	tcpLn, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("telephony: %w", err)
+	}
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
 	if err != nil {
 		conn.Close()
+		tcpLn.Close()
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
 	if err != nil {
 		conn.Close()
+		tcpLn.Close()
 		ua.Close()
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
-	s := &Server{log: log, conn: conn, ua: ua, sip: srv, legs: map[string]*Leg{}, stop: make(chan struct{}), ready: make(chan struct{})}
+	s := &Server{log: log, conn: conn, tcpLn: tcpLn, ua: ua, sip: srv, legs: map[string]*Leg{}, stop: make(chan struct{}), ready: make(chan struct{})}
 	// We serve the socket ourselves (diago's Serve would bind its own), so the transport is
 	// declared with the port already bound: diago builds Contact and the client from it.
 	s.dg = diago.NewDiago(ua,
 		diago.WithLogger(log),
 		diago.WithServer(srv),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}),
+		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: host, BindPort: port}),
 		diago.WithServerRequestMiddleware(s.middleware),
 	)
 	return s, nil
@@ -121,6 +132,7 @@ func (s *Server) Serve(ctx context.Context, onCall func(*Leg)) error {
 	s.dg.HandleFunc(func(d *diago.DialogServerSession) { s.handle(d, onCall) })
 	errc := make(chan error, 1)
 	go func() { errc <- s.sip.ServeUDP(s.conn) }()
+	go func() { _ = s.sip.ServeTCP(s.tcpLn) }()
 	go s.awaitReady(ctx)
 
 	var err error
@@ -142,6 +154,7 @@ func (s *Server) Close() error {
 	if serving {
 		return nil
 	}
+	s.tcpLn.Close()
 	err := s.conn.Close()
 	s.ua.Close()
 	return err
@@ -193,6 +206,7 @@ func (s *Server) shutdown() {
 		s.log.Warn("telephony: calls still up at shutdown", "calls", len(legs))
 	}
 	s.conn.Close()
+	s.tcpLn.Close()
 	s.ua.Close()
 	for _, l := range legs {
 		l.finish() // releases media of any call the grace period cut short
