@@ -2,6 +2,7 @@ package telephony
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"log/slog"
 	"strings"
@@ -84,6 +85,7 @@ func TestDialThroughProvider(t *testing.T) {
 	tests := []struct {
 		name      string
 		algorithm string
+		transport string // of the trunk URI; "" = UDP
 		user      string
 		pass      string
 		callerID  string
@@ -92,6 +94,7 @@ func TestDialThroughProvider(t *testing.T) {
 	}{
 		{name: "md5", algorithm: "MD5", user: trunkUser, pass: trunkPass, callerID: "+6511111111", want: DialAnswered, identity: "+6511111111"},
 		{name: "sha-256", algorithm: "SHA-256", user: trunkUser, pass: trunkPass, want: DialAnswered, identity: "ivrd-out"},
+		{name: "tcp", algorithm: "MD5", transport: "tcp", user: trunkUser, pass: trunkPass, want: DialAnswered, identity: "ivrd-out"},
 		{name: "wrong password", algorithm: "MD5", user: trunkUser, pass: "nope", want: DialFailed},
 		{name: "no credentials", algorithm: "MD5", want: DialFailed},
 	}
@@ -109,7 +112,11 @@ func TestDialThroughProvider(t *testing.T) {
 			k := testpeer.Kamailio{User: trunkUser, Password: trunkPass, Algorithm: tt.algorithm, Routes: map[string]string{farNum: far}}.Start(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			l, outcome, err := s.Dial(ctx, DialOptions{Trunk: "sip:" + k.Addr, Username: tt.user, Password: tt.pass,
+			trunk := "sip:" + k.Addr
+			if tt.transport != "" {
+				trunk += ";transport=" + tt.transport
+			}
+			l, outcome, err := s.Dial(ctx, DialOptions{Trunk: trunk, Username: tt.user, Password: tt.pass,
 				Dest: farNum, CallerID: tt.callerID, FromUser: "ivrd-out", RingTimeout: 10 * time.Second})
 			if outcome != tt.want {
 				t.Fatalf("Dial = %q, %v; want %q\nkamailio: %v", outcome, err, tt.want, k.Events(""))
@@ -130,6 +137,9 @@ func TestDialThroughProvider(t *testing.T) {
 				return
 			}
 			waitDone(t, l, 5*time.Second) // the phone hangs up
+			if proto := k.Events("request")[0].Fields["proto"]; proto != cmp.Or(tt.transport, "udp") {
+				t.Errorf("INVITE reached the provider over %s", proto)
+			}
 			auth := k.WaitEvents("authorized", 1, 2*time.Second)
 			if len(auth) != 1 || auth[0].Fields["user"] != trunkUser || auth[0].Fields["algorithm"] != tt.algorithm {
 				t.Errorf("provider authorized %v, want user %s with %s", auth, trunkUser, tt.algorithm)
@@ -154,6 +164,15 @@ func TestDialThroughProvider(t *testing.T) {
 // unregisters.
 func TestRegister(t *testing.T) {
 	t.Parallel()
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			testRegister(t, transport)
+		})
+	}
+}
+
+func testRegister(t *testing.T, transport string) {
 	legs := make(chan *Leg, 1)
 	s, log := startLoggedServer(t, func(l *Leg) { legs <- l; _ = l.Reject(486) })
 	k := testpeer.Kamailio{User: trunkUser, Password: trunkPass, MaxExpires: 2 * time.Second, DIDs: []string{didNum}}.Start(t)
@@ -161,7 +180,7 @@ func TestRegister(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Register(ctx, RegisterOptions{Registrar: "sip:" + k.Addr, Username: trunkUser, Password: trunkPass})
+		done <- s.Register(ctx, RegisterOptions{Registrar: "sip:" + k.Addr + ";transport=" + transport, Username: trunkUser, Password: trunkPass})
 	}()
 
 	// Granted 2 s (we ask for 10 min): refreshed every 1.5 s.
@@ -174,8 +193,11 @@ func TestRegister(t *testing.T) {
 			t.Errorf("registration %d came %v after the one before; want 1.5 s (3/4 of the 2 s granted)", i, gap)
 		}
 	}
-	if c := regs[0].Fields["contact"]; !strings.Contains(c, "sip:"+trunkUser+"@"+s.Addr()) {
-		t.Errorf("registered contact %q, want %s@%s", c, trunkUser, s.Addr())
+	if c := regs[0].Fields["contact"]; !strings.Contains(c, "sip:"+trunkUser+"@"+s.Addr()+";transport="+transport) {
+		t.Errorf("registered contact %q, want %s@%s over %s", c, trunkUser, s.Addr(), transport)
+	}
+	if proto := k.Events("request")[0].Fields["proto"]; proto != transport {
+		t.Errorf("REGISTER reached the provider over %s", proto)
 	}
 
 	res, err := testpeer.Call{Target: k.Addr, Number: didNum, Timeout: 10 * time.Second}.Run(ctx)
