@@ -122,7 +122,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	defer stopQueue()
 	qdone := make(chan error, 1)
 	go func() { qdone <- q.Run(qctx) }()
-	telCtx, stopTel := context.WithCancel(ctx)
+	// Calls and the registration end in the shutdown order below, not at once with ctx.
+	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTel()
 	teldone := make(chan error, 1)
 	go func() { teldone <- tel.Serve(telCtx, s.onCall) }()

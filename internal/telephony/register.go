@@ -168,7 +168,7 @@ func (r *registration) loop(ctx context.Context) {
 		uctx, cancel := context.WithTimeout(context.Background(), unregisterTimeout)
 		defer cancel()
 		if _, _, err := r.register(uctx, 0); err != nil {
-			r.log.Debug("trunk unregistration", "err", err)
+			r.log.Warn("trunk unregistration failed", "err", err)
 		} else {
 			r.log.Info("trunk unregistered")
 		}

@@ -70,18 +70,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if host == "" {
 		host = "0.0.0.0"
 	}
-	conn, err := net.ListenPacket("udp", cfg.Listen)
+	conn, tcpLn, err := listenUDPTCP(cfg.Listen, host)
 	if err != nil {
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
-	// TCP on the same address: outbound calls and registrations to a transport=tcp trunk, and
-	// the trunk's requests back to our Contact.
-	tcpLn, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("telephony: %w", err)
-	}
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
 	if err != nil {
@@ -107,6 +100,27 @@ func NewServer(cfg Config) (*Server, error) {
 		diago.WithServerRequestMiddleware(s.middleware),
 	)
 	return s, nil
+}
+
+// listenUDPTCP binds UDP on addr and TCP on the same port: outbound calls and registrations
+// to a transport=tcp trunk, and the trunk's requests back to our Contact. With port 0 it tries
+// a few free UDP ports until TCP is free on the same one.
+func listenUDPTCP(addr, host string) (net.PacketConn, net.Listener, error) {
+	for attempt := 1; ; attempt++ {
+		conn, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		port := conn.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			return conn, ln, nil
+		}
+		conn.Close()
+		if _, p, _ := net.SplitHostPort(addr); p != "0" || attempt == 10 {
+			return nil, nil, err
+		}
+	}
 }
 
 // Addr returns the bound SIP address, e.g. "127.0.0.1:5060".

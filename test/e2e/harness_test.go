@@ -43,6 +43,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freeSIPAddr returns a loopback address whose port is free for both UDP and TCP (ivrd's SIP
+// listens on both).
+func freeSIPAddr(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		addr := freePort(t, "udp")
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
+}
+
 // freePort returns a free loopback port for network ("tcp" or "udp").
 func freePort(t *testing.T, network string) string {
 	t.Helper()
@@ -89,7 +104,7 @@ func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *i
 		httpAddr = freePort(t, "tcp")
 	}
 	if sipAddr == "" {
-		sipAddr = freePort(t, "udp")
+		sipAddr = freeSIPAddr(t)
 	}
 	args := append([]string{"serve", "--data", data, "--http", httpAddr, "--sip", sipAddr}, extra...)
 	cmd := exec.Command(ivrdBin, args...)
