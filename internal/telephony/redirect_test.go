@@ -75,10 +75,28 @@ func TestGrantedExpiry(t *testing.T) {
 		{"nothing: as asked", res(), 600 * time.Second},
 		{"zero granted", res("Contact: <sip:alice@127.0.0.1:5060>;expires=0"), 0},
 		{"bad value", res("Contact: <sip:alice@127.0.0.1:5060>;expires=x", "Expires: 45"), 45 * time.Second},
+		{"negative", res("Contact: <sip:alice@127.0.0.1:5060>;expires=-5", "Expires: 45"), 45 * time.Second},
+		{"beyond 2^32-1", res("Expires: 99999999999999999"), (1<<32 - 1) * time.Second},
 	}
 	for _, tt := range tests {
 		if got := grantedExpiry(tt.res, ours, 600*time.Second); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+func FuzzGrantedExpiry(f *testing.F) {
+	f.Add("<sip:alice@127.0.0.1:5060>;expires=60, <sip:bob@h>;expires=5", "90")
+	f.Add(`"a,b" <sip:alice@127.0.0.1:5060;transport=tcp>;expires=-1`, "x")
+	f.Fuzz(func(t *testing.T, contact, expires string) {
+		if strings.ContainsAny(contact+expires, "\r\n") {
+			return
+		}
+		r := sip.NewResponse(200, "OK")
+		r.AppendHeader(sip.NewHeader("Contact", contact))
+		r.AppendHeader(sip.NewHeader("Expires", expires))
+		if got := grantedExpiry(r, sip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: 5060}, time.Minute); got < 0 {
+			t.Fatalf("granted %v", got)
+		}
+	})
 }

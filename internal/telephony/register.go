@@ -197,8 +197,8 @@ func (r *registration) register(ctx context.Context, expiry time.Duration) (gran
 		switch {
 		case res.StatusCode == sip.StatusIntervalToBrief && tooBrief == 0 && expiry > 0:
 			if h := res.GetHeader(headerMinExpires); h != nil {
-				if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
-					expiry = time.Duration(n) * time.Second
+				if d, ok := deltaSeconds(h.Value()); ok && d > 0 {
+					expiry = d
 					r.expiry = expiry
 					continue
 				}
@@ -213,9 +213,9 @@ func (r *registration) register(ctx context.Context, expiry time.Duration) (gran
 			return granted, 0, nil
 		}
 		if h := res.GetHeader(headerRetryAfter); h != nil {
-			v, _, _ := strings.Cut(strings.TrimSpace(h.Value()), ";")
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-				retryAfter = time.Duration(n) * time.Second
+			v, _, _ := strings.Cut(h.Value(), ";") // a comment or parameters may follow
+			if d, ok := deltaSeconds(v); ok {
+				retryAfter = d
 			}
 		}
 		return 0, retryAfter, errRegister{res.StatusCode, res.Reason}
@@ -268,18 +268,28 @@ func grantedExpiry(res *sip.Response, ours sip.Uri, asked time.Duration) time.Du
 				continue
 			}
 			if v, ok := params.Get("expires"); ok {
-				if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-					return time.Duration(n) * time.Second
+				if d, ok := deltaSeconds(v); ok {
+					return d
 				}
 			}
 		}
 	}
 	if h := res.GetHeader("Expires"); h != nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n >= 0 {
-			return time.Duration(n) * time.Second
+		if d, ok := deltaSeconds(h.Value()); ok {
+			return d
 		}
 	}
 	return asked
+}
+
+// deltaSeconds parses a SIP delta-seconds value (RFC 3261: up to 2^32-1; larger ones mean
+// that much).
+func deltaSeconds(v string) (time.Duration, bool) {
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(min(n, 1<<32-1)) * time.Second, true
 }
 
 // sameContact compares the user, host and port of two contact URIs.

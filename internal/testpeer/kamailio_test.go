@@ -2,6 +2,7 @@ package testpeer
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,4 +61,15 @@ func TestParseKamailioEvent(t *testing.T) {
 			}
 		}
 	}
+}
+
+func FuzzParseKamailioEvent(f *testing.F) {
+	f.Add("registered user=alice contact=<sip:alice@127.0.0.1:5060>;expires=4 expires=600")
+	f.Add("  = ==x")
+	f.Fuzz(func(t *testing.T, s string) {
+		ev := parseKamailioEvent(s, time.Time{})
+		if strings.ContainsAny(ev.Kind, " \t\n") {
+			t.Fatalf("kind %q", ev.Kind)
+		}
+	})
 }
