@@ -1,6 +1,7 @@
 package telephony
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ type attemptParams struct {
 // whichever of the two loses the race (final result delivered vs abandoned) cleans up.
 type invite struct {
 	d         *diago.DialogClientSession
+	log       *slog.Logger
 	responded atomic.Bool      // any response came
 	events    chan inviteEvent // early media first (if any), then the final result; never blocks
 	state     atomic.Int32     // pending, delivered or abandoned
@@ -45,12 +47,12 @@ type inviteEvent struct {
 	err   error
 }
 
-func (s *Server) startInvite(p attemptParams, legp *atomic.Pointer[Leg]) (*invite, error) {
+func (s *Server) startInvite(p attemptParams, legp *atomic.Pointer[Leg], log *slog.Logger) (*invite, error) {
 	d, err := s.dg.NewDialog(p.uri, diago.NewDialogOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("telephony: dial: %w", err)
 	}
-	inv := &invite{d: d, events: make(chan inviteEvent, 2)}
+	inv := &invite{d: d, log: log, events: make(chan inviteEvent, 2)}
 	opts := diago.InviteClientOptions{
 		OnResponse: func(*sip.Response) error {
 			inv.responded.Store(true)
@@ -76,9 +78,24 @@ func (s *Server) startInvite(p attemptParams, legp *atomic.Pointer[Leg]) (*invit
 func (inv *invite) run(ctx context.Context, opts diago.InviteClientOptions) {
 	med, err := inv.d.Invite(ctx, opts)
 	if errors.Is(err, diago.ErrClientEarlyMedia) {
+		earlySDP := inv.d.InviteResponse.Body()
 		inv.events <- inviteEvent{early: true, med: med}
-		// The transaction goes on: wait for its final response (a 200 reuses the early media).
-		err = inv.d.WaitAnswer(ctx, med, sipgo.AnswerOptions{OnResponse: opts.OnResponse, Username: opts.Username, Password: opts.Password})
+		// The transaction goes on: wait for its final response. diago's WaitAnswer would apply
+		// the 200's SDP to the running early media session in place, racing with its RTCP
+		// goroutines and our sending; the early media session is kept as it is unless the
+		// 200 brings a different SDP, which then replaces it the way a re-INVITE does.
+		err = inv.d.DialogClientSession.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: opts.OnResponse, Username: opts.Username, Password: opts.Password})
+		if body := inv.d.InviteResponse.Body(); err == nil && len(body) > 0 && !bytes.Equal(body, earlySDP) {
+			inv.log.Debug("dial: the answer's SDP differs from the early media's: media updated")
+			if err = replaceRemoteSDP(med, body); err != nil {
+				actx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+				if inv.d.Ack(actx) == nil {
+					_ = inv.d.Bye(actx)
+				}
+				cancel()
+				err = fmt.Errorf("telephony: dial: the answer's SDP: %w", err)
+			}
+		}
 	}
 	if !inv.state.CompareAndSwap(invitePending, inviteDelivered) {
 		abandonInvite(inv.d, med, err)
@@ -87,11 +104,37 @@ func (inv *invite) run(ctx context.Context, opts diago.InviteClientOptions) {
 	inv.events <- inviteEvent{med: med, err: err}
 }
 
+// replaceRemoteSDP makes med's media follow a new remote SDP without changing the running
+// session: it forks the media session with the new SDP and a new RTP session on the same
+// sockets, and moves med's packet reader and writer over to it (diago's re-INVITE procedure).
+func replaceRemoteSDP(med *diago.DialogMedia, sdp []byte) error {
+	old := med.RTPSession()
+	if old == nil {
+		return errors.New("no RTP session")
+	}
+	msess := med.MediaSession().Fork()
+	if err := msess.RemoteSDP(sdp, true); err != nil {
+		return err
+	}
+	if err := old.MonitorClose(); err != nil { // its RTCP goroutines have exited
+		return err
+	}
+	rtpSess := old.Fork(msess)
+	if err := rtpSess.MonitorBackground(); err != nil {
+		return err
+	}
+	med.OnClose(rtpSess.MonitorClose)
+	med.RTPPacketReader.UpdateRTPSession(rtpSess)
+	med.RTPPacketWriter.UpdateRTPSession(rtpSess)
+	med.InitMediaSession(msess, med.RTPPacketReader, med.RTPPacketWriter)
+	return nil
+}
+
 // attempt places one INVITE and follows it until it is answered, fails, is redirected (next
 // is then the target), or Dial gives up on it (ring timeout, ctx, shutdown, silent trunk).
 func (s *Server) attempt(ctx context.Context, p attemptParams, ringEnd time.Time, log *slog.Logger) (l *Leg, outcome DialOutcome, next *sip.Uri, err error) {
 	var legp atomic.Pointer[Leg]
-	inv, err := s.startInvite(p, &legp)
+	inv, err := s.startInvite(p, &legp, log)
 	if err != nil {
 		return nil, DialFailed, nil, err
 	}

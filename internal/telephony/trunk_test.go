@@ -270,12 +270,12 @@ func TestRegisterRetries(t *testing.T) {
 }
 
 // The far end's early media (183 with SDP, 2 kHz before its 200) reaches the answered leg given
-// as EarlyMedia, its caller and its tap, before Dial returns; after the answer the two are
-// bridged as usual.
+// as EarlyMedia, its caller and its tap, before Dial returns; after the answer (whose SDP has a
+// new version) the two are bridged as usual and the far end's 1 kHz comes through.
 func TestDialEarlyMedia(t *testing.T) {
 	t.Parallel()
 	legs := make(chan *Leg, 1)
-	s := startServer(t, func(l *Leg) { legs <- l })
+	s, log := startLoggedServer(t, func(l *Leg) { legs <- l })
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	resc := make(chan testpeer.Result, 1)
@@ -321,6 +321,10 @@ func TestDialEarlyMedia(t *testing.T) {
 	}
 	if !fres.Answered || fres.Status != 200 {
 		t.Errorf("far end: %d", fres.Status)
+	}
+	// The far end's 200 has a new SDP version: the media was moved to it, and still flows.
+	if !strings.Contains(log.String(), "media updated") {
+		t.Error("the answer's SDP did not update the early media session")
 	}
 	t.Logf("early media: %d frames of 2 kHz to the caller, the last %v before the answer", n, answered.Sub(last).Round(time.Millisecond))
 }

@@ -110,12 +110,13 @@ Content-Length: 0
 		if len(a.EarlyMedia) == 0 {
 			b.WriteString(response("180 Ringing", true))
 		} else {
-			b.WriteString(withSDP("183 Session Progress", "", p.mediaPort, a.PCMA))
+			b.WriteString(withSDP("183 Session Progress", "", 1, p.mediaPort, a.PCMA))
 			if _, _, err := writeSteps(&b, scriptParams{steps: a.EarlyMedia, pcma: a.PCMA, dir: p.dir, prefix: "early"}); err != nil {
 				return "", err
 			}
 		}
-		b.WriteString(withSDP("200 OK", ` retrans="500"`, p.mediaPort, a.PCMA))
+		// After early media the 200's SDP has a new session version, as some trunks send.
+		b.WriteString(withSDP("200 OK", ` retrans="500"`, 2, p.mediaPort, a.PCMA))
 		b.WriteString(`<recv request="ACK"/>` + "\n")
 		dialog := "From: [$callee];tag=[pid]SIPpTag01[call_number]\nTo: [$caller]"
 		if err := writeScript(&b, scriptParams{
@@ -132,8 +133,9 @@ Content-Length: 0
 	return b.String(), nil
 }
 
-// withSDP is a response to the INVITE carrying our SDP (audio to mediaPort).
-func withSDP(status, attrs string, mediaPort int, pcma bool) string {
+// withSDP is a response to the INVITE carrying our SDP (audio to mediaPort), with the given
+// session version.
+func withSDP(status, attrs string, version, mediaPort int, pcma bool) string {
 	pt, codec := 0, "PCMU"
 	if pcma {
 		pt, codec = 8, "PCMA"
@@ -152,7 +154,7 @@ Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
-o=- 2 2 IN IP4 [local_ip]
+o=- 2 %[6]d IN IP4 [local_ip]
 s=-
 c=IN IP4 [media_ip]
 t=0 0
@@ -164,7 +166,7 @@ a=ptime:20
 a=sendrecv
 
 ]]></send>
-`, attrs, status, mediaPort, pt, codec)
+`, attrs, status, mediaPort, pt, codec, version)
 }
 
 // response is a response to the last request received, with our To tag when tagged.
