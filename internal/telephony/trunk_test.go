@@ -1,12 +1,9 @@
 package telephony
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,60 +19,6 @@ const (
 	farNum    = "+6590000001"
 	didNum    = "6561234567"
 )
-
-// logBuffer is a slog destination the test can read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// wait waits until s appears n times in the log.
-func (l *logBuffer) wait(t *testing.T, s string, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for strings.Count(l.String(), s) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%q not %d times in the log", s, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// startLoggedServer is startServer with the server's log (debug level) kept for the test.
-func startLoggedServer(t *testing.T, onCall func(*Leg)) (*Server, *logBuffer) {
-	t.Helper()
-	if !testpeer.Available() {
-		t.Skip("sipp not installed")
-	}
-	buf := &logBuffer{}
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ctx, onCall) }()
-	t.Cleanup(func() {
-		cancel()
-		<-errc
-		if t.Failed() {
-			t.Logf("server log:\n%s", buf.String())
-		}
-	})
-	return s, buf
-}
 
 // Dial through the provider: its 407 challenge is answered with the trunk's credentials
 // (MD5 and SHA-256), the call reaches the phone behind the number with our identity in From

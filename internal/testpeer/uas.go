@@ -136,13 +136,9 @@ Content-Length: 0
 // withSDP is a response to the INVITE carrying our SDP (audio to mediaPort), with the given
 // session version.
 func withSDP(status, attrs string, version, mediaPort int, pcma bool) string {
-	pt, codec := 0, "PCMU"
-	if pcma {
-		pt, codec = 8, "PCMA"
-	}
-	return fmt.Sprintf(`<send%[1]s><![CDATA[
+	return fmt.Sprintf(`<send%s><![CDATA[
 
-SIP/2.0 %[2]s
+SIP/2.0 %s
 [last_Via:]
 [last_From:]
 [last_To:];tag=[pid]SIPpTag01[call_number]
@@ -153,8 +149,20 @@ Contact: <sip:answerer@[local_ip]:[local_port];transport=[transport]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=- 2 %[6]d IN IP4 [local_ip]
+%s
+]]></send>
+`, attrs, status, sdpBody(2, version, mediaPort, pcma))
+}
+
+// sdpBody is the SDP of sipp's side of a call: G.711 (PCMA or PCMU) and telephone-event,
+// audio received on mediaPort, ending with an empty line.
+func sdpBody(session, version, mediaPort int, pcma bool) string {
+	pt, codec := 0, "PCMU"
+	if pcma {
+		pt, codec = 8, "PCMA"
+	}
+	return fmt.Sprintf(`v=0
+o=- %[1]d %[2]d IN IP4 [local_ip]
 s=-
 c=IN IP4 [media_ip]
 t=0 0
@@ -164,9 +172,7 @@ a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-15
 a=ptime:20
 a=sendrecv
-
-]]></send>
-`, attrs, status, mediaPort, pt, codec, version)
+`, session, version, mediaPort, pt, codec)
 }
 
 // response is a response to the last request received, with our To tag when tagged.
