@@ -86,7 +86,6 @@ func (inv *invite) run(ctx context.Context, opts diago.InviteClientOptions) {
 		// 200 brings a different SDP, which then replaces it the way a re-INVITE does.
 		err = inv.d.DialogClientSession.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: opts.OnResponse, Username: opts.Username, Password: opts.Password})
 		if body := inv.d.InviteResponse.Body(); err == nil && len(body) > 0 && !bytes.Equal(body, earlySDP) {
-			inv.log.Debug("dial: the answer's SDP differs from the early media's: media updated")
 			if err = replaceRemoteSDP(med, body); err != nil {
 				actx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 				if inv.d.Ack(actx) == nil {
@@ -94,6 +93,8 @@ func (inv *invite) run(ctx context.Context, opts diago.InviteClientOptions) {
 				}
 				cancel()
 				err = fmt.Errorf("telephony: dial: the answer's SDP: %w", err)
+			} else {
+				inv.log.Debug("dial: the answer's SDP differs from the early media's: media updated")
 			}
 		}
 	}
