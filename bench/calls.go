@@ -122,7 +122,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 			rtp.close()
 		}
 	}()
-	a, err := newApp("", "", monitorMsg, playMsg, true)
+	a, err := newApp(monitorMsg, playMsg, true)
 	if err != nil {
 		return res, err
 	}
@@ -132,7 +132,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		return res, err
 	}
 	defer p.stop()
-	a.api, a.id, a.token = "http://"+p.http, p.appID, p.token
+	a.connect("http://"+p.http, p.appID, p.token)
 
 	time.Sleep(time.Second)
 	idle, err := readProc(p.pid())
