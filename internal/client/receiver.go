@@ -23,7 +23,7 @@ type Notification struct {
 // X-Hoiio-Signature verifies with the app's token, answers 200, drops a delivery id it has
 // already handled (ivrd retries until it gets a 2xx), and passes the rest to Handle.
 type Receiver struct {
-	Token  func() string       // the app's current access token
+	Token  func() string        // the app's current access token
 	Handle func(n Notification) // called once per delivery id, before the 200 is written
 	// BadSignature, if set, is told of every refused request (answered 403).
 	BadSignature func(r *http.Request, body []byte)
