@@ -17,17 +17,16 @@ import (
 // callRun describes one batch of calls against a fresh ivrd: a capacity step (with a steady
 // window in which every call is up) or a latency phase.
 type callRun struct {
-	name        string
-	n           int
-	rate        float64 // new calls per second
-	hold        time.Duration
-	settle      time.Duration // after all calls are recording, before the window
-	window      time.Duration // steady-state measurement window (0: none)
-	profile     bool          // CPU and heap profiles of ivrd during the window
-	goroutines  bool          // also count and dump ivrd's goroutines at the window's end
-	late        time.Duration
-	ffmpegEvery int
-	dir         string
+	name       string
+	n          int
+	rate       float64 // new calls per second
+	hold       time.Duration
+	settle     time.Duration // after all calls are recording, before the window
+	window     time.Duration // steady-state measurement window (0: none)
+	profile    bool          // CPU and heap profiles of ivrd during the window
+	goroutines bool          // also count and dump ivrd's goroutines at the window's end
+	late       time.Duration
+	dir        string
 }
 
 // runResult is everything measured in one callRun.
