@@ -10,6 +10,8 @@ PKGS=(
   espeak-ng espeak-ng-data
   # tests: real SIP peers, audio tools, captures, database
   sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql
+  # tests: callers behind NAT in network namespaces (ip netns, veth, masquerading)
+  iproute2 nftables
   # benchmarks
   wrk hey
 )

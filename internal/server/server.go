@@ -75,7 +75,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	q := notify.New(st, notify.Options{Log: log, Tokens: tokens})
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
-	tel, err := telephony.NewServer(telephony.Config{Listen: cfg.SIP, UserAgent: "ivrd", Log: log})
+	tel, err := telephony.NewServer(telephony.Config{
+		Listen: cfg.SIP, ListenTLS: cfg.SIPTLS, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ExternalIP: cfg.ExternalIP,
+		RTPPortLow: cfg.RTPPorts.Low, RTPPortHigh: cfg.RTPPorts.High, Allow: cfg.SIPAllow, InviteRate: cfg.SIPInviteRate,
+		UserAgent: "ivrd", Log: log,
+	})
 	if err != nil {
 		return err
 	}

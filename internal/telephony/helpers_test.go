@@ -46,13 +46,15 @@ func toneShare(pcm []int16, freq float64) float64 {
 	return 2 * power / (float64(len(pcm)) * energy)
 }
 
-// squeeze removes the silent gaps (runs of 16 or more exact zeros) that the caller's receiver
-// inserts where RTP timestamps jump, leaving the audio that was actually sent.
+// squeeze removes the silent stretches (runs of 16 or more samples of G.711 silence: µ-law's
+// decodes to 0, A-law's to ±8) that the caller received between plays, leaving the audio that
+// was played.
 func squeeze(pcm []int16) []int16 {
+	quiet := func(v int16) bool { return v >= -8 && v <= 8 }
 	out := make([]int16, 0, len(pcm))
 	for i := 0; i < len(pcm); {
 		j := i
-		for j < len(pcm) && pcm[j] == 0 {
+		for j < len(pcm) && quiet(pcm[j]) {
 			j++
 		}
 		if j-i < 16 {
@@ -114,6 +116,12 @@ func toneSpan(frames []tapFrame, freq float64) (first, last time.Time, n int) {
 // startServer runs a Server on an ephemeral loopback port until the test ends.
 func startServer(t *testing.T, onCall func(*Leg)) *Server {
 	t.Helper()
+	return startServerWith(t, Config{}, onCall)
+}
+
+// startServerWith is startServer with cfg (Listen and Log are filled in).
+func startServerWith(t *testing.T, cfg Config, onCall func(*Leg)) *Server {
+	t.Helper()
 	if !testpeer.Available() {
 		t.Skip("sipp not installed")
 	}
@@ -121,7 +129,11 @@ func startServer(t *testing.T, onCall func(*Leg)) *Server {
 	if testing.Verbose() && os.Getenv("TELEPHONY_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", Log: log})
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.Log = log
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
