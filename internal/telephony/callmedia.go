@@ -3,6 +3,7 @@ package telephony
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -64,13 +65,16 @@ type callMedia struct {
 	closed  bool
 }
 
-// newCallMedia binds the call's RTP and RTCP sockets.
-func newCallMedia(conf *mediaConfig, secure bool) (*callMedia, error) {
+// newCallMedia binds the call's RTP and RTCP sockets; log gets what they latch and drop.
+func newCallMedia(conf *mediaConfig, secure bool, log *slog.Logger) (*callMedia, error) {
 	rtp, rtcp, err := conf.ports.listen(conf.ip)
 	if err != nil {
 		return nil, err
 	}
-	m := &callMedia{conf: conf, secure: secure, rtp: &rtpSocket{UDPConn: rtp}}
+	m := &callMedia{conf: conf, secure: secure, rtp: &rtpSocket{UDPConn: rtp,
+		onLatch: func(from netip.AddrPort, nat bool) { log.Debug("rtp latched", "from", from, "send_there", nat) },
+		onDrop:  func(from netip.AddrPort) { log.Info("rtp from another source dropped", "from", from) },
+	}}
 	m.rtcp = &rtcpSocket{UDPConn: rtcp, rtp: m.rtp}
 	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"net/url"
@@ -129,8 +130,8 @@ func (in *incoming) media() *callMedia {
 // or (late offer) ivrd's offer, whose answer the ACK brings. It returns once the ACK has
 // come. On an error the media (if any) is returned too, for the caller to close; whether a
 // 200 went out says the dialog's state.
-func (in *incoming) answer() (*callMedia, error) {
-	cm, err := newCallMedia(in.srv.media, in.secure)
+func (in *incoming) answer(log *slog.Logger) (*callMedia, error) {
+	cm, err := newCallMedia(in.srv.media, in.secure, log)
 	if err != nil {
 		return nil, err
 	}

@@ -201,7 +201,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 // answer negotiates the media and sends 200 OK, then waits for the caller's ACK (at most
 // 64*T1).
 func (l *Leg) answer() {
-	med, err := l.inc.answer()
+	med, err := l.inc.answer(l.log)
 	if err != nil {
 		if med != nil {
 			_ = med.Close()

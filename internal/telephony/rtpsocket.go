@@ -29,7 +29,7 @@ type rtpSocket struct {
 	logged bool         // a dropped packet has been logged since the last latch
 
 	onLatch func(from netip.AddrPort, nat bool) // called by the reader when it latches
-	onDrop  func(from netip.AddrPort)           // called for the first packet dropped after a latch
+	onDrop  func(from netip.AddrPort)           // called for the first packet from another address after a latch
 }
 
 // expectation is where a call's media is expected from after an offer/answer.
@@ -72,7 +72,7 @@ func (s *rtpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		if !accepted {
 			s.dropped.Add(1)
-			if !s.logged && s.onDrop != nil && s.l.latched().IsValid() {
+			if l := s.l.latched(); !s.logged && s.onDrop != nil && l.IsValid() && from != l {
 				s.logged = true
 				s.onDrop(from)
 			}
