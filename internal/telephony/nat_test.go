@@ -2,39 +2,13 @@ package telephony
 
 import (
 	"context"
-	"encoding/binary"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/testpeer"
 )
-
-// inject sends pcm as PCMU RTP (SSRC ssrc) to dst from a socket of its own, in real time.
-func inject(t *testing.T, dst netip.AddrPort, ssrc uint32, pcm []int16) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer c.Close()
-	pkt := make([]byte, 12+audio.FrameSamples)
-	pkt[0], pkt[1] = 0x80, 0
-	binary.BigEndian.PutUint32(pkt[8:], ssrc)
-	for i := 0; i+audio.FrameSamples <= len(pcm); i += audio.FrameSamples {
-		binary.BigEndian.PutUint16(pkt[2:], uint16(i/audio.FrameSamples))
-		binary.BigEndian.PutUint32(pkt[4:], uint32(i))
-		copy(pkt[12:], audio.EncodeUlaw(nil, pcm[i:i+audio.FrameSamples]))
-		if _, err := c.WriteToUDPAddrPort(pkt, dst); err != nil {
-			t.Error(err)
-			return
-		}
-		time.Sleep(frameDur)
-	}
-}
 
 // RTP sent to a call's port from another source (another address, another SSRC) is dropped:
 // it reaches neither the tap nor the caller's place in it, and the caller's own audio goes on.
@@ -56,7 +30,9 @@ func TestInjectedRTPIgnored(t *testing.T) {
 		OnMedia: func(ivrd netip.AddrPort) {
 			defer close(injected)
 			time.Sleep(700 * time.Millisecond) // the caller's tone has begun
-			inject(t, ivrd, 0x1234, tone(2000, time.Second, 12000))
+			if err := testpeer.InjectRTP(context.Background(), ivrd, 0x1234, tone(2000, time.Second, 12000)); err != nil {
+				t.Error(err)
+			}
 		},
 	}.Run(context.Background())
 	if err != nil {

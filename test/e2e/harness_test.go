@@ -93,7 +93,7 @@ func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *i
 	}
 	args := append([]string{"serve", "--data", data, "--http", httpAddr, "--sip", sipAddr}, extra...)
 	cmd := exec.Command(ivrdBin, args...)
-	logf, err := os.OpenFile(filepath.Join(data, "..", filepath.Base(data)+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logf, err := os.OpenFile(logPath(data), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +134,15 @@ func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *i
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// logPath is where ivrd with data directory data logs.
+func logPath(data string) string { return filepath.Join(data, "..", filepath.Base(data)+".log") }
+
+// logText returns what ivrd has logged so far.
+func (p *ivrd) logText() string {
+	b, _ := os.ReadFile(logPath(p.data))
+	return string(b)
 }
 
 func (p *ivrd) signal(s syscall.Signal) {
