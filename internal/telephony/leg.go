@@ -167,8 +167,9 @@ func (l *Leg) OnDTMF(f func(digit rune)) {
 	l.onDTMF.Store(&f)
 }
 
-// Answer accepts the ringing call: 200 OK with SDP (PCMU, PCMA, telephone-event/8000), then
-// waits for the ACK and starts the media. It is idempotent; concurrent calls share one answer.
+// Answer accepts the ringing call: 200 OK with SDP (ivrd's answer to the caller's offer of
+// PCMU or PCMA, or for an INVITE without SDP ivrd's offer of PCMU, PCMA and telephone-event,
+// which the ACK answers), then waits for the ACK and starts the media. It is idempotent; concurrent calls share one answer.
 // A dialled call is answered from the start.
 // If ctx ends first Answer returns ctx.Err() and the answer goes on in the background.
 func (l *Leg) Answer(ctx context.Context) error {
@@ -378,7 +379,8 @@ func (l *Leg) finish() {
 	if readerDone != nil {
 		<-readerDone
 	}
-	l.sendMu.Lock() // a frame being sent finishes; later ones see ended
+	l.sendMu.Lock() // a fence: a frame being sent finishes, later ones see ended
+	//lint:ignore SA2001 the empty critical section is the fence
 	l.sendMu.Unlock()
 	close(l.done)
 	l.log.Debug("call ended")

@@ -183,10 +183,11 @@ func offersG711(formats, lines []string) bool {
 		prefix := "a=rtpmap:" + f + " "
 		for _, l := range lines {
 			name, ok := strings.CutPrefix(l, prefix)
-			if !ok {
+			fields := strings.Fields(name)
+			if !ok || len(fields) == 0 {
 				continue
 			}
-			enc := strings.ToUpper(strings.Fields(name + " ")[0])
+			enc := strings.ToUpper(fields[0])
 			if enc == "PCMU/8000" || enc == "PCMA/8000" || enc == "PCMU/8000/1" || enc == "PCMA/8000/1" {
 				return true
 			}
