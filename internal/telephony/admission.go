@@ -106,7 +106,7 @@ func (a *admission) admit(req *sip.Request, now time.Time) (res *sip.Response, d
 	if tags := unsupportedRequires(req); tags != "" {
 		return refuse(sip.StatusBadExtension, sip.NewHeader(hdrUnsupported, tags)), false
 	}
-	offer, err := readOffer(req)
+	offer, err := readSDP(req)
 	switch {
 	case errors.Is(err, errBadBody) || errors.Is(err, errSDPSyntax):
 		a.log.Info("INVITE with an unreadable body (400)", "call_id", key.callID, "err", err)
@@ -127,8 +127,9 @@ func (a *admission) admit(req *sip.Request, now time.Time) (res *sip.Response, d
 	return nil, false
 }
 
-// readOffer returns the parsed SDP offer of an INVITE, nil when it has none.
-func readOffer(req *sip.Request) (*sessionDesc, error) {
+// readSDP returns the SDP a request carries (alone, or as the application/sdp part of a
+// multipart body), parsed; nil when it carries none.
+func readSDP(req *sip.Request) (*sessionDesc, error) {
 	ct := ""
 	if h := req.ContentType(); h != nil {
 		ct = h.Value()

@@ -108,7 +108,12 @@ func (m *callMedia) answer(sd *sessionDesc, e expectation) ([]byte, error) {
 	if m.closed {
 		return nil, ErrCallEnded
 	}
-	s := m.newSession(sd.proto == protoSRTP)
+	return m.takeOfferLocked(m.newSession(sd.proto == protoSRTP), sd, e)
+}
+
+// takeOfferLocked negotiates the remote offer sd on the session s and puts it in force; it
+// returns ivrd's answer.
+func (m *callMedia) takeOfferLocked(s *media.MediaSession, sd *sessionDesc, e expectation) ([]byte, error) {
 	s.Mode = modeFor(sd)
 	if err := s.RemoteSDP(sd.audioOnly(), false); err != nil {
 		return nil, fmt.Errorf("telephony: offer: %w", err)
@@ -192,16 +197,7 @@ func (m *callMedia) reoffer(sd *sessionDesc, e expectation) ([]byte, error) {
 	if m.offered != nil {
 		return nil, errAnswerPending
 	}
-	s := m.sess.Fork()
-	s.Mode = modeFor(sd)
-	if err := s.RemoteSDP(sd.audioOnly(), false); err != nil {
-		return nil, fmt.Errorf("telephony: offer: %w", err)
-	}
-	ans := sd.completeAnswer(s.LocalSDP(true))
-	if err := m.startLocked(s, sd, e); err != nil {
-		return nil, err
-	}
-	return ans, nil
+	return m.takeOfferLocked(m.sess.Fork(), sd, e)
 }
 
 // startLocked puts the negotiated session s in force: the first one starts the RTP session,

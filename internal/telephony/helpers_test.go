@@ -154,6 +154,13 @@ func startServerWith(t *testing.T, cfg Config, onCall func(*Leg)) *Server {
 	return s
 }
 
+// answerFor answers l and returns a context that ends d later (cancel it when done with the
+// call); ok is false when the answer failed.
+func answerFor(l *Leg, d time.Duration) (ctx context.Context, cancel context.CancelFunc, ok bool) {
+	ctx, cancel = context.WithTimeout(context.Background(), d)
+	return ctx, cancel, l.Answer(ctx) == nil
+}
+
 // waitDone waits for the leg to end.
 func waitDone(t *testing.T, l *Leg, d time.Duration) {
 	t.Helper()

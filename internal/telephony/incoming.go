@@ -176,7 +176,7 @@ func (in *incoming) onAck(l *Leg, req *sip.Request) {
 	if cm == nil || !cm.awaitingAnswer() {
 		return
 	}
-	sd, err := in.readSDP(req)
+	sd, err := readSDP(req)
 	if err == nil && sd == nil {
 		err = errLateAnswer
 	}
@@ -195,19 +195,6 @@ func (in *incoming) onAck(l *Leg, req *sip.Request) {
 		return
 	}
 	l.mediaRenegotiated(cm)
-}
-
-// readSDP returns the SDP a request carries (nil if none), parsed.
-func (in *incoming) readSDP(req *sip.Request) (*sessionDesc, error) {
-	ct := ""
-	if h := req.ContentType(); h != nil {
-		ct = h.Value()
-	}
-	body, err := sdpBody(ct, req.Body())
-	if err != nil || body == nil {
-		return nil, err
-	}
-	return parseSDP(body)
 }
 
 // renegotiate answers a re-INVITE or an UPDATE inside the call: with an offer, the media is
@@ -242,7 +229,7 @@ func (in *incoming) renegotiate(l *Leg, req *sip.Request, tx sip.ServerTransacti
 		fail(sip.StatusBadExtension, sip.NewHeader(hdrUnsupported, reqs))
 		return
 	}
-	sd, err := in.readSDP(req)
+	sd, err := readSDP(req)
 	if err != nil {
 		fail(sip.StatusNotAcceptableHere)
 		return

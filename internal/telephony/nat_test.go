@@ -17,9 +17,9 @@ func TestInjectedRTPIgnored(t *testing.T) {
 	rec := &recorder{}
 	s := startServer(t, func(l *Leg) {
 		l.SetTap(rec)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, cancel, ok := answerFor(l, 10*time.Second)
 		defer cancel()
-		if err := l.Answer(ctx); err == nil {
+		if ok {
 			<-l.Done()
 		}
 	})
@@ -57,9 +57,9 @@ func TestCallOverTCP(t *testing.T) {
 	rec := &recorder{}
 	s := startServer(t, func(l *Leg) {
 		l.SetTap(rec)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel, ok := answerFor(l, 10*time.Second)
 		defer cancel()
-		if err := l.Answer(ctx); err != nil {
+		if !ok {
 			return
 		}
 		_ = l.Play(ctx, tone(2000, 500*time.Millisecond, 8000))
@@ -89,9 +89,9 @@ func TestCallOverTCP(t *testing.T) {
 func TestByeToSourceBehindNAT(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, func(l *Leg) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, cancel, ok := answerFor(l, 10*time.Second)
 		defer cancel()
-		if err := l.Answer(ctx); err != nil {
+		if !ok {
 			return
 		}
 		time.Sleep(300 * time.Millisecond)

@@ -14,12 +14,12 @@ import (
 // the call; the legs it answered come on the channel.
 func answerAndWait(legs chan<- *Leg) func(*Leg) {
 	return func(l *Leg) {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
 		if legs != nil {
 			legs <- l
 		}
-		if err := l.Answer(ctx); err != nil {
+		ctx, cancel, ok := answerFor(l, 15*time.Second)
+		defer cancel()
+		if !ok {
 			return
 		}
 		_ = l.Play(ctx, tone(2000, 300*time.Millisecond, 8000))

@@ -143,9 +143,9 @@ func TestHoldStopsSending(t *testing.T) {
 func TestRTPNeverStops(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, func(l *Leg) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel, ok := answerFor(l, 10*time.Second)
 		defer cancel()
-		if err := l.Answer(ctx); err != nil {
+		if !ok {
 			return
 		}
 		_ = l.Play(ctx, tone(1000, 200*time.Millisecond, 8000))

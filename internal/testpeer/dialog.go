@@ -193,19 +193,7 @@ func (d *Dialog) Bye() *Dialog {
 
 // AwaitBye waits for the server's BYE and answers it 200 OK.
 func (d *Dialog) AwaitBye() *Dialog {
-	d.b.WriteString(`<recv request="BYE"/>
-<send><![CDATA[
-
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-`)
+	d.b.WriteString(awaitBye)
 	return d
 }
 
