@@ -131,8 +131,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	go func() { teldone <- tel.Serve(telCtx, s.onCall) }()
 	httpdone := make(chan error, 1)
 	go func() { httpdone <- hs.Serve(ln) }()
-	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", cfg.SIP, "data", cfg.Data, "public_url", cfg.PublicURL)
-	fmt.Fprintf(out, "ivrd listening: http://%s  sip:%s (udp)\n", ln.Addr(), cfg.SIP)
+	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", tel.Addr(), "sip_tls", tel.AddrTLS(), "data", cfg.Data, "public_url", cfg.PublicURL)
+	sipTLS := ""
+	if a := tel.AddrTLS(); a != "" {
+		sipTLS = "  sip:" + a + " (tls)"
+	}
+	fmt.Fprintf(out, "ivrd listening: http://%s  sip:%s (udp, tcp)%s\n", ln.Addr(), tel.Addr(), sipTLS)
 
 	// Shut down in the order data flows: stop taking calls (hanging up the live ones), let the
 	// engine finish their recordings and queue their notifications, then stop the queue (what

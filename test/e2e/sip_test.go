@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +154,58 @@ func TestCallerBehindNAT(t *testing.T) {
 func logHas(t *testing.T, p *ivrd, s string) bool {
 	t.Helper()
 	return strings.Contains(p.logText(), s)
+}
+
+// freePortRange returns n consecutive UDP ports on 127.0.0.1, starting even, free a moment ago.
+func freePortRange(t *testing.T, n int) (int, int) {
+	t.Helper()
+	for p := 30000 + 2*rand.IntN(10000); p < 65000; p += n + n%2 {
+		free := true
+		for q := p; q < p+n && free; q++ {
+			c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(q)))
+			if err != nil {
+				free = false
+				break
+			}
+			c.Close()
+		}
+		if free {
+			return p, p + n - 1
+		}
+	}
+	t.Fatal("no free port range")
+	return 0, 0
+}
+
+// TestAdvertisedAddressAndPorts: --external-ip is what ivrd names in its Contact and SDP, and
+// --rtp-ports bounds its RTP port.
+func TestAdvertisedAddressAndPorts(t *testing.T) {
+	lo, hi := freePortRange(t, 10)
+	r := newRig(t, "--external-ip", "127.0.0.2", "--rtp-ports", fmt.Sprintf("%d-%d", lo, hi))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resc := r.callIn(ctx, callerNum, nil, 0)
+	sid := r.answered(callerNum)
+	r.do("middle/play", "success_ok", url.Values{"session": {sid}, "msg": {"Hello."}, "notify_url": {r.a.url("/play")}})
+	r.a.next(15 * time.Second)
+	r.hangup(sid)
+	res := <-resc
+	var ok testpeer.Message
+	for _, m := range testpeer.Messages(res.Trace) {
+		if m.Received && m.Method == "INVITE" && m.Status == 200 {
+			ok = m
+		}
+	}
+	if c, _ := ok.Header("Contact"); !strings.Contains(c, "@127.0.0.2:") {
+		t.Errorf("200's Contact %q, want 127.0.0.2", c)
+	}
+	var port int
+	for line := range strings.Lines(ok.Body()) {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "m=audio" {
+			port, _ = strconv.Atoi(f[1])
+		}
+	}
+	if !strings.Contains(ok.Body(), "c=IN IP4 127.0.0.2") || port < lo || port > hi {
+		t.Errorf("200's SDP (want c=127.0.0.2, m=audio port in %d-%d):\n%s", lo, hi, ok.Body())
+	}
 }
