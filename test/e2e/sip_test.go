@@ -67,7 +67,7 @@ func TestSIPTransports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsAddr := freePort(t, "tcp")
+	tlsAddr := freeSIPPort(t)
 	r := newRig(t, "--sip-tls", tlsAddr, "--tls-cert", certs.Cert, "--tls-key", certs.Key)
 	fs := newFileServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
