@@ -261,3 +261,19 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// PerSecond counts the audio packets that arrived in each whole second from from on, up to
+// to (a last partial second is left out).
+func (r Result) PerSecond(from, to time.Time) []int {
+	var counts []int
+	for w := from; !w.Add(time.Second).After(to); w = w.Add(time.Second) {
+		n := 0
+		for _, a := range r.Arrivals {
+			if !a.Before(w) && a.Before(w.Add(time.Second)) {
+				n++
+			}
+		}
+		counts = append(counts, n)
+	}
+	return counts
+}

@@ -214,7 +214,7 @@ func startBaresipWith(t *testing.T, target, from string, o baresipOpts) *baresip
 		t.Skip("baresip is not installed (Debian baresip-core)")
 	}
 	dir := t.TempDir()
-	host, sipAddr, cons := "127.0.0.1", freePort(t, "udp"), freePort(t, "udp")
+	host, sipAddr, cons := "127.0.0.1", freeSIPPort(t), freePort(t, "udp")
 	if o.nat != nil {
 		// A namespace of its own: any port is free there; its console is reached from the
 		// namespace too, so it listens on the private address.

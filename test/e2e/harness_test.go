@@ -65,26 +65,36 @@ func freePort(t *testing.T, network string) string {
 }
 
 // freeSIPPort returns a 127.0.0.1 address whose port was free for both UDP and TCP a moment
-// ago (ivrd's --sip takes both), picked below the kernel's ephemeral range (32768 and up) so
-// that the outgoing connections of this busy machine do not take it before ivrd binds it.
+// ago (ivrd's --sip takes both; baresip also takes the port above for TLS), picked below the
+// kernel's ephemeral range (32768 and up) so that the outgoing connections of this busy
+// machine do not take it before the server binds it.
 func freeSIPPort(t *testing.T) string {
 	t.Helper()
 	for range 200 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
-		u, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			continue
+		port := 20000 + rand.IntN(12000)
+		if portFree("udp", port) && portFree("tcp", port) && portFree("tcp", port+1) {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		}
-		l, err := net.Listen("tcp", addr)
-		u.Close()
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return addr
 	}
 	t.Fatal("no port free for both UDP and TCP")
 	return ""
+}
+
+// portFree reports whether port on 127.0.0.1 could be bound for network just now.
+func portFree(network string, port int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if network == "udp" {
+		c, err := net.ListenPacket(network, addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	l, err := net.Listen(network, addr)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
 }
 
 // ivrd is one running ivrd process.

@@ -13,28 +13,6 @@ import (
 	"github.com/ivrd/ivrd/internal/testpeer"
 )
 
-// packetsPerSecond checks that in every second (sliding by 250 ms) between from and to at
-// least min packets arrived.
-func packetsPerSecond(t *testing.T, arrivals []time.Time, from, to time.Time, min int, what string) {
-	t.Helper()
-	windows := 0
-	for w := from; !w.Add(time.Second).After(to); w = w.Add(250 * time.Millisecond) {
-		n := 0
-		for _, a := range arrivals {
-			if !a.Before(w) && a.Before(w.Add(time.Second)) {
-				n++
-			}
-		}
-		if n < min {
-			t.Errorf("%s: %d packets in the second from %v, want %d or more", what, n, w.Sub(from).Round(time.Millisecond), min)
-		}
-		windows++
-	}
-	if windows == 0 {
-		t.Fatalf("%s: nothing to measure between %v and %v", what, from, to)
-	}
-}
-
 // TestRTPNeverStops: from the answer to the hang-up ivrd sends the caller 50 packets a second,
 // also while nothing plays: a Gather waiting for keys, a Record, a Monitor listening. The
 // caller measures arrivals with kernel timestamps.
@@ -59,9 +37,13 @@ func TestRTPNeverStops(t *testing.T) {
 	if !res.Answered || len(res.Arrivals) == 0 {
 		t.Fatalf("sipp: answered %v, %d packets", res.Answered, len(res.Arrivals))
 	}
-	packetsPerSecond(t, res.Arrivals, res.Arrivals[0], tHang, 49, "answer to hang-up")
-	t.Logf("%d packets from the answer to the hang-up (%v): %.1f a second", len(res.Arrivals), tHang.Sub(res.Arrivals[0]).Round(time.Millisecond),
-		float64(len(res.Arrivals))/tHang.Sub(res.Arrivals[0]).Seconds())
+	perSecond := res.PerSecond(res.Arrivals[0], tHang)
+	for i, n := range perSecond {
+		if n < 49 {
+			t.Errorf("second %d after the answer: %d packets from ivrd, want 49 or more (all: %v)", i, n, perSecond)
+		}
+	}
+	t.Logf("packets from ivrd in each second from the answer to the hang-up: %v", perSecond)
 }
 
 // TestInjectedRTPNotRecorded: a stranger's RTP sent to a monitored call's port (from another
