@@ -117,6 +117,14 @@ func FuzzParseTrace(f *testing.F) {
 		if o.status != 0 && (o.status < 200 || o.status > 999) {
 			t.Fatalf("status %d", o.status)
 		}
+		for _, m := range Messages(s) {
+			if v, ok := m.Header("Via"); ok && strings.ContainsAny(v, "\r\n") {
+				t.Fatalf("header value %q", v)
+			}
+			if len(m.Body()) > len(m.Text) {
+				t.Fatal("body longer than the message")
+			}
+		}
 	})
 }
 
