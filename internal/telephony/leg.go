@@ -129,12 +129,13 @@ func normalizeNumber(user string) string {
 // ID returns the SIP Call-ID.
 func (l *Leg) ID() string { return l.id }
 
-// From returns the caller: for an incoming call the From user part, with '+' prepended when
-// it is all digits; for a dialled call the caller id given to Dial.
+// From returns the caller: for an incoming call the From user part, percent-decoded, with
+// '+' prepended when it is all digits; for a dialled call the caller id given to Dial.
 func (l *Leg) From() string { return l.from }
 
-// To returns the dialled number: for an incoming call the Request-URI user part, normalised
-// like From; for a dialled call the destination given to Dial.
+// To returns the dialled number: for an incoming call the Request-URI user part, decoded and
+// normalised like From (%2B6561234567 is +6561234567); for a dialled call the destination
+// given to Dial.
 func (l *Leg) To() string { return l.to }
 
 // Done is closed when the call has ended, whichever side ended it. Once it is closed the tap
