@@ -263,13 +263,11 @@ func (in *incoming) renegotiate(l *Leg, req *sip.Request, tx sip.ServerTransacti
 			fail(sip.StatusNotAcceptableHere)
 			return
 		}
+		l.mediaRenegotiated(cm) // a hold stops the sending before it is answered
 	}
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
 	in.decorate(res, body != nil)
 	respond(res)
-	if sd != nil {
-		l.mediaRenegotiated(cm)
-	}
 }
 
 // Bye sends BYE in the dialog. It goes where the caller's requests came from (the same
