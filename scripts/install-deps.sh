@@ -18,6 +18,8 @@ TEST=(
   sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql systemd
   # the SIP provider (registrar + proxy with digest authentication) of the trunk tests
   kamailio
+  # callers behind NAT in network namespaces (ip netns, veth, nftables masquerading)
+  iproute2 nftables
 )
 BENCH=(
   wrk hey

@@ -75,7 +75,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	q := notify.New(st, notify.Options{Log: log, Tokens: tokens})
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
-	tel, err := telephony.NewServer(telephony.Config{Listen: cfg.SIP, UserAgent: "ivrd", Log: log})
+	tel, err := telephony.NewServer(telephony.Config{
+		Listen: cfg.SIP, ListenTLS: cfg.SIPTLS, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ExternalIP: cfg.ExternalIP,
+		RTPPortLow: cfg.RTPPorts.Low, RTPPortHigh: cfg.RTPPorts.High, Allow: cfg.SIPAllow, InviteRate: cfg.SIPInviteRate,
+		UserAgent: "ivrd", Log: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -130,8 +134,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	stopRegister := trk.keepRegistered(telCtx)
 	httpdone := make(chan error, 1)
 	go func() { httpdone <- hs.Serve(ln) }()
-	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", cfg.SIP, "data", cfg.Data, "public_url", cfg.PublicURL)
-	fmt.Fprintf(out, "ivrd listening: http://%s  sip:%s (udp)\n", ln.Addr(), cfg.SIP)
+	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", tel.Addr(), "sip_tls", tel.AddrTLS(), "data", cfg.Data, "public_url", cfg.PublicURL)
+	sipTLS := ""
+	if a := tel.AddrTLS(); a != "" {
+		sipTLS = "  sip:" + a + " (tls)"
+	}
+	fmt.Fprintf(out, "ivrd listening: http://%s  sip:%s (udp, tcp)%s\n", ln.Addr(), tel.Addr(), sipTLS)
 
 	// Shut down in the order data flows: stop taking calls (hanging up the live ones), let the
 	// engine finish their recordings and queue their notifications, then stop the queue (what

@@ -48,13 +48,15 @@ func toneShare(pcm []int16, freq float64) float64 {
 	return 2 * power / (float64(len(pcm)) * energy)
 }
 
-// squeeze removes the silent gaps (runs of 16 or more exact zeros) that the caller's receiver
-// inserts where RTP timestamps jump, leaving the audio that was actually sent.
+// squeeze removes the silent stretches (runs of 16 or more samples of G.711 silence: µ-law's
+// decodes to 0, A-law's to ±8) that the caller received between plays, leaving the audio that
+// was played.
 func squeeze(pcm []int16) []int16 {
+	quiet := func(v int16) bool { return v >= -8 && v <= 8 }
 	out := make([]int16, 0, len(pcm))
 	for i := 0; i < len(pcm); {
 		j := i
-		for j < len(pcm) && pcm[j] == 0 {
+		for j < len(pcm) && quiet(pcm[j]) {
 			j++
 		}
 		if j-i < 16 {
@@ -116,11 +118,17 @@ func toneSpan(frames []tapFrame, freq float64) (first, last time.Time, n int) {
 // startServer runs a Server on an ephemeral loopback port until the test ends.
 func startServer(t *testing.T, onCall func(*Leg)) *Server {
 	t.Helper()
+	return startServerWith(t, Config{}, onCall)
+}
+
+// startServerWith is startServer with cfg (Listen and Log are filled in).
+func startServerWith(t *testing.T, cfg Config, onCall func(*Leg)) *Server {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() && os.Getenv("TELEPHONY_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return serve(t, onCall, log)
+	return serve(t, cfg, onCall, log)
 }
 
 // startLoggedServer is startServer with the server's log (debug level) kept for the test, and
@@ -128,7 +136,7 @@ func startServer(t *testing.T, onCall func(*Leg)) *Server {
 func startLoggedServer(t *testing.T, onCall func(*Leg)) (*Server, *logBuffer) {
 	t.Helper()
 	buf := &logBuffer{}
-	s := serve(t, onCall, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	s := serve(t, Config{}, onCall, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", buf.String())
@@ -137,12 +145,16 @@ func startLoggedServer(t *testing.T, onCall func(*Leg)) (*Server, *logBuffer) {
 	return s, buf
 }
 
-func serve(t *testing.T, onCall func(*Leg), log *slog.Logger) *Server {
+func serve(t *testing.T, cfg Config, onCall func(*Leg), log *slog.Logger) *Server {
 	t.Helper()
 	if !testpeer.Available() {
 		t.Skip("sipp not installed")
 	}
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", Log: log})
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.Log = log
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +203,13 @@ func (l *logBuffer) wait(t *testing.T, s string, n int, timeout time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// answerFor answers l and returns a context that ends d later (cancel it when done with the
+// call); ok is false when the answer failed.
+func answerFor(l *Leg, d time.Duration) (ctx context.Context, cancel context.CancelFunc, ok bool) {
+	ctx, cancel = context.WithTimeout(context.Background(), d)
+	return ctx, cancel, l.Answer(ctx) == nil
 }
 
 // waitDone waits for the leg to end.

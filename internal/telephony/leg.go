@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/ivrd/ivrd/internal/audio"
@@ -49,7 +50,7 @@ type dialog interface {
 // methods are safe for concurrent use.
 type Leg struct {
 	dlg dialog
-	in  *diago.DialogServerSession // incoming calls only
+	inc *incoming // incoming calls only
 	log *slog.Logger
 
 	id, from, to string
@@ -59,7 +60,8 @@ type Leg struct {
 	state       legState
 	answerDone  chan struct{} // closed when the answer attempt finished; answerErr is its result
 	answerErr   error
-	med         *diago.DialogMedia
+	med         legMedia
+	snd         *sender       // sends the leg's own audio (and silence) from the media's start
 	readerDone  chan struct{} // closed when the media reader goroutine exited
 	endedAt     time.Time
 	afterEnd    []func() // run once the leg has ended
@@ -75,12 +77,13 @@ type Leg struct {
 	tapMu sync.RWMutex // held for reading around every tap call
 	tap   audio.Tap
 
-	sendMu      sync.Mutex                        // held around sending one frame; finish takes it to fence Play off
-	playSem     chan struct{}                     // one Play at a time
-	pacer       *pacer                            // sends Play's frames
-	nextFrameAt time.Time                         // when the frame after the last one sent is due; guarded by sendMu
-	payload     []byte                            // encoding buffer; guarded by sendMu
-	sendMed     atomic.Pointer[diago.DialogMedia] // set once the media runs
+	sendMu      sync.Mutex                            // held around sending one frame; finish takes it to fence Play off
+	playSem     chan struct{}                         // one Play at a time
+	pacer       *pacer                                // sends the leg's own frames
+	nextFrameAt time.Time                             // when the frame after the last one sent is due; guarded by sendMu
+	payload     []byte                                // encoding buffer; guarded by sendMu
+	sendW       atomic.Pointer[media.RTPPacketWriter] // set once the media runs
+	held        atomic.Bool                           // the caller holds the call: send nothing
 
 	// member is set while the leg is in a bridge or room: its mixer then sends all its audio.
 	// It changes only under sendMu.
@@ -91,20 +94,20 @@ type Leg struct {
 	dispatching atomic.Bool // a dispatchDigits goroutine is running
 }
 
-func newLeg(d *diago.DialogServerSession, log *slog.Logger) *Leg {
-	req := d.InviteRequest
+func newLeg(in *incoming, log *slog.Logger) *Leg {
+	req := in.d.InviteRequest
 	l := &Leg{
-		dlg:     d,
-		in:      d,
+		dlg:     in,
+		inc:     in,
 		id:      req.CallID().Value(),
-		to:      normalizeNumber(req.Recipient.User),
+		to:      normalizeNumber(unescapeUser(req.Recipient.User)),
 		done:    make(chan struct{}),
 		playSem: make(chan struct{}, 1),
 		pacer:   nextPacer(),
 		digits:  make(chan rune, 32),
 	}
 	if f := req.From(); f != nil {
-		l.from = normalizeNumber(f.Address.User)
+		l.from = normalizeNumber(unescapeUser(f.Address.User))
 	}
 	if t := req.To(); t != nil {
 		l.toHeader = normalizeNumber(t.Address.User)
@@ -130,12 +133,13 @@ func normalizeNumber(user string) string {
 // ID returns the SIP Call-ID.
 func (l *Leg) ID() string { return l.id }
 
-// From returns the caller: for an incoming call the From user part, with '+' prepended when
-// it is all digits; for a dialled call the caller id given to Dial.
+// From returns the caller: for an incoming call the From user part, percent-decoded, with
+// '+' prepended when it is all digits; for a dialled call the caller id given to Dial.
 func (l *Leg) From() string { return l.from }
 
-// To returns the dialled number: for an incoming call the Request-URI user part, normalised
-// like From; for a dialled call the destination given to Dial.
+// To returns the dialled number: for an incoming call the Request-URI user part, decoded and
+// normalised like From (%2B6561234567 is +6561234567); for a dialled call the destination
+// given to Dial.
 func (l *Leg) To() string { return l.to }
 
 // ToHeader returns the To header's user part of an incoming call, normalised like To: where a
@@ -173,8 +177,9 @@ func (l *Leg) OnDTMF(f func(digit rune)) {
 	l.onDTMF.Store(&f)
 }
 
-// Answer accepts the ringing call: 200 OK with SDP (PCMU, PCMA, telephone-event/8000), then
-// waits for the ACK and starts the media. It is idempotent; concurrent calls share one answer.
+// Answer accepts the ringing call: 200 OK with SDP (ivrd's answer to the caller's offer of
+// PCMU or PCMA, or for an INVITE without SDP ivrd's offer of PCMU, PCMA and telephone-event,
+// which the ACK answers), then waits for the ACK and starts the media. It is idempotent; concurrent calls share one answer.
 // A dialled call is answered from the start.
 // If ctx ends first Answer returns ctx.Err() and the answer goes on in the background.
 func (l *Leg) Answer(ctx context.Context) error {
@@ -204,9 +209,10 @@ func (l *Leg) Answer(ctx context.Context) error {
 	}
 }
 
-// answer runs diago's answer, which blocks until the caller's ACK (at most 64*T1).
+// answer negotiates the media and sends 200 OK, then waits for the caller's ACK (at most
+// 64*T1).
 func (l *Leg) answer() {
-	med, err := l.in.Answer(diago.AnswerOptions{OnMediaUpdate: l.mediaUpdated})
+	med, err := l.inc.answer(l.log)
 	if err != nil {
 		if med != nil {
 			_ = med.Close()
@@ -222,23 +228,32 @@ func (l *Leg) answer() {
 		_ = med.Close()
 		return
 	}
-	l.startMediaLocked(med)
+	l.startRTPLocked(med)
+	l.held.Store(!med.remoteDesc().sending())
 	close(l.answerDone)
 	l.mu.Unlock()
-	l.log.Debug("answered", "audio_pt", l.audioPT.Load(), "dtmf_pt", l.dtmfPT.Load())
+	l.log.Debug("answered", "audio_pt", l.audioPT.Load(), "dtmf_pt", l.dtmfPT.Load(), "rtp", med.localAddr())
 }
 
-// startMediaLocked takes med as the leg's media and starts reading it; l.mu is held.
+// startMediaLocked takes med, negotiated by diago, as the leg's media and starts reading it;
+// l.mu is held.
 func (l *Leg) startMediaLocked(med *diago.DialogMedia) {
+	l.startRTPLocked(diagoMedia{med})
+}
+
+// startRTPLocked takes med as the leg's media: it starts reading it and sending the leg's
+// own audio (silence until a Play); l.mu is held.
+func (l *Leg) startRTPLocked(med legMedia) {
 	l.med = med
-	l.setCodecs(med)
-	if w := med.RTPPacketWriter; w != nil {
-		w.ClockDisable() // we pace ourselves; its ticker would only cost CPU
-	}
-	l.sendMed.Store(med)
+	l.setCodecs(med.mediaSession())
+	w := med.packetWriter()
+	w.ClockDisable() // we pace ourselves; its ticker would only cost CPU
+	l.sendW.Store(w)
 	l.readerDone = make(chan struct{})
-	go l.readMedia(med.RTPPacketReader, l.readerDone)
+	go l.readMedia(med.packetReader(), l.readerDone)
 	l.state = stateAnswered
+	l.snd = &sender{leg: l}
+	l.pacer.add(l.snd)
 }
 
 func (l *Leg) answerFailed(err error) {
@@ -258,9 +273,13 @@ func (l *Leg) answerFailed(err error) {
 	l.mu.Unlock()
 	if !ended {
 		l.log.Warn("answer failed", "err", err)
-		if l.in.LoadState() < sip.DialogStateEstablished {
-			// No 200 went out: most likely the offer had no codec we take.
-			_ = l.in.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		if l.inc.d.LoadState() < sip.DialogStateEstablished {
+			// No 200 went out: the offer could not be taken, or no RTP port was free.
+			code := sip.StatusNotAcceptableHere
+			if errors.Is(err, errNoPorts) {
+				code = sip.StatusServiceUnavailable
+			}
+			_ = l.inc.d.Respond(code, reasonPhrase(code), nil)
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 			_ = l.dlg.Bye(ctx)
@@ -290,7 +309,7 @@ func (l *Leg) Reject(code int) error {
 	l.mu.Unlock()
 
 	// sipgo sends the response and waits for the caller's ACK (or the transaction's end).
-	err := l.in.Respond(code, reasonPhrase(code), nil)
+	err := l.inc.d.Respond(code, reasonPhrase(code), nil)
 	cancelled := l.dlg.Context().Err() != nil && err != nil
 	l.finish()
 	switch {
@@ -356,9 +375,12 @@ func (l *Leg) finish() {
 	l.state = stateEnded
 	l.endedAt = time.Now()
 	l.ended.Store(true)
-	med, readerDone := l.med, l.readerDone
+	med, readerDone, snd := l.med, l.readerDone, l.snd
 	l.mu.Unlock()
 
+	if snd != nil {
+		snd.stop()
+	}
 	if med != nil {
 		if err := med.Close(); err != nil {
 			l.log.Debug("closing media", "err", err)

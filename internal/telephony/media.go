@@ -18,10 +18,9 @@ const (
 	ptPCMA = 8
 )
 
-// setCodecs records the negotiated payload types of med: the audio codec we send (PCMU or
+// setCodecs records the negotiated payload types of sess: the audio codec we send (PCMU or
 // PCMA) and the telephone-event type we receive, if any.
-func (l *Leg) setCodecs(med *diago.DialogMedia) {
-	sess := med.MediaSession()
+func (l *Leg) setCodecs(sess *media.MediaSession) {
 	if sess == nil {
 		return
 	}
@@ -37,10 +36,23 @@ func (l *Leg) setCodecs(med *diago.DialogMedia) {
 	l.dtmfPT.Store(dtmf)
 }
 
-// mediaUpdated follows a re-INVITE that renegotiated the media.
+// mediaUpdated follows a re-INVITE that renegotiated a dialled call's media (diago's).
 func (l *Leg) mediaUpdated(med *diago.DialogMedia) {
-	l.setCodecs(med)
+	if w := med.RTPPacketWriter; w != nil {
+		w.ClockDisable() // diago starts it again with the new session
+	}
+	l.setCodecs(med.MediaSession())
 	l.log.Debug("media updated", "audio_pt", l.audioPT.Load(), "dtmf_pt", l.dtmfPT.Load())
+}
+
+// mediaRenegotiated follows an incoming call's new offer/answer: codecs, and whether the
+// caller holds the call (then nothing is sent until it resumes).
+func (l *Leg) mediaRenegotiated(cm *callMedia) {
+	l.setCodecs(cm.mediaSession())
+	held := !cm.remoteDesc().sending()
+	if l.held.Swap(held) != held {
+		l.log.Info("caller hold", "held", held)
+	}
 }
 
 // readMedia drains the call's RTP until the media is closed: G.711 audio goes to the tap,

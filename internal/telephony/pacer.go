@@ -1,6 +1,7 @@
 package telephony
 
 import (
+	"errors"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -18,32 +19,41 @@ import (
 // of 50,000 timer firings and goroutine switches.
 const pacerTick = 5 * time.Millisecond
 
-// A pacer sends the frames of the legs that Play on their own (not in a bridge or room) from
-// one goroutine on a shared clock. The goroutine runs only while something plays.
+// A pacer sends the frames of the legs that send on their own (not in a bridge or room) from
+// one goroutine on a shared clock. Every answered leg has a sender in one pacer from the start
+// of its media to its end: it sends a frame every 20 ms, the running Play's audio or silence,
+// so that a call's RTP never stops (media-inactivity timers of SBCs and trunks, NAT pinholes).
+// The goroutine runs while any leg is up.
 //
-// Locking: mu guards only the list of streams and is never held while sending; each stream
-// has its own mutex, held while its frames are sent and by remove. (Holding one lock across
-// a tick's sends made Play's add wait long enough to put the mutex in starvation mode, whose
-// hand-off then sent the pacer to the back of the run queue mid-tick.)
+// Locking: mu guards only the list of senders and is never held while sending; each sender
+// has its own mutex, held while its frames are sent and by Play's start and cancel. (Holding
+// one lock across a tick's sends made Play wait long enough to put the mutex in starvation
+// mode, whose hand-off then sent the pacer to the back of the run queue mid-tick.)
 type pacer struct {
 	mu      sync.Mutex
-	streams []*outStream
+	senders []*sender
 	running bool
-	work    []*outStream // the run goroutine's copy of streams
+	work    []*sender // the run goroutine's copy of senders
 }
 
-// outStream is one Play being sent: pcm from off on, next frame due at due.
-type outStream struct {
+// sender is one leg's outgoing stream: the next frame is due at due; job is the Play being
+// sent, nil while nothing plays (silence).
+type sender struct {
 	mu   sync.Mutex
 	leg  *Leg
-	pcm  []int16
-	off  int
 	due  time.Time
-	done bool            // finished, failed or removed: the pacer drops it
-	res  chan playResult // gets exactly one result unless removed; buffered
+	job  *playJob
+	done bool // the leg has ended: the pacer drops it
 	// frame is the one being sent; it lives here because the tap keeps nothing but takes
 	// it through an interface, which would move a local array to the heap on every tick.
 	frame [audio.FrameSamples]int16
+}
+
+// playJob is one Play being sent by a sender: pcm from off on.
+type playJob struct {
+	pcm []int16
+	off int
+	res chan playResult // gets exactly one result unless cancelled; buffered
 }
 
 type playResult struct {
@@ -71,17 +81,13 @@ func nextPacer() *pacer {
 	return pacers[int(pacerNext.Add(1))%len(pacers)]
 }
 
-// add starts sending s; frames already due go out now rather than at the next tick.
-func (p *pacer) add(s *outStream) {
+// add starts s: its first frame is due now.
+func (p *pacer) add(s *sender) {
 	s.mu.Lock()
-	s.service(time.Now())
-	done := s.done
+	s.due = time.Now()
 	s.mu.Unlock()
-	if done {
-		return
-	}
 	p.mu.Lock()
-	p.streams = append(p.streams, s)
+	p.senders = append(p.senders, s)
 	if !p.running {
 		p.running = true
 		go p.run()
@@ -89,18 +95,42 @@ func (p *pacer) add(s *outStream) {
 	p.mu.Unlock()
 }
 
-// remove stops sending s and returns how many samples of it were sent. If s had finished
-// already, its result is returned instead.
-func (p *pacer) remove(s *outStream) playResult {
+// stop ends s: it sends nothing more, and the pacer drops it at its next tick. A Play in
+// progress gets ErrCallEnded.
+func (s *sender) stop() {
 	s.mu.Lock()
-	if !s.done {
-		s.done = true // the pacer drops it at its next tick
-		n := min(s.off, len(s.pcm))
+	defer s.mu.Unlock()
+	s.done = true
+	if j := s.job; j != nil {
+		j.res <- playResult{n: min(j.off, len(j.pcm)), err: ErrCallEnded}
+		s.job = nil
+	}
+}
+
+// start makes j the audio s sends from its next frame on. It returns false once s has ended.
+// Plays are serialised by the leg, so no other job is running.
+func (s *sender) start(j *playJob) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return false
+	}
+	s.job = j
+	return true
+}
+
+// cancel stops sending j and returns how many samples of it were sent. If j had finished
+// already, its result is returned instead.
+func (s *sender) cancel(j *playJob) playResult {
+	s.mu.Lock()
+	if s.job == j {
+		s.job = nil
+		n := min(j.off, len(j.pcm))
 		s.mu.Unlock()
 		return playResult{n: n}
 	}
 	s.mu.Unlock()
-	return <-s.res // finished meanwhile: its result is waiting
+	return <-j.res // finished meanwhile: its result is waiting
 }
 
 // PacerNice is the niceness ivrd asks for the threads that send RTP (it needs CAP_SYS_NICE,
@@ -124,14 +154,14 @@ func raiseThreadPriority() {
 	}
 }
 
-// run wakes every pacerTick and sends what is due, until nothing is left to send.
+// run wakes every pacerTick and sends what is due, until no leg is left.
 func (p *pacer) run() {
 	raiseThreadPriority()
 	t := time.NewTicker(pacerTick)
 	defer t.Stop()
 	for now := range t.C {
 		p.mu.Lock()
-		p.work = append(p.work[:0], p.streams...)
+		p.work = append(p.work[:0], p.senders...)
 		p.mu.Unlock()
 
 		finished := 0
@@ -149,13 +179,13 @@ func (p *pacer) run() {
 
 		p.mu.Lock()
 		if finished > 0 {
-			p.streams = slices.DeleteFunc(p.streams, func(s *outStream) bool {
+			p.senders = slices.DeleteFunc(p.senders, func(s *sender) bool {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				return s.done
 			})
 		}
-		if len(p.streams) == 0 {
+		if len(p.senders) == 0 {
 			p.running = false
 			p.mu.Unlock()
 			return
@@ -164,29 +194,44 @@ func (p *pacer) run() {
 	}
 }
 
-// service sends the frames of s that are due by now (within half a tick); s.mu is held. When
-// s is finished (its last frame has played out, or sending failed) it delivers the result
-// and sets done.
-func (s *outStream) service(now time.Time) {
-	frame := &s.frame
+// service sends the frames of s that are due by now (within half a tick); s.mu is held. A
+// Play's result is delivered when its last frame has played out (the slot after it is due),
+// or when sending it failed: errAttached when the leg joined a bridge or room (whose mixer
+// takes over the rest), or a write error.
+func (s *sender) service(now time.Time) {
 	horizon := now.Add(pacerTick / 2)
-	for s.off < len(s.pcm) && !s.due.After(horizon) {
+	for !s.due.After(horizon) {
 		if now.Sub(s.due) > maxLag {
 			s.due = now // stalled: restart the schedule rather than burst the backlog
 		}
-		n := copy(frame[:], s.pcm[s.off:])
-		clear(frame[n:])
-		if err := s.leg.writeFrame(frame[:], s.due, nil); err != nil {
-			s.res <- playResult{n: s.off, err: err}
-			s.done = true
-			return
+		j := s.job
+		if j != nil && j.off >= len(j.pcm) {
+			j.res <- playResult{n: len(j.pcm)}
+			s.job, j = nil, nil
 		}
-		s.off += audio.FrameSamples
+		var frame []int16 // nil: silence
+		if j != nil {
+			n := copy(s.frame[:], j.pcm[j.off:])
+			clear(s.frame[n:])
+			frame = s.frame[:]
+		}
+		err := s.leg.writeFrame(frame, s.due, nil)
+		switch {
+		case err == nil:
+			if j != nil {
+				j.off += audio.FrameSamples
+			}
+		case errors.Is(err, ErrCallEnded):
+			s.done = true
+			if j != nil {
+				j.res <- playResult{n: min(j.off, len(j.pcm)), err: err}
+				s.job = nil
+			}
+			return
+		case j != nil:
+			j.res <- playResult{n: min(j.off, len(j.pcm)), err: err}
+			s.job = nil
+		}
 		s.due = s.due.Add(frameDur)
-	}
-	if s.off >= len(s.pcm) && !s.due.After(horizon) {
-		// The last frame has played out at the far end's pace.
-		s.res <- playResult{n: len(s.pcm)}
-		s.done = true
 	}
 }

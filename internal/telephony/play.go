@@ -27,9 +27,13 @@ var (
 // in real time; a last partial frame is padded with silence. Each frame sent also goes to the
 // tap's Outbound. Play returns when the last frame has played out, when ctx is done
 // (ctx.Err()), or when the call ends (ErrCallEnded). Plays are serialised: a second Play waits
-// for the first. Plays that follow each other without a gap form one continuous RTP stream;
-// after a pause the RTP timestamp jumps by the pause and the marker bit is set. Between Plays
-// nothing is sent.
+// for the first.
+//
+// From the answer to the hang-up a leg sends a frame every 20 ms in one continuous RTP stream:
+// a Play's audio starts at the stream's next frame, and while nothing plays the frames are
+// silence (which the tap does not get: a recording fills its gaps with silence itself). While
+// the caller has put the call on hold (a=sendonly, a=inactive, a=recvonly or c=0.0.0.0)
+// nothing is sent, and a Play runs its course unheard.
 //
 // While the leg is in a bridge or room, Play mixes pcm into what the leg hears from the others
 // (they do not hear it), frame by frame as the mixer ticks. A Play that is running when the leg
@@ -76,38 +80,35 @@ func (l *Leg) Play(ctx context.Context, pcm []int16) error {
 	return nil
 }
 
-// playDirect sends pcm as its own RTP stream, paced by the leg's pacer, and returns how many
-// samples it sent. It stops with errAttached when the leg joins a mix.
+// playDirect has the leg's sender send pcm and returns how many samples it sent. It stops
+// with errAttached when the leg joins a mix.
 func (l *Leg) playDirect(ctx context.Context, pcm []int16) (int, error) {
-	now := time.Now()
-	l.sendMu.Lock()
-	due := l.nextFrameAt
-	l.sendMu.Unlock()
-	if due.IsZero() || now.Sub(due) > frameDur {
-		// A new talkspurt (writeFrame lets the RTP clock account for the silence).
-		due = now
+	l.mu.Lock()
+	snd := l.snd
+	l.mu.Unlock()
+	j := &playJob{pcm: pcm, res: make(chan playResult, 1)}
+	if snd == nil || !snd.start(j) {
+		return 0, ErrCallEnded
 	}
-	// Else continue the previous stream seamlessly: its next frame is just due.
-
-	s := &outStream{leg: l, pcm: pcm, due: due, res: make(chan playResult, 1)}
-	l.pacer.add(s)
 	select {
-	case r := <-s.res:
+	case r := <-j.res:
 		return r.n, r.err
 	case <-ctx.Done():
-		r := l.pacer.remove(s)
+		r := snd.cancel(j)
 		if r.err != nil {
 			return r.n, r.err
 		}
 		return r.n, ctx.Err()
 	case <-l.done:
-		return l.pacer.remove(s).n, ErrCallEnded
+		return snd.cancel(j).n, ErrCallEnded
 	}
 }
 
 // writeFrame sends one 20 ms frame, due at due, as the negotiated G.711 and gives it to the
-// tap's Outbound. from is the mix sending it, nil for Play: a frame from a sender that no
-// longer owns the leg's output is refused (errAttached for Play, errDetached for a mix).
+// tap's Outbound; a nil frame is silence, which the tap does not get. from is the mix sending
+// it, nil for the leg's own sender: a frame from a sender that no longer owns the leg's output
+// is refused (errAttached for the leg's sender, errDetached for a mix). While the caller holds
+// the call nothing is sent (and nil is returned).
 //
 // The leg keeps one RTP stream whatever sends into it: a frame due later than the stream's next
 // frame starts a talkspurt (the RTP timestamp jumps by the gap, marker set); one due earlier
@@ -124,16 +125,14 @@ func (l *Leg) writeFrame(frame []int16, due time.Time, from *member) error {
 		}
 		return errDetached
 	}
-	med := l.sendMed.Load()
-	if med == nil {
+	w := l.sendW.Load()
+	if w == nil {
 		return ErrNotAnswered
 	}
-	w := med.RTPPacketWriter
-	pt := uint8(l.audioPT.Load())
-	encode := audio.EncodeUlaw
-	if pt == ptPCMA {
-		encode = audio.EncodeAlaw
+	if l.held.Load() {
+		return nil // on resume the RTP timestamp jumps by the hold (marker set)
 	}
+	pt := uint8(l.audioPT.Load())
 	marker := false
 	next := l.nextFrameAt
 	switch {
@@ -145,14 +144,36 @@ func (l *Leg) writeFrame(frame []int16, due time.Time, from *member) error {
 	case due.Before(next):
 		due = next
 	}
-	l.payload = encode(l.payload[:0], frame)
-	if _, err := w.WriteSamples(l.payload, audio.FrameSamples, marker, pt); err != nil {
+	var payload []byte
+	switch {
+	case frame == nil && pt == ptPCMA:
+		payload = silenceAlaw[:]
+	case frame == nil:
+		payload = silenceUlaw[:]
+	case pt == ptPCMA:
+		l.payload = audio.EncodeAlaw(l.payload[:0], frame)
+		payload = l.payload
+	default:
+		l.payload = audio.EncodeUlaw(l.payload[:0], frame)
+		payload = l.payload
+	}
+	if _, err := w.WriteSamples(payload, audio.FrameSamples, marker, pt); err != nil {
 		if l.ended.Load() {
 			return ErrCallEnded
 		}
 		return fmt.Errorf("telephony: rtp write: %w", err)
 	}
 	l.nextFrameAt = due.Add(frameDur)
-	l.outbound(frame, time.Now())
+	if frame != nil {
+		l.outbound(frame, time.Now())
+	}
 	return nil
 }
+
+// One 20 ms frame of silence in each G.711 law.
+var silenceUlaw, silenceAlaw = func() (u, a [audio.FrameSamples]byte) {
+	var zero [audio.FrameSamples]int16
+	copy(u[:], audio.EncodeUlaw(nil, zero[:]))
+	copy(a[:], audio.EncodeAlaw(nil, zero[:]))
+	return u, a
+}()

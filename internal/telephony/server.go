@@ -1,45 +1,72 @@
-// Package telephony is ivrd's SIP/RTP layer: it accepts incoming calls over SIP (UDP) and
-// carries their audio as G.711 RTP, on top of github.com/emiago/diago and sipgo.
+// Package telephony is ivrd's SIP/RTP layer: it accepts incoming calls over SIP (UDP, TCP and
+// TLS) and carries their audio as G.711 RTP (SRTP on calls over TLS), on top of
+// github.com/emiago/diago and sipgo.
 //
 // Each call is a Leg, incoming or placed by Server.Dial. Its media reader decodes what the
 // caller sends into 8 kHz PCM for the leg's tap and turns DTMF (RFC 4733 telephone-events, or
-// SIP INFO) into keys; Play sends PCM to the caller in real time. Bridge connects two legs and
-// a Room up to eight; their mixer then sends each leg what it hears.
+// SIP INFO) into keys; from the answer to the hang-up the leg sends a 20 ms frame every 20 ms:
+// what Play plays, or silence. Bridge connects two legs and a Room up to eight; their mixer
+// then sends each leg what it hears.
+//
+// Incoming calls are admitted (allow list, INVITE rate, merged requests, extensions, offer:
+// see admission) before they ring; their media is negotiated by ivrd (callMedia), which
+// latches onto the caller's RTP (symmetric RTP for callers behind NAT, see latch), follows
+// holds, re-INVITEs and UPDATEs, and answers INVITEs without SDP.
 package telephony
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
 // Config configures a Server.
 type Config struct {
-	Listen    string       // UDP address for SIP, e.g. "127.0.0.1:5060"; port 0 picks a free one
-	UserAgent string       // User-Agent and Contact user; default "ivrd"
-	Log       *slog.Logger // default slog.Default()
+	Listen    string // SIP over UDP and TCP, e.g. "127.0.0.1:5060"; port 0 picks a free port (the same for both)
+	ListenTLS string // SIP over TLS, e.g. "0.0.0.0:5061" ("": none); needs TLSCert and TLSKey
+	TLSCert   string // certificate (PEM) for SIP over TLS
+	TLSKey    string // its private key (PEM)
+	// ExternalIP is the address advertised in Via, Contact and SDP c= lines when ivrd sits
+	// behind 1:1 NAT ("": the bound address).
+	ExternalIP string
+	// RTPPortLow and RTPPortHigh bound the RTP ports (both 0: any free port). diago's own
+	// range (for dialled calls) is a process-wide setting: the first server that sets a
+	// range sets it.
+	RTPPortLow, RTPPortHigh int
+	Allow                   []netip.Prefix // sources that may send INVITEs (empty: any); others get 403
+	InviteRate              float64        // INVITEs a second per source address (0: no limit); more get 503
+	UserAgent               string         // User-Agent and Contact user; default "ivrd"
+	Log                     *slog.Logger   // default slog.Default()
 }
 
 // shutdownGrace bounds how long Serve spends hanging up calls when its context ends.
 const shutdownGrace = 6 * time.Second
 
-// Server accepts incoming SIP calls and places outgoing ones (Dial) from the same socket.
+// Server accepts incoming SIP calls and places outgoing ones (Dial) from the same sockets.
 type Server struct {
 	log   *slog.Logger
-	conn  net.PacketConn
-	tcpLn net.Listener
+	ls    *listeners
+	conn  net.PacketConn // ls.udp
 	ua    *sipgo.UserAgent
 	sip   *sipgo.Server
 	dg    *diago.Diago
+	name  string
+	media *mediaConfig
+	adm   *admission
+	// contacts is ivrd's Contact per transport ("UDP", "TCP", "TLS").
+	contacts map[string]sip.ContactHeader
 
 	mu      sync.Mutex
 	serving bool
@@ -50,7 +77,9 @@ type Server struct {
 	ready   chan struct{}   // closed once sipgo serves the socket (Dial needs it)
 }
 
-// NewServer binds the SIP socket (so Addr is known at once) and prepares the SIP stack. Call
+var diagoPortsOnce sync.Once
+
+// NewServer binds the SIP sockets (so Addr is known at once) and prepares the SIP stack. Call
 // Serve to start taking calls.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.Listen == "" {
@@ -63,70 +92,117 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	host, _, err := net.SplitHostPort(cfg.Listen)
+	var extIP net.IP
+	if cfg.ExternalIP != "" {
+		if extIP = net.ParseIP(cfg.ExternalIP); extIP == nil {
+			return nil, fmt.Errorf("telephony: external address %q is not an IP address", cfg.ExternalIP)
+		}
+	}
+	if lo, hi := cfg.RTPPortLow, cfg.RTPPortHigh; lo != 0 || hi != 0 {
+		if lo < 1 || hi > 65535 || hi-lo < 1 {
+			return nil, fmt.Errorf("telephony: RTP port range %d-%d", lo, hi)
+		}
+	}
+	var tlsConf *tls.Config
+	if cfg.ListenTLS != "" {
+		var err error
+		if tlsConf, err = loadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
+	ls, err := listenSIP(cfg.Listen, cfg.ListenTLS, tlsConf)
 	if err != nil {
-		return nil, fmt.Errorf("telephony: listen address: %w", err)
+		return nil, err
 	}
-	if host == "" {
-		host = "0.0.0.0"
+	host, port := hostPort(ls.udp.LocalAddr())
+	mediaIP := host
+	if !host.IsValid() || host.IsUnspecified() {
+		ip, _, err := sip.ResolveInterfacesIP("ip4", nil)
+		if err != nil {
+			ls.close()
+			return nil, fmt.Errorf("telephony: no address for media: %w", err)
+		}
+		mediaIP, _ = netip.AddrFromSlice(ip.To4())
 	}
-	conn, tcpLn, err := listenUDPTCP(cfg.Listen, host)
-	if err != nil {
-		return nil, fmt.Errorf("telephony: %w", err)
-	}
-	port := conn.LocalAddr().(*net.UDPAddr).Port
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
 	if err != nil {
-		conn.Close()
-		tcpLn.Close()
+		ls.close()
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
 	if err != nil {
-		conn.Close()
-		tcpLn.Close()
+		ls.close()
 		ua.Close()
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
-	s := &Server{log: log, conn: conn, tcpLn: tcpLn, ua: ua, sip: srv, legs: map[string]*Leg{}, stop: make(chan struct{}), ready: make(chan struct{})}
-	// We serve the socket ourselves (diago's Serve would bind its own), so the transport is
-	// declared with the port already bound: diago builds Contact and the client from it.
-	s.dg = diago.NewDiago(ua,
-		diago.WithLogger(log),
-		diago.WithServer(srv),
-		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}),
-		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: host, BindPort: port}),
-		diago.WithServerRequestMiddleware(s.middleware),
-	)
+	s := &Server{log: log, ls: ls, conn: ls.udp, ua: ua, sip: srv, name: cfg.UserAgent,
+		media:    &mediaConfig{ip: mediaIP, external: extIP, ports: &portRange{low: cfg.RTPPortLow, high: cfg.RTPPortHigh}, codecs: defaultCodecs()},
+		adm:      newAdmission(cfg.Allow, cfg.InviteRate, log),
+		contacts: map[string]sip.ContactHeader{},
+		legs:     map[string]*Leg{}, stop: make(chan struct{}), ready: make(chan struct{})}
+	if cfg.RTPPortLow != 0 {
+		diagoPortsOnce.Do(func() { media.RTPPortStart, media.RTPPortEnd = cfg.RTPPortLow, cfg.RTPPortHigh })
+	}
+
+	// We serve the sockets ourselves (diago's Serve would bind its own), so the transports
+	// are declared with the ports already bound: diago builds Contact and the clients from them.
+	hostStr := host.String()
+	adv := advertised(host, cfg.ExternalIP, mediaIP)
+	opts := []diago.DiagoOption{diago.WithLogger(log), diago.WithServer(srv), diago.WithServerRequestMiddleware(s.middleware)}
+	for _, tr := range []string{"udp", "tcp"} {
+		opts = append(opts, diago.WithTransport(diago.Transport{Transport: tr, BindHost: hostStr, BindPort: port,
+			ExternalHost: cfg.ExternalIP, MediaExternalIP: extIP}))
+		s.contacts[strings.ToUpper(tr)] = contactHeader(cfg.UserAgent, adv, port, tr)
+	}
+	if ls.tls != nil {
+		th, tp := hostPort(ls.tls.Addr())
+		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: th.String(), BindPort: tp,
+			ExternalHost: cfg.ExternalIP, MediaExternalIP: extIP, TLSConf: tlsConf, MediaSRTP: 1, TLSURINoSIPS: true}))
+		s.contacts["TLS"] = contactHeader(cfg.UserAgent, advertised(th, cfg.ExternalIP, mediaIP), tp, "tls")
+	}
+	s.dg = diago.NewDiago(ua, opts...)
+	srv.OnUpdate(s.handleUpdate)
 	return s, nil
 }
 
-// listenUDPTCP binds UDP on addr and TCP on the same port: outbound calls and registrations
-// to a transport=tcp trunk, and the trunk's requests back to our Contact. With port 0 it tries
-// a few free UDP ports until TCP is free on the same one.
-func listenUDPTCP(addr, host string) (net.PacketConn, net.Listener, error) {
-	for attempt := 1; ; attempt++ {
-		conn, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, nil, err
-		}
-		port := conn.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err == nil {
-			return conn, ln, nil
-		}
-		conn.Close()
-		if _, p, _ := net.SplitHostPort(addr); p != "0" || attempt == 10 {
-			return nil, nil, err
-		}
-	}
+// defaultCodecs is what ivrd offers and takes: PCMU, PCMA and telephone-event.
+func defaultCodecs() []media.Codec {
+	return []media.Codec{media.CodecAudioUlaw, media.CodecAudioAlaw, media.CodecTelephoneEvent8000}
 }
 
-// Addr returns the bound SIP address, e.g. "127.0.0.1:5060".
+// contactHeader is ivrd's Contact for a transport: sip:user@host:port, with ;transport= for
+// TCP and TLS (RFC 5630: sip: with transport=tls rather than sips:).
+func contactHeader(user, host string, port int, transport string) sip.ContactHeader {
+	c := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: host, Port: port,
+		UriParams: sip.NewParams(), Headers: sip.NewParams()}}
+	if transport != "udp" {
+		c.Address.UriParams.Add("transport", transport)
+	}
+	return c
+}
+
+// contactFor returns ivrd's Contact for calls over transport ("UDP", "TCP", "TLS").
+func (s *Server) contactFor(transport string) sip.ContactHeader {
+	if c, ok := s.contacts[transport]; ok {
+		return c
+	}
+	return s.contacts["UDP"]
+}
+
+// Addr returns the bound SIP address (UDP and TCP), e.g. "127.0.0.1:5060".
 func (s *Server) Addr() string {
 	a := s.conn.LocalAddr().(*net.UDPAddr)
-	return net.JoinHostPort(a.IP.String(), strconv.Itoa(a.Port))
+	return joinHostPort(a.IP.String(), a.Port)
+}
+
+// AddrTLS returns the bound SIP over TLS address, "" without TLS.
+func (s *Server) AddrTLS() string {
+	if s.ls.tls == nil {
+		return ""
+	}
+	ip, port := hostPort(s.ls.tls.Addr())
+	return joinHostPort(ip.String(), port)
 }
 
 // Serve takes calls until ctx ends. For each INVITE it sends 100 Trying and 180 Ringing, then
@@ -144,9 +220,12 @@ func (s *Server) Serve(ctx context.Context, onCall func(*Leg)) error {
 	s.mu.Unlock()
 
 	s.dg.HandleFunc(func(d *diago.DialogServerSession) { s.handle(d, onCall) })
-	errc := make(chan error, 1)
-	go func() { errc <- s.sip.ServeUDP(s.conn) }()
-	go func() { _ = s.sip.ServeTCP(s.tcpLn) }()
+	errc := make(chan error, 3)
+	go func() { errc <- s.sip.ServeUDP(s.ls.udp) }()
+	go func() { errc <- s.sip.ServeTCP(s.ls.tcp) }()
+	if s.ls.tls != nil {
+		go func() { errc <- s.sip.ServeTLS(s.ls.tls) }()
+	}
 	go s.awaitReady(ctx)
 
 	var err error
@@ -168,10 +247,8 @@ func (s *Server) Close() error {
 	if serving {
 		return nil
 	}
-	s.tcpLn.Close()
-	err := s.conn.Close()
-	s.ua.Close()
-	return err
+	s.ls.close()
+	return s.ua.Close()
 }
 
 // awaitReady closes s.ready once sipgo has taken the socket into its connection pool: before
@@ -219,15 +296,15 @@ func (s *Server) shutdown() {
 	case <-time.After(shutdownGrace):
 		s.log.Warn("telephony: calls still up at shutdown", "calls", len(legs))
 	}
-	s.conn.Close()
-	s.tcpLn.Close()
+	s.ls.close()
 	s.ua.Close()
 	for _, l := range legs {
 		l.finish() // releases media of any call the grace period cut short
 	}
 }
 
-// handle runs one incoming call; diago hangs up and forgets the dialog when it returns.
+// handle runs one incoming call (admitted by the middleware); diago hangs up and forgets the
+// dialog when it returns.
 func (s *Server) handle(d *diago.DialogServerSession, onCall func(*Leg)) {
 	s.mu.Lock()
 	if s.closed {
@@ -235,7 +312,7 @@ func (s *Server) handle(d *diago.DialogServerSession, onCall func(*Leg)) {
 		_ = d.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
 		return
 	}
-	l := newLeg(d, s.log)
+	l := newLeg(newIncoming(s, d, s.adm.offer(d.InviteRequest)), s.log)
 	s.legs[d.ID] = l
 	s.calls.Add(1)
 	s.mu.Unlock()
@@ -254,21 +331,110 @@ func (s *Server) handle(d *diago.DialogServerSession, onCall func(*Leg)) {
 	if err := d.Ringing(); err != nil {
 		l.log.Debug("180 Ringing", "err", err)
 	}
-	l.log.Info("incoming call", "from", l.from, "to", l.to)
+	l.log.Info("incoming call", "from", l.from, "to", l.to, "transport", l.inc.transport, "source", l.inc.source, "nat", l.inc.natSIP)
 	go onCall(l)
 	<-l.done
 }
 
-// middleware takes in-dialog INFO (DTMF) away from diago, which refuses it for server
-// dialogs.
+// middleware sees the requests diago handles before diago does: it admits new INVITEs, takes
+// re-INVITEs of incoming calls (whose media ivrd negotiates), the answers that ACKs carry,
+// and in-dialog INFO (DTMF, which diago refuses for server dialogs).
 func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		if req.Method == sip.INFO {
+		switch req.Method {
+		case sip.INFO:
 			s.handleInfo(req, tx)
 			return
+		case sip.INVITE:
+			if !hasToTag(req) {
+				s.admitInvite(req, tx, next)
+				return
+			}
+			if l := s.incomingLeg(req); l != nil {
+				l.inc.renegotiate(l, req, tx)
+				return
+			}
+		case sip.ACK:
+			if l := s.incomingLeg(req); l != nil {
+				l.inc.onAck(l, req)
+			}
 		}
 		next(req, tx)
 	}
+}
+
+// admitInvite runs a new INVITE through the admission, then (admitted) through diago, which
+// calls handle and returns when the call has ended.
+func (s *Server) admitInvite(req *sip.Request, tx sip.ServerTransaction, next sipgo.RequestHandler) {
+	res, drop := s.adm.admit(req, time.Now())
+	if drop {
+		return
+	}
+	if res != nil {
+		if err := tx.Respond(res); err != nil {
+			s.log.Debug("refusing INVITE", "err", err)
+		}
+		return
+	}
+	defer s.adm.done(req)
+	next(req, tx)
+}
+
+// handleUpdate takes UPDATE (RFC 3311) in incoming calls: with or without an offer.
+func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if l := s.incomingLeg(req); l != nil {
+		l.inc.renegotiate(l, req, tx)
+		return
+	}
+	code := sip.StatusCallTransactionDoesNotExists
+	if s.dialledLeg(req) != nil {
+		// A dialled call's media is diago's, which has no UPDATE: a session refresh is fine,
+		// a new offer is refused.
+		code = sip.StatusOK
+		if len(req.Body()) > 0 {
+			code = sip.StatusNotAcceptableHere
+		}
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, code, reasonPhrase(code), nil)); err != nil {
+		s.log.Debug("UPDATE response", "err", err)
+	}
+}
+
+func hasToTag(req *sip.Request) bool {
+	to := req.To()
+	if to == nil {
+		return false
+	}
+	_, ok := to.Params.Get("tag")
+	return ok
+}
+
+// incomingLeg returns the incoming call an in-dialog request belongs to, nil if none.
+func (s *Server) incomingLeg(req *sip.Request) *Leg {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.legs[id]; l != nil && l.inc != nil {
+		return l
+	}
+	return nil
+}
+
+// dialledLeg returns the dialled call an in-dialog request belongs to, nil if none.
+func (s *Server) dialledLeg(req *sip.Request) *Leg {
+	id, err := sip.DialogIDFromRequestUAC(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.legs[id]; l != nil && l.inc == nil {
+		return l
+	}
+	return nil
 }
 
 func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
@@ -277,20 +443,10 @@ func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
 			s.log.Debug("INFO response", "err", err)
 		}
 	}
-	id, err := sip.DialogIDFromRequestUAS(req)
-	if err != nil {
-		respond(sip.StatusBadRequest, "Bad Request")
-		return
-	}
-	s.mu.Lock()
-	l := s.legs[id]
+	l := s.incomingLeg(req)
 	if l == nil {
-		// An outgoing call's dialog ID has the tags the other way round.
-		if idc, err := sip.DialogIDFromRequestUAC(req); err == nil {
-			l = s.legs[idc]
-		}
+		l = s.dialledLeg(req)
 	}
-	s.mu.Unlock()
 	if l == nil {
 		respond(sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return

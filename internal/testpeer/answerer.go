@@ -51,7 +51,7 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 			}
 		}
 	}()
-	rx, err := newReceiver()
+	rx, err := newReceiver(nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("testpeer: media socket: %w", err)
 	}
@@ -124,7 +124,7 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 		<-exited
 		var res Result
 		rx.stop()
-		res.Heard, res.HeardAt, res.Packets, res.Events = rx.heard()
+		res.Heard, res.HeardAt, res.Packets, res.Events, res.Arrivals = rx.heard()
 		res.Stderr = stderr.String()
 		if b, err := os.ReadFile(trace); err == nil {
 			res.Trace = string(b)

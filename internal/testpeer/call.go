@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,21 +29,26 @@ type Call struct {
 	CancelAfter time.Duration // if set, send CANCEL this long after 180 Ringing (Status then 487)
 	Timeout     time.Duration // whole call, ringing included; default 30 s
 	PCMA        bool          // offer PCMA (A-law) instead of PCMU
+	Transport   string        // "udp" (default) or "tcp" (one connection for the call)
+	// OnMedia, if set, is called (from another goroutine) with the address the first RTP
+	// packet from the server came from: the server's RTP socket for this call.
+	OnMedia func(from netip.AddrPort)
 }
 
 // Result is how the call went (for a Call or an Answerer).
 type Result struct {
-	Answered      bool      // the INVITE got 200 OK
-	ByeFromServer bool      // the server sent BYE (sipp answered it 200 OK)
-	Status        int       // final status of the INVITE (200 when answered)
-	AnsweredAt    time.Time // when sipp got the 200 OK (from its trace, microseconds)
-	ByeAt         time.Time // when sipp sent or got the BYE (from its trace)
-	Stderr        string    // sipp's stderr
-	Trace         string    // sipp's SIP message trace, for failure messages
-	Heard         []int16   // what the caller received, decoded, laid out by RTP timestamp
-	HeardAt       time.Time // arrival of the first packet of Heard
-	Packets       int       // audio RTP packets received
-	Events        int       // non-audio RTP packets received (e.g. telephone-event)
+	Answered      bool        // the INVITE got 200 OK
+	ByeFromServer bool        // the server sent BYE (sipp answered it 200 OK)
+	Status        int         // final status of the INVITE (200 when answered)
+	AnsweredAt    time.Time   // when sipp got the 200 OK (from its trace, microseconds)
+	ByeAt         time.Time   // when sipp sent or got the BYE (from its trace)
+	Stderr        string      // sipp's stderr
+	Trace         string      // sipp's SIP message trace, for failure messages
+	Heard         []int16     // what the caller received, decoded, laid out by RTP timestamp
+	HeardAt       time.Time   // arrival of the first packet of Heard
+	Packets       int         // audio RTP packets received
+	Events        int         // non-audio RTP packets received (e.g. telephone-event)
+	Arrivals      []time.Time // when each audio packet arrived
 
 	// Answerer only: what the INVITE carried, and whether the caller cancelled it.
 	RequestUser  string // the Request-URI's user part, e.g. "+6590000001"
@@ -64,15 +70,36 @@ func Available() bool {
 // not run, timed out, failed in a way the trace does not explain, or the INVITE got no final
 // response; Result is filled as far as known in every case.
 func (c Call) Run(ctx context.Context) (Result, error) {
+	if !safeUser(c.Number) || (c.From != "" && !safeUser(c.From)) {
+		return Result{}, fmt.Errorf("testpeer: number %q or from %q has characters we do not put in SIP", c.Number, c.From)
+	}
+	return uac{target: c.Target, transport: c.Transport, timeout: c.Timeout, onMedia: c.OnMedia, scenario: c.scenario}.run(ctx)
+}
+
+// uac is one sipp caller run: its scenario is written for the receiver's port.
+type uac struct {
+	target    string
+	transport string
+	timeout   time.Duration
+	onMedia   func(netip.AddrPort)
+	scenario  func(scenarioParams) (string, error)
+}
+
+func (u uac) run(ctx context.Context) (Result, error) {
 	var res Result
-	host, port, err := net.SplitHostPort(c.Target)
+	host, port, err := net.SplitHostPort(u.target)
 	if err != nil {
 		return res, fmt.Errorf("testpeer: target: %w", err)
 	}
-	if !safeUser(c.Number) || (c.From != "" && !safeUser(c.From)) {
-		return res, fmt.Errorf("testpeer: number %q or from %q has characters we do not put in SIP", c.Number, c.From)
+	transport := "u1"
+	switch u.transport {
+	case "", "udp":
+	case "tcp":
+		transport = "t1"
+	default:
+		return res, fmt.Errorf("testpeer: transport %q (udp or tcp)", u.transport)
 	}
-	timeout := c.Timeout
+	timeout := u.timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
@@ -87,13 +114,13 @@ func (c Call) Run(ctx context.Context) (Result, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	rx, err := newReceiver()
+	rx, err := newReceiver(u.onMedia)
 	if err != nil {
 		return res, fmt.Errorf("testpeer: media socket: %w", err)
 	}
 	defer rx.stop()
 
-	xml, err := c.scenario(scenarioParams{host: host, port: port, mediaPort: rx.port(), dir: dir})
+	xml, err := u.scenario(scenarioParams{host: host, port: port, mediaPort: rx.port(), dir: dir})
 	if err != nil {
 		return res, err
 	}
@@ -114,11 +141,11 @@ func (c Call) Run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 		args := []string{
-			"-sf", scen, "-m", "1", "-nostdin", "-aa",
+			"-sf", scen, "-m", "1", "-nostdin", "-aa", "-t", transport,
 			"-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
 			"-trace_msg", "-message_file", trace,
 			"-timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)) + "s",
-			c.Target,
+			u.target,
 		}
 		cmd := exec.CommandContext(ctx, Sipp, args...)
 		cmd.Dir = dir // sipp writes its logs next to the scenario
@@ -135,7 +162,7 @@ func (c Call) Run(ctx context.Context) (Result, error) {
 	}
 
 	rx.stop()
-	res.Heard, res.HeardAt, res.Packets, res.Events = rx.heard()
+	res.Heard, res.HeardAt, res.Packets, res.Events, res.Arrivals = rx.heard()
 	res.Stderr = stderr.String()
 	if b, err := os.ReadFile(trace); err == nil {
 		res.Trace = string(b)
@@ -234,4 +261,20 @@ func tail(s string) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// PerSecond counts the audio packets that arrived in each whole second from from on, up to
+// to (a last partial second is left out).
+func (r Result) PerSecond(from, to time.Time) []int {
+	var counts []int
+	for w := from; !w.Add(time.Second).After(to); w = w.Add(time.Second) {
+		n := 0
+		for _, a := range r.Arrivals {
+			if !a.Before(w) && a.Before(w.Add(time.Second)) {
+				n++
+			}
+		}
+		counts = append(counts, n)
+	}
+	return counts
 }

@@ -1,8 +1,11 @@
 package testpeer
 
 import (
+	"encoding/binary"
 	"net"
+	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -17,25 +20,34 @@ const maxHeard = 10 * 60 * audio.Rate
 // sends). It decodes G.711 and lays the samples out by RTP timestamp, so silences between
 // talkspurts (which the sender marks with timestamp jumps) stay in place.
 type receiver struct {
-	conn net.PacketConn
+	conn *net.UDPConn
 	done chan struct{}
 
-	mu      sync.Mutex
-	pcm     []int16
-	first   time.Time
-	has     bool
-	ssrc    uint32
-	base    uint32 // RTP timestamp of sample 0
-	packets int
-	events  int // telephone-event packets received
+	onMedia func(netip.AddrPort) // called with the source of the first packet
+
+	mu       sync.Mutex
+	arrivals []time.Time
+	pcm      []int16
+	first    time.Time
+	has      bool
+	ssrc     uint32
+	base     uint32 // RTP timestamp of sample 0
+	packets  int
+	events   int // telephone-event packets received
 }
 
-func newReceiver() (*receiver, error) {
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+func newReceiver(onMedia func(netip.AddrPort)) (*receiver, error) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
-	r := &receiver{conn: conn, done: make(chan struct{})}
+	// Arrival times are the kernel's: on a busy machine this process may read late.
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+		})
+	}
+	r := &receiver{conn: conn, done: make(chan struct{}), onMedia: onMedia}
 	go r.run()
 	return r, nil
 }
@@ -53,11 +65,18 @@ func (r *receiver) run() {
 	buf := make([]byte, 1600)
 	var pkt rtp.Packet
 	var pcm []int16
+	oob := make([]byte, 128)
+	first := true
 	for {
-		n, _, err := r.conn.ReadFrom(buf)
+		n, oobn, _, from, err := r.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			return
 		}
+		at := kernelTime(oob[:oobn])
+		if first && r.onMedia != nil {
+			go r.onMedia(from)
+		}
+		first = false
 		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
 		}
@@ -72,7 +91,7 @@ func (r *receiver) run() {
 			r.mu.Unlock()
 			continue
 		}
-		r.place(pkt.SSRC, pkt.Timestamp, pcm, time.Now())
+		r.place(pkt.SSRC, pkt.Timestamp, pcm, at)
 	}
 }
 
@@ -80,6 +99,7 @@ func (r *receiver) place(ssrc, ts uint32, pcm []int16, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.packets++
+	r.arrivals = append(r.arrivals, now)
 	if !r.has {
 		r.has, r.ssrc, r.base, r.first = true, ssrc, ts, now
 	}
@@ -100,9 +120,25 @@ func (r *receiver) place(ssrc, ts uint32, pcm []int16, now time.Time) {
 	copy(r.pcm[pos:], pcm)
 }
 
-// heard returns the audio received, when its first packet arrived, and the packet counts.
-func (r *receiver) heard() ([]int16, time.Time, int, int) {
+// heard returns the audio received, when its first packet arrived, the packet counts and the
+// audio packets' arrival times.
+func (r *receiver) heard() ([]int16, time.Time, int, int, []time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.pcm, r.first, r.packets, r.events
+	return r.pcm, r.first, r.packets, r.events, r.arrivals
+}
+
+// kernelTime is the receive time in a packet's SCM_TIMESTAMPNS control message, or now.
+func kernelTime(oob []byte) time.Time {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+				sec := int64(binary.NativeEndian.Uint64(m.Data))
+				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:]))
+				return time.Unix(sec, nsec)
+			}
+		}
+	}
+	return time.Now()
 }

@@ -120,6 +120,10 @@ var failureCodes = []int{
 //   - rtp_stream files are headerless G.711 and are cached by name; the file name must not
 //     contain a comma (it separates the arguments "file,loops,payload type").
 //   - play_dtmf (sipp 3.6.1) sends PT 96/97 regardless of the SDP: useless, so we replay pcaps.
+//   - play_pcap_audio sends from the port the [media_port] keyword names, and from port 0 when
+//     the scenario never uses the keyword: a server that latches onto its caller's RTP source
+//     (as ivrd does) then drops the DTMF. Our SDP names the receiver's port, so the keyword
+//     goes in a header of its own (X-Media-Port; sipp wants "audio" on its line).
 func (c Call) scenario(p scenarioParams) (string, error) {
 	from := c.From
 	if from == "" {
@@ -140,6 +144,7 @@ Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: <sip:%[2]s@[local_ip]:[local_port]>
 Max-Forwards: 70
+X-Media-Port: audio [media_port]
 Content-Type: application/sdp
 Content-Length: [len]
 

@@ -50,7 +50,12 @@ Content-Length: 0
 `, p.dialog, cseq+1)
 		return nil
 	}
-	b.WriteString(`<recv request="BYE"/>
+	b.WriteString(awaitBye + `<nop next="end"/>` + "\n")
+	return nil
+}
+
+// awaitBye waits for the other side's BYE and answers it 200 OK.
+const awaitBye = `<recv request="BYE"/>
 <send><![CDATA[
 
 SIP/2.0 200 OK
@@ -62,10 +67,7 @@ SIP/2.0 200 OK
 Content-Length: 0
 
 ]]></send>
-<nop next="end"/>
-`)
-	return nil
-}
+`
 
 // writeSteps writes the steps (cut at hangupAfter) and returns how long they take and the
 // CSeq of our last in-dialog request.

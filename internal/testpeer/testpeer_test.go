@@ -62,16 +62,22 @@ func TestParseTrace(t *testing.T) {
 		return tm
 	}
 	want := []traceMsg{
-		{false, "INVITE sip:6500000001@127.0.0.1:49319 SIP/2.0", "INVITE", at("02:19:40.407789")},
-		{true, "SIP/2.0 180 Ringing", "INVITE", at("02:19:40.407889")},
-		{true, "SIP/2.0 200 OK", "INVITE", at("02:19:40.407939")},
-		{true, "BYE sip:6511111111@127.0.0.1:5060 SIP/2.0", "BYE", at("02:19:42.708537")},
-		{false, "SIP/2.0 200 OK", "BYE", at("02:19:42.708669")},
+		{Received: false, Start: "INVITE sip:6500000001@127.0.0.1:49319 SIP/2.0", Method: "INVITE", At: at("02:19:40.407789")},
+		{Received: true, Start: "SIP/2.0 180 Ringing", Method: "INVITE", At: at("02:19:40.407889")},
+		{Received: true, Start: "SIP/2.0 200 OK", Method: "INVITE", At: at("02:19:40.407939")},
+		{Received: true, Start: "BYE sip:6511111111@127.0.0.1:5060 SIP/2.0", Method: "BYE", At: at("02:19:42.708537")},
+		{Received: false, Start: "SIP/2.0 200 OK", Method: "BYE", At: at("02:19:42.708669")},
 	}
 	if len(msgs) != len(want) {
 		t.Fatalf("got %d messages: %+v", len(msgs), msgs)
 	}
+	if m := Messages(sampleTrace); len(m) != len(want) || m[2].Status != 200 || !strings.Contains(m[2].Body(), "c=IN IP4 127.0.0.1") {
+		t.Errorf("Messages: %+v", m)
+	} else if v, ok := m[3].Header("cseq"); !ok || v != "2 bye" {
+		t.Errorf("BYE's CSeq = %q, %v", v, ok)
+	}
 	for i := range want {
+		msgs[i].text = ""
 		if msgs[i] != want[i] {
 			t.Errorf("message %d = %+v, want %+v", i, msgs[i], want[i])
 		}
@@ -110,6 +116,14 @@ func FuzzParseTrace(f *testing.F) {
 		o := readOutcome(parseTrace(s))
 		if o.status != 0 && (o.status < 200 || o.status > 999) {
 			t.Fatalf("status %d", o.status)
+		}
+		for _, m := range Messages(s) {
+			if v, ok := m.Header("Via"); ok && strings.ContainsAny(v, "\r\n") {
+				t.Fatalf("header value %q", v)
+			}
+			if len(m.Body()) > len(m.Text) {
+				t.Fatal("body longer than the message")
+			}
 		}
 	})
 }
@@ -179,7 +193,7 @@ func TestReceiverPlacement(t *testing.T) {
 	r.place(7, 1000+8000, frame(3), now) // after a 1 s pause
 	r.place(7, 1320, frame(4), now)      // late packet
 	r.place(9, 50, frame(5), now)        // new SSRC continues at the end
-	pcm, first, n, _ := r.heard()
+	pcm, first, n, _, _ := r.heard()
 	if n != 5 || !first.Equal(now) {
 		t.Fatalf("packets %d, first %v", n, first)
 	}

@@ -24,6 +24,7 @@ type traceMsg struct {
 	Start    string    // request or status line
 	Method   string    // CSeq method
 	At       time.Time // sipp's time stamp (local time, microseconds); zero if unreadable
+	text     string    // the whole message
 }
 
 // traceTime is the layout of sipp's time stamps.
@@ -55,6 +56,9 @@ func parseTrace(log string) []traceMsg {
 		if cur == nil {
 			continue
 		}
+		if cur.Start != "" || trimmed != "" {
+			cur.text += line + "\n"
+		}
 		if cur.Start == "" {
 			if trimmed != "" {
 				cur.Start = trimmed
@@ -77,6 +81,49 @@ func parseTrace(log string) []traceMsg {
 		}
 	}
 	return msgs
+}
+
+// Message is one SIP message of a sipp call, as its message trace shows it.
+type Message struct {
+	Received bool      // sipp received it (else sent it)
+	Start    string    // request or status line
+	Method   string    // CSeq method
+	Status   int       // status code of a response; 0 for a request
+	At       time.Time // sipp's time stamp
+	Text     string    // the whole message, headers and body
+}
+
+// Messages returns the SIP messages of a sipp message trace (Result.Trace), in order.
+func Messages(trace string) []Message {
+	var out []Message
+	for _, m := range parseTrace(trace) {
+		out = append(out, Message{Received: m.Received, Start: m.Start, Method: m.Method, Status: m.statusCode(), At: m.At, Text: m.text})
+	}
+	return out
+}
+
+// Header returns the value of the message's first header called name (case-insensitive;
+// compact forms are not expanded), and whether there is one.
+func (m Message) Header(name string) (string, bool) {
+	for line := range strings.Lines(m.Text) {
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break // the body follows
+		}
+		n, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(n), name) {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// Body returns the message's body.
+func (m Message) Body() string {
+	if _, b, ok := strings.Cut(m.Text, "\n\n"); ok {
+		return strings.TrimSpace(b)
+	}
+	return ""
 }
 
 // statusCode returns the code of a status line, or 0 for a request.

@@ -57,13 +57,7 @@ func TestBlocksGather(t *testing.T) {
 		r.do("middle/gather", "success_ok", url.Values{"session": {sid}, "max_digits": {"2"}, "timeout": {"10"},
 			"notify_url": {r.a.url("/gather")}})
 		// Wait until baresip has the call established (it answers the 200 with ACK).
-		deadline := time.Now().Add(5 * time.Second)
-		for !b.logHas("Call established") {
-			if time.Now().After(deadline) {
-				t.Fatal("baresip: call not established")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		b.waitLog("Call established", 5*time.Second)
 		tKeys := time.Now()
 		for _, k := range "428" {
 			b.key(k)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/testnet"
 	"github.com/ivrd/ivrd/internal/testpeer"
 )
 
@@ -186,48 +187,89 @@ type baresip struct {
 	cmd    *exec.Cmd
 	cons   string
 	log    string
+	dir    string // its configuration; sndfile writes what it heard here (*-dec.wav)
 	exited chan struct{}
+}
+
+// baresipOpts is how a baresip caller calls.
+type baresipOpts struct {
+	transport string       // "" (UDP), "tcp" or "tls"
+	caFile    string       // TLS: the authority whose certificates it trusts
+	srtp      bool         // mandatory SDES-SRTP (RTP/SAVP)
+	mic       []int16      // what it sends (8 kHz), then silence; default: silence
+	nat       *testnet.NAT // run in the caller's namespace behind this NAT (else on 127.0.0.1)
 }
 
 // startBaresip makes baresip (account user `from`) call number at target, with a silent
 // microphone. It is killed when the test ends.
 func startBaresip(t *testing.T, target, from string) *baresip {
 	t.Helper()
+	return startBaresipWith(t, target, from, baresipOpts{})
+}
+
+// startBaresipWith is startBaresip as o says.
+func startBaresipWith(t *testing.T, target, from string, o baresipOpts) *baresip {
+	t.Helper()
 	if _, err := exec.LookPath("baresip"); err != nil {
 		t.Skip("baresip is not installed (Debian baresip-core)")
 	}
 	dir := t.TempDir()
-	sipAddr, cons := freeSIPAddr(t), freePort(t, "udp") // baresip listens on UDP and TCP
+	host, sipAddr, cons := "127.0.0.1", freeSIPPort(t), freePort(t, "udp")
+	if o.nat != nil {
+		// A namespace of its own: any port is free there; its console is reached from the
+		// namespace too, so it listens on the private address.
+		host = o.nat.PrivateIP.String()
+		sipAddr, cons = host+":5070", host+":5555"
+	}
 	mic := filepath.Join(dir, "mic.wav")
 	// baresip hangs up when its audio file ends: make it outlast the call.
-	if err := os.WriteFile(mic, audio.EncodeWAV(make([]int16, 60*audio.Rate), audio.Rate), 0o644); err != nil {
+	pcm := append(append([]int16(nil), o.mic...), make([]int16, 60*audio.Rate)...)
+	if err := os.WriteFile(mic, audio.EncodeWAV(pcm, audio.Rate), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	modules := "module cons.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n"
+	if o.srtp {
+		modules += "module srtp.so\n"
+	}
 	cfg := fmt.Sprintf(`sip_listen %s
-net_interface 127.0.0.1
+net_interface %s
 audio_player aufile,%s
 audio_alert aufile,%s
 audio_source aufile,%s
 module_path /usr/lib/baresip/modules
-module cons.so
-module g711.so
-module aufile.so
-module_app account.so
+%smodule_app account.so
 module_app menu.so
 cons_listen %s
-`, sipAddr, filepath.Join(dir, "heard.wav"), filepath.Join(dir, "alert.wav"), mic, cons)
+snd_path %s
+`, sipAddr, host, filepath.Join(dir, "player.wav"), filepath.Join(dir, "alert.wav"), mic, modules, cons, dir)
+	if o.caFile != "" {
+		cfg += "sip_cafile " + o.caFile + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:"+from+"@127.0.0.1>;regint=0\n"), 0o644); err != nil {
+	account, uriParams := "<sip:"+from+"@"+host, ""
+	if o.transport != "" {
+		uriParams = ";transport=" + o.transport
+	}
+	account += uriParams + ">;regint=0"
+	if o.srtp {
+		account += ";mediaenc=srtp-mand"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := &baresip{t: t, cons: cons, log: filepath.Join(dir, "baresip.log"), exited: make(chan struct{})}
+	b := &baresip{t: t, cons: cons, log: filepath.Join(dir, "baresip.log"), dir: dir, exited: make(chan struct{})}
 	logf, err := os.Create(b.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.cmd = exec.Command("baresip", "-f", dir, "-e", "/dial sip:"+strings.TrimPrefix(number, "+")+"@"+target, "-t", "40")
+	args := []string{"-f", dir, "-e", "/dial sip:" + strings.TrimPrefix(number, "+") + "@" + target + uriParams, "-t", "40"}
+	if o.nat != nil {
+		b.cmd = o.nat.Command(context.Background(), "baresip", args...)
+	} else {
+		b.cmd = exec.Command("baresip", args...)
+	}
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -242,6 +284,41 @@ cons_listen %s
 		}
 	})
 	return b
+}
+
+// heardPCM returns what baresip heard (the sndfile module's decoder dump), at 8 kHz.
+func (b *baresip) heardPCM() []int16 {
+	b.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.dir, "*dec.wav"))
+	if len(files) != 1 {
+		b.t.Fatalf("baresip's decoder dumps: %v, want one", files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		b.t.Fatalf("baresip heard nothing: %v", err)
+	}
+	pcm, info, err := audio.DecodeWAV(raw)
+	if err != nil {
+		b.t.Fatalf("baresip's WAV: %v", err)
+	}
+	if info.Rate != audio.Rate {
+		if pcm, err = audio.Resample(pcm, info.Rate, audio.Rate); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	return pcm
+}
+
+// waitLog waits until baresip's log contains s.
+func (b *baresip) waitLog(s string, d time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for !b.logHas(s) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("baresip: no %q in its log within %v", s, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // key presses k on baresip's keypad (its UDP console): in a call that sends the DTMF event.

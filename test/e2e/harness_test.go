@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,21 +45,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeSIPAddr returns a loopback address whose port is free for both UDP and TCP (ivrd's SIP
-// listens on both).
-func freeSIPAddr(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		addr := freePort(t, "udp")
-		if l, err := net.Listen("tcp", addr); err == nil {
-			l.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return ""
-}
-
 // freePort returns a free loopback port for network ("tcp" or "udp").
 func freePort(t *testing.T, network string) string {
 	t.Helper()
@@ -75,6 +62,39 @@ func freePort(t *testing.T, network string) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// freeSIPPort returns a 127.0.0.1 address whose port was free for both UDP and TCP a moment
+// ago (ivrd's --sip takes both; baresip also takes the port above for TLS), picked below the
+// kernel's ephemeral range (32768 and up) so that the outgoing connections of this busy
+// machine do not take it before the server binds it.
+func freeSIPPort(t *testing.T) string {
+	t.Helper()
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		if portFree("udp", port) && portFree("tcp", port) && portFree("tcp", port+1) {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
+}
+
+// portFree reports whether port on 127.0.0.1 could be bound for network just now.
+func portFree(network string, port int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if network == "udp" {
+		c, err := net.ListenPacket(network, addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	l, err := net.Listen(network, addr)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
 }
 
 // ivrd is one running ivrd process.
@@ -104,11 +124,11 @@ func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *i
 		httpAddr = freePort(t, "tcp")
 	}
 	if sipAddr == "" {
-		sipAddr = freeSIPAddr(t)
+		sipAddr = freeSIPPort(t)
 	}
 	args := append([]string{"serve", "--data", data, "--http", httpAddr, "--sip", sipAddr}, extra...)
 	cmd := exec.Command(ivrdBin, args...)
-	logf, err := os.OpenFile(filepath.Join(data, "..", filepath.Base(data)+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logf, err := os.OpenFile(logPath(data), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +169,15 @@ func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *i
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// logPath is where ivrd with data directory data logs.
+func logPath(data string) string { return filepath.Join(data, "..", filepath.Base(data)+".log") }
+
+// logText returns what ivrd has logged so far.
+func (p *ivrd) logText() string {
+	b, _ := os.ReadFile(logPath(p.data))
+	return string(b)
 }
 
 func (p *ivrd) signal(s syscall.Signal) {

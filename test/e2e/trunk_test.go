@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,12 +25,6 @@ const (
 
 // did is the app's number as the provider's callers dial it.
 var did = strings.TrimPrefix(number, "+")
-
-// logText is everything ivrd has logged so far.
-func (p *ivrd) logText() string {
-	b, _ := os.ReadFile(filepath.Join(p.data, "..", filepath.Base(p.data)+".log"))
-	return string(b)
-}
 
 // providerRig starts the provider with routes to the phones, then ivrd registered to it (the
 // password from the environment) with extra flags; it returns once ivrd has registered.
