@@ -102,6 +102,9 @@ func (x *exec) answer() error {
 	default:
 		err = ErrCallEnded
 	}
+	if cur := s.m.rec.Current; cur != nil && cur.Run != x.run && cur.Name == "hangup" {
+		err = ErrCallEnded // overtaken by a forced Hangup while answering: go no further
+	}
 	e.mu.Unlock()
 	if err != nil {
 		return ErrCallEnded

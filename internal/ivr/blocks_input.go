@@ -110,13 +110,19 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 			}
 			keys, stop := x.s.keys.listen()
 			defer stop()
+			if !x.mayRecord() {
+				return nil
+			}
 			id, start := newID("rec-", 10), time.Now()
 			r, err := x.e.d.Recorders.Start(RecordingInfo{ID: id, SessionID: x.s.id(), Kind: "record", Start: start})
 			if err != nil {
 				x.e.log.Error("record: start", "session", x.s.id(), "err", err)
 				return nil
 			}
-			x.recording("record", id, "", "", start)
+			if !x.recording("record", id, "", "", start) {
+				_, _ = r.Finish(start)
+				return nil
+			}
 			x.s.taps.set(false, r)
 			limit := time.NewTimer(time.Duration(maxDur) * time.Second)
 		wait:

@@ -209,4 +209,3 @@ func TestMonitorEndsDuringMsg(t *testing.T) {
 	}
 	r.quiet(200 * time.Millisecond)
 }
-

@@ -220,6 +220,9 @@ func (fakePrompter) Prepare(ctx context.Context, msg string) ([]int16, error) {
 	if st, ok := strings.CutPrefix(msg, "!error_"); ok {
 		return nil, statusErr("error_" + st)
 	}
+	if msg == "long" {
+		return make([]int16, 3*8000), nil
+	}
 	return make([]int16, 800), nil
 }
 
@@ -244,20 +247,36 @@ func (r *fakeRecording) Finish(end time.Time) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.finished = end
-	return "http://ivrd.test/recordings/" + r.id + ".mp3?Expires=1&Signature=x", nil
+	return recordingURL(r.id), nil
 }
+
+func recordingURL(id string) string { return "http://ivrd.test/recordings/" + id + ".mp3?Expires=1&Signature=x" }
 
 type fakeRecorders struct {
 	mu   sync.Mutex
 	recs []*fakeRecording
+	gate chan struct{} // set: Start waits for it to close (a slow start)
 }
 
 func (f *fakeRecorders) Start(info RecordingInfo) (Recording, error) {
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := &fakeRecording{id: info.ID}
 	f.recs = append(f.recs, r)
 	return r, nil
+}
+
+// fakeFiles recovers every recording with the URL its live Finish would have given.
+type fakeFiles struct{ length time.Duration }
+
+func (f fakeFiles) Recover(id string) (string, time.Duration, error) {
+	return recordingURL(id), f.length, nil
 }
 
 type sent struct {
@@ -268,13 +287,20 @@ type sent struct {
 
 // fakeNotifier is an outbox: a delivery id is queued once (later ones are counted in dups).
 type fakeNotifier struct {
-	ch   chan sent
-	mu   sync.Mutex
-	seen map[string]bool
-	dups int
+	ch      chan sent
+	mu      sync.Mutex
+	seen    map[string]bool
+	dups    int
+	journal *fakeJournal // set: every notification must be journaled as owed before it is queued
+	errs    []string
 }
 
 func (n *fakeNotifier) Notify(x Notification) error {
+	if n.journal != nil && !n.journal.owes(x.SessionID, x.DeliveryID) {
+		n.mu.Lock()
+		n.errs = append(n.errs, x.DeliveryID+" queued before the journal owed it")
+		n.mu.Unlock()
+	}
 	n.mu.Lock()
 	if n.seen == nil {
 		n.seen = map[string]bool{}
@@ -333,6 +359,23 @@ func (j *fakeJournal) Unfinished() ([]SessionRecord, error) {
 	return out, nil
 }
 
+// owes reports whether session's journaled record owes the notification with delivery id d.
+func (j *fakeJournal) owes(session, d string) bool {
+	j.mu.Lock()
+	data := j.last[session]
+	j.mu.Unlock()
+	rec, err := DecodeRecord(data)
+	if err != nil {
+		return false
+	}
+	for _, o := range rec.Owed {
+		if o.final() && DeliveryID(session, o.ID) == d {
+			return true
+		}
+	}
+	return false
+}
+
 // record returns session id's journaled record.
 func (j *fakeJournal) record(t testing.TB, id string) SessionRecord {
 	t.Helper()
@@ -366,6 +409,14 @@ type rig struct {
 
 func newRig(t *testing.T, cfg Config) *rig {
 	r := &rig{t: t, n: &fakeNotifier{ch: make(chan sent, 100)}, recs: &fakeRecorders{}, j: &fakeJournal{}}
+	r.n.journal = r.j
+	t.Cleanup(func() {
+		r.n.mu.Lock()
+		defer r.n.mu.Unlock()
+		for _, e := range r.n.errs {
+			t.Error(e)
+		}
+	})
 	r.e = New(cfg, Deps{Prompter: fakePrompter{}, Recorders: r.recs, Notifier: r.n, Journal: r.j, Resolver: fakeResolver{}})
 	return r
 }

@@ -189,11 +189,15 @@ func (m *machine) timeout() error {
 	return nil
 }
 
-// recording: a recording started. A Monitor's owes its result from now on; a Record block's
-// is noted on the block's notification, so that a crash still delivers its record_url.
+// recording: the current block started a recording on the answered call. A Monitor's owes
+// its result from now on; a Record block's is noted on the block's notification, so that a
+// crash still delivers its record_url.
 func (m *machine) recording(run int, kind, id, target, tag string, start time.Time) error {
 	if err := m.enter(evRecording); err != nil {
 		return err
+	}
+	if m.rec.Current == nil || m.rec.Current.Run != run {
+		return m.refuse(evRecording, "only the current block records")
 	}
 	switch kind {
 	case "monitor":
@@ -221,6 +225,15 @@ func (m *machine) done(run int, extra map[string]string, hungUp bool) error {
 		return err
 	}
 	cur := m.rec.Current
+	i := m.awaiting(run)
+	block := ""
+	switch {
+	case i >= 0:
+		block = m.rec.Owed[i].Notice.Block
+	case cur != nil && cur.Run == run:
+		block = cur.Name
+	}
+	hungUp = hungUp || block == "hangup"                              // a Hangup always ends the call
 	overtaken := cur != nil && cur.Run != run && cur.Name == "hangup" // by a forced Hangup
 	state := StateOngoing
 	if m.rec.Phase == PhaseEnding || m.rec.Line == LineDown || hungUp || overtaken {
@@ -239,19 +252,14 @@ func (m *machine) done(run int, extra map[string]string, hungUp bool) error {
 			m.rec.Phase = PhaseIdle
 		}
 	}
-	i := m.awaiting(run)
-	block := ""
 	if i >= 0 {
 		o := &m.rec.Owed[i]
-		block = o.Notice.Block
 		x := maps.Clone(o.Notice.Extra)
 		if x == nil && len(extra) > 0 {
 			x = map[string]string{}
 		}
 		maps.Copy(x, extra)
 		o.Notice.Extra = x
-	} else if cur != nil && cur.Run == run {
-		block = cur.Name
 	}
 	m.note(Entry{Event: evDone, Run: run, Block: block, Result: maps.Clone(extra), CallState: state})
 	if i >= 0 {

@@ -22,21 +22,21 @@ type session struct {
 	m   machine
 	// preparing is a block request whose msg is being prepared: the session answers later
 	// requests as if it ran (nothing is owed or journaled until it is accepted).
-	preparing *block
-	call      Call
-	running   int       // blocks whose goroutine has not finished
-	endCause  string    // why we are ending the call, for the timeline (hang-up, idle timeout)
-	recording Recording // the running Monitor recording
-	finishing bool      // the Monitor recording is being finished
-	idleGen   int       // invalidates stale idle timers
-	idle      *time.Timer
-	taps      tapSet             // what the call's audio feeds (set on the call once attached)
-	keys      keypad             // the caller's keys, for the block listening
-	unhold    func()             // stops the Hold loop
-	holdDone  chan struct{}      // closed when the Hold loop has stopped
+	preparing  *block
+	call       Call
+	running    int       // blocks whose goroutine has not finished
+	endCause   string    // why we are ending the call, for the timeline (hang-up, idle timeout)
+	recording  Recording // the running Monitor recording
+	finishing  bool      // the Monitor recording is being finished
+	idleGen    int       // invalidates stale idle timers
+	idle       *time.Timer
+	taps       tapSet             // what the call's audio feeds (set on the call once attached)
+	keys       keypad             // the caller's keys, for the block listening
+	unhold     func()             // stops the Hold loop
+	holdDone   chan struct{}      // closed when the Hold loop has stopped
 	dialCancel context.CancelFunc // aborts an outbound call still ringing
-	retry     *time.Timer        // retries queueing notifications the notifier refused
-	retries   int
+	retry      *time.Timer        // retries queueing notifications the notifier refused
+	retries    int
 }
 
 func (s *session) id() string { return s.m.rec.ID }
