@@ -250,7 +250,9 @@ func (r *fakeRecording) Finish(end time.Time) (string, error) {
 	return recordingURL(r.id), nil
 }
 
-func recordingURL(id string) string { return "http://ivrd.test/recordings/" + id + ".mp3?Expires=1&Signature=x" }
+func recordingURL(id string) string {
+	return "http://ivrd.test/recordings/" + id + ".mp3?Expires=1&Signature=x"
+}
 
 type fakeRecorders struct {
 	mu   sync.Mutex
