@@ -7,22 +7,26 @@ PKGS    := ./...
 # packages whose tests exercise concurrency: run again under the race detector
 RACE    := ./internal/ivr/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/...
 
-.PHONY: deps build run test vet fmt bench clean
+.PHONY: build run test vet fmt bench clean
 
-deps:
-	@./scripts/install-deps.sh
-
-build: deps
+# build: what building and running needs; make test and make bench install their tools too.
+build:
+	@./scripts/install-deps.sh run
 	$(GO) build -o $(BIN) ./cmd/ivrd
 
 run: build
 	./$(BIN) serve $(ARGS)
 
-vet:
-	@test -z "$$(gofmt -l cmd internal test)" || { gofmt -l cmd internal test; echo "gofmt needed"; exit 1; }
-	$(GO) vet $(PKGS)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-test: deps vet
+vet:
+	@test -z "$$(gofmt -l cmd internal test bench)" || { gofmt -l cmd internal test bench; echo "gofmt needed"; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+test:
+	@./scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 
@@ -31,7 +35,8 @@ test: deps vet
 # next to their baselines. About 25 minutes; results in bench/results/ and BENCHMARKS.md.
 # Pass harness flags with BENCH_ARGS, e.g. make bench BENCH_ARGS="-phases capacity -steps 100,250".
 BENCH_ARGS ?=
-bench: deps
+bench:
+	@./scripts/install-deps.sh bench
 	$(GO) run ./bench $(BENCH_ARGS)
 
 clean:
