@@ -97,6 +97,12 @@ type DialogCall interface {
 	Dialog() []byte
 }
 
+// DialogEnder ends, at the next start, a call a crashed process was carrying, from the dialog
+// snapshot its session journaled (its Call was a DialogCall).
+type DialogEnder interface {
+	EndDialog(snapshot []byte) error
+}
+
 // dialogOf returns c's dialog snapshot, or nil.
 func dialogOf(c Call) []byte {
 	if d, ok := c.(DialogCall); ok {

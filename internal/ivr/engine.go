@@ -37,7 +37,10 @@ type Deps struct {
 	Trunk     bool      // numbers can be dialled (Dial, Transfer to a number)
 	Resolver  Resolver  // nil: notify_url hosts are not resolved
 	HoldMusic []int16   // played by Hold without msg
-	Log       *slog.Logger
+	// Dialogs ends the calls of sessions Recover finds still up; nil: not ended (the caller
+	// hears silence until it hangs up).
+	Dialogs DialogEnder
+	Log     *slog.Logger
 }
 
 // Engine runs every session of the server.
@@ -469,20 +472,11 @@ func endCall(call Call, line Line, code int) {
 func (e *Engine) flush(s *session) error {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	e.mu.Lock()
-	news := s.m.takeNews()
-	rec := s.m.rec.clone()
-	ready := s.m.ready()
-	e.mu.Unlock()
-	if len(news) > 0 && e.d.Journal != nil {
-		if err := e.d.Journal.SaveSession(rec, news); err != nil {
-			e.log.Error("journal", "session", rec.ID, "err", err)
-			e.mu.Lock()
-			s.m.news = append(news, s.m.news...) // written with the next attempt
-			e.mu.Unlock()
-			e.retryLater(s)
-			return err
-		}
+	rec, ready, err := e.save(s)
+	if err != nil {
+		e.log.Error("journal", "session", rec.ID, "err", err)
+		e.retryLater(s)
+		return err
 	}
 	var ids []int
 	failed := false
@@ -495,19 +489,16 @@ func (e *Engine) flush(s *session) error {
 		}
 		ids = append(ids, o.ID)
 	}
-	if len(ids) > 0 || !failed {
-		e.mu.Lock()
-		var err error
-		if len(ids) > 0 {
-			err = s.m.queued(ids)
-		}
-		if !failed {
-			s.retries = 0
-		}
-		e.mu.Unlock()
-		if err != nil {
-			e.log.Error("queued", "session", rec.ID, "err", err)
-		}
+	e.mu.Lock()
+	if len(ids) > 0 {
+		err = s.m.queued(ids)
+	}
+	if !failed {
+		s.retries = 0
+	}
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("queued", "session", rec.ID, "err", err)
 	}
 	return nil
 }
@@ -515,22 +506,32 @@ func (e *Engine) flush(s *session) error {
 // begin journals a new session's first record. Nothing else has happened yet: on failure the
 // session is forgotten and the request or call refused.
 func (e *Engine) begin(s *session) error {
-	if e.d.Journal == nil {
-		return nil
-	}
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
+	_, _, err := e.save(s)
+	return err
+}
+
+// save writes the session's record with the timeline entries not journaled yet (kept for the
+// next attempt if the write fails), and returns the record and the notifications it owes,
+// final and not yet queued. The caller holds s.jmu: writes of one session are in order and
+// each takes its snapshot inside that order, so the last write is always the newest state.
+func (e *Engine) save(s *session) (SessionRecord, []Owed, error) {
 	e.mu.Lock()
 	news := s.m.takeNews()
 	rec := s.m.rec.clone()
+	ready := s.m.ready()
 	e.mu.Unlock()
+	if len(news) == 0 || e.d.Journal == nil {
+		return rec, ready, nil
+	}
 	if err := e.d.Journal.SaveSession(rec, news); err != nil {
 		e.mu.Lock()
 		s.m.news = append(news, s.m.news...)
 		e.mu.Unlock()
-		return err
+		return rec, nil, err
 	}
-	return nil
+	return rec, ready, nil
 }
 
 // retryLater flushes the session again after a failure, backing off from 1 s to a minute.

@@ -338,7 +338,10 @@ func (j *fakeJournal) SaveSession(s SessionRecord, steps []Entry) error {
 		return j.fail
 	}
 	if j.last == nil {
-		j.last, j.steps = map[string][]byte{}, map[string][]Entry{}
+		j.last = map[string][]byte{}
+	}
+	if j.steps == nil {
+		j.steps = map[string][]Entry{}
 	}
 	j.last[s.ID] = data
 	j.steps[s.ID] = append(j.steps[s.ID], steps...)

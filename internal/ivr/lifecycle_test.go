@@ -10,20 +10,6 @@ import (
 	"time"
 )
 
-// settled collects notifications until none has come for quietFor.
-func (r *rig) settled(quietFor time.Duration) []sent {
-	r.t.Helper()
-	var got []sent
-	for {
-		select {
-		case s := <-r.n.ch:
-			got = append(got, s)
-		case <-time.After(quietFor):
-			return got
-		}
-	}
-}
-
 // summary is "block:call_state" for each notification, in order.
 func summary(ns []sent) string {
 	var parts []string
@@ -244,7 +230,7 @@ func TestRefusedCallTellsTheTruth(t *testing.T) {
 				r.waitFor(sid, "answering", func(rec SessionRecord) bool { return rec.Line == LineAnswering })
 				tc.during(c)
 			}
-			got := r.settled(200 * time.Millisecond)
+			got := r.drain()
 			if s := summary(got); s != tc.want {
 				t.Fatalf("notifications %q, want %q", s, tc.want)
 			}
@@ -317,7 +303,7 @@ func TestRecoveryMatchesLive(t *testing.T) {
 			live := newRig(t, Config{})
 			c, sid := live.incoming()
 			sc.reach(live, c, sid)
-			live.settled(50 * time.Millisecond)
+			live.quiet(50 * time.Millisecond)
 			// The crash: what the journal and the outbox hold now survives.
 			live.j.mu.Lock()
 			journaled := slices.Clone(live.j.last[sid])
@@ -334,7 +320,6 @@ func TestRecoveryMatchesLive(t *testing.T) {
 
 			rec := newRig(t, Config{})
 			rec.j.last = map[string][]byte{sid: journaled}
-			rec.j.steps = map[string][]Entry{}
 			rec.n.seen = seen
 			if err := rec.e.Recover(fakeFiles{length: time.Second}); err != nil {
 				t.Fatal(err)
@@ -428,5 +413,81 @@ func TestJournalFailureHoldsNotifications(t *testing.T) {
 	r.j.mu.Unlock()
 	if n := r.next(); n.params.Get("ivr_block") != "play" || n.params.Get("call_state") != "ongoing" {
 		t.Fatal(n.params)
+	}
+}
+
+// dialogCall is a fakeCall that describes its SIP dialog.
+type dialogCall struct {
+	*fakeCall
+	snap []byte
+}
+
+func (d dialogCall) Dialog() []byte { return d.snap }
+
+// enders records the dialogs recovery asks to end.
+type enders struct{ got [][]byte }
+
+func (e *enders) EndDialog(s []byte) error { e.got = append(e.got, s); return nil }
+
+// TestDialogSnapshotForRecovery: a Call that describes its dialog has it journaled; after a
+// crash, recovery hands it to Deps.Dialogs to end the call, before settling the session.
+func TestDialogSnapshotForRecovery(t *testing.T) {
+	live := newRig(t, Config{})
+	c := dialogCall{newFakeCall(), []byte(`{"call_id":"abc@host","local_tag":"x"}`)}
+	sid, err := live.e.Incoming(c, "A1", "http://app.test/answer", "+6511111111", "+6561234567")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live.next()
+	live.mustDo("play", Params{"session": sid, "notify_url": "http://app.test/p"})
+	live.next()
+	if j := live.j.record(t, sid); string(j.Dialog) != string(c.snap) {
+		t.Fatalf("journaled dialog %q", j.Dialog)
+	}
+	rec := newRig(t, Config{})
+	rec.j.last = map[string][]byte{sid: live.j.last[sid]}
+	d := &enders{}
+	rec.e.d.Dialogs = d
+	if err := rec.e.Recover(fakeFiles{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.got) != 1 || string(d.got[0]) != string(c.snap) {
+		t.Fatalf("dialogs ended: %q", d.got)
+	}
+	c.end()
+}
+
+// TestRecoverLegacyRecords: session records journaled before phases existed are settled as
+// the recovery of that time did.
+func TestRecoverLegacyRecords(t *testing.T) {
+	cases := []struct{ name, data, want string }{
+		{"ringing", `{"id":"S1","app_id":"A1","txn_ref":"T","state":"ringing","started_at":"2026-01-02T03:04:05Z",
+			"last":{"block":"answer","target":"http://app.test/a"}}`, "answer:ended"},
+		{"mid-Play, monitored", `{"id":"S1","app_id":"A1","txn_ref":"T","state":"ongoing","started_at":"2026-01-02T03:04:05Z",
+			"answered_at":"2026-01-02T03:04:06Z","last":{"block":"monitor","target":"http://app.test/n"},
+			"pending":{"block":"play","target":"http://app.test/p"},
+			"monitor":{"recording_id":"rec-1","target":"http://app.test/m","started_at":"2026-01-02T03:04:07Z"}}`, "play:ended monitor:ended+url"},
+		{"held", `{"id":"S1","app_id":"A1","txn_ref":"T","state":"ongoing","started_at":"2026-01-02T03:04:05Z",
+			"last":{"block":"play","target":"http://app.test/p"},"pending":{"block":"hold"}}`, "play:ended"},
+		{"ended, monitor still owed", `{"id":"S1","app_id":"A1","txn_ref":"T","state":"ended","started_at":"2026-01-02T03:04:05Z",
+			"ended_at":"2026-01-02T03:05:05Z","last":{"block":"hangup","target":"http://app.test/h"},
+			"monitor":{"recording_id":"rec-1","target":"http://app.test/m","started_at":"2026-01-02T03:04:07Z"}}`, "monitor:ended+url"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, Config{})
+			r.n.journal = nil // these records were never journaled as owing anything
+			r.j.last = map[string][]byte{"S1": []byte(c.data)}
+			if err := r.e.Recover(fakeFiles{length: time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			got := r.drain()
+			if s := summary(got); s != c.want {
+				t.Fatalf("%q, want %q", s, c.want)
+			}
+			if j := r.j.record(t, "S1"); j.Phase != PhaseEnded {
+				t.Fatalf("%+v", j)
+			}
+		})
 	}
 }

@@ -213,6 +213,19 @@ func queueAll(t testing.TB, m *machine) {
 	}
 }
 
+// monitored runs a Monitor on m's ringing call up to its notification (queued), recording id.
+func monitored(t testing.TB, m *machine, id string) {
+	t.Helper()
+	run, _ := m.accept(acceptance{name: "monitor", target: "http://app.test/n"})
+	_ = m.answering(run)
+	_ = m.answered(nil)
+	if err := m.recording(run, "monitor", id, "http://app.test/m", "t", m.clock()); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.done(run, nil, false)
+	queueAll(t, m)
+}
+
 // TestSettle covers what a session owes when its call ends, phase by phase.
 func TestSettle(t *testing.T) {
 	type owed struct{ block, kind, state, url string }
@@ -236,31 +249,17 @@ func TestSettle(t *testing.T) {
 			_ = m.recording(run, "record", "rec-r", "", "", m.clock())
 		}, []owed{{"record", OwedBlock, "ended", "http://x/rec-r"}}},
 		{"idle after Monitor: only the Monitor result", func(t testing.TB, m *machine) {
-			run, _ := m.accept(acceptance{name: "monitor", target: "http://app.test/n"})
-			_ = m.answering(run)
-			_ = m.answered(nil)
-			_ = m.recording(run, "monitor", "rec-m", "http://app.test/m", "t", m.clock())
-			_ = m.done(run, nil, false)
-			queueAll(t, m) // the Monitor's own notification went out
+			monitored(t, m, "rec-m")
 		}, []owed{{"monitor", OwedMonitor, "ended", "http://x/rec-m"}}},
 		{"held after Play, Monitor running: the Play again, then the Monitor result", func(t testing.TB, m *machine) {
-			run, _ := m.accept(acceptance{name: "monitor", target: "http://app.test/n"})
-			_ = m.answering(run)
-			_ = m.answered(nil)
-			_ = m.recording(run, "monitor", "rec-m", "http://app.test/m", "t", m.clock())
-			_ = m.done(run, nil, false)
-			run, _ = m.accept(acceptance{name: "play", target: "http://app.test/p"})
+			monitored(t, m, "rec-m")
+			run, _ := m.accept(acceptance{name: "play", target: "http://app.test/p"})
 			_ = m.done(run, nil, false)
 			_, _ = m.accept(acceptance{name: "hold", silent: true})
 			queueAll(t, m)
 		}, []owed{{"play", OwedEnd, "ended", ""}, {"monitor", OwedMonitor, "ended", "http://x/rec-m"}}},
 		{"a Monitor whose recording left nothing: its result without monitor_url", func(t testing.TB, m *machine) {
-			run, _ := m.accept(acceptance{name: "monitor", target: "http://app.test/n"})
-			_ = m.answering(run)
-			_ = m.answered(nil)
-			_ = m.recording(run, "monitor", "rec-empty", "http://app.test/m", "t", m.clock())
-			_ = m.done(run, nil, false)
-			queueAll(t, m)
+			monitored(t, m, "rec-empty")
 		}, []owed{{"monitor", OwedMonitor, "ended", ""}}},
 		{"refused while the Monitor answered: the Monitor, ended", func(t testing.TB, m *machine) {
 			run, _ := m.accept(acceptance{name: "monitor", target: "http://app.test/n"})

@@ -17,7 +17,8 @@ import (
 // now (a recording that cannot be read, the journal or outbox failing) is logged and left for
 // the next start. Recover must run before the engine takes calls.
 //
-// rec.Dialog is where the SIP dialog of such a call is kept for ending it from here.
+// A session whose call was still up when the process died has its call ended through
+// Deps.Dialogs, from the dialog snapshot its Call gave (DialogCall), before it is settled.
 func (e *Engine) Recover(files RecordingFiles) error {
 	if e.d.Journal == nil {
 		return nil
@@ -57,6 +58,11 @@ func (e *Engine) recoverSession(rec SessionRecord, files RecordingFiles) (int, e
 		end = time.Now()
 	}
 	if m.rec.Line != LineDown {
+		if len(rec.Dialog) > 0 && e.d.Dialogs != nil {
+			if err := e.d.Dialogs.EndDialog(rec.Dialog); err != nil {
+				e.log.Warn("recover: ending the call", "session", rec.ID, "err", err)
+			}
+		}
 		if err := m.down("crash", end); err != nil {
 			return 0, err
 		}
