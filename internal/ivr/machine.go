@@ -399,6 +399,9 @@ func (m *machine) finalize(i int, state string) {
 	}
 	e := Entry{Event: stepOwe, Run: o.Run, Block: o.Notice.Block, CallState: state, Target: o.Notice.Target}
 	if o.Notice.Target != "" {
+		for _, x := range m.rec.Owed { // never reuse a number, even from a damaged record
+			m.rec.NextID = max(m.rec.NextID, x.ID)
+		}
 		m.rec.NextID++
 		o.ID = m.rec.NextID
 		e.Delivery = DeliveryID(m.rec.ID, o.ID)

@@ -301,3 +301,28 @@ func TestNotificationParamsStable(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRecoverRecord feeds recovery arbitrary journal rows (a corrupted or foreign database):
+// decoding and settling never panic, and a session recovery reports settled is journaled
+// ended, owing nothing.
+func FuzzRecoverRecord(f *testing.F) {
+	f.Add([]byte(`{"id":"S1","app_id":"A1","phase":"idle","line":"up","last":{"kind":"block","run":1,"notice":{"block":"play","target":"http://a.test/p"},"call_state":"ongoing"}}`))
+	f.Add([]byte(`{"id":"S1","app_id":"A1","phase":"running","line":"up","current":{"run":2,"name":"record"},"owed":[{"kind":"block","run":2,"notice":{"block":"record","target":"http://a.test/r"},"recording":"rec-1"},{"id":3,"kind":"block","run":1,"notice":{"block":"play","target":"http://a.test/p"},"call_state":"ongoing"}],"next_id":3}`))
+	f.Add([]byte(`{"id":"S1","app_id":"A1","phase":"settled","line":"down","owed":[{"id":1,"kind":"end","notice":{"block":"answer","target":"http://a.test/a"},"call_state":"ended"}],"next_id":1}`))
+	f.Add([]byte(`{"id":"S1","app_id":"A1","state":"ongoing","pending":{"block":"gather","target":"http://a.test/g"},"monitor":{"recording_id":"rec-1","target":"http://a.test/m"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rec, err := DecodeRecord(data)
+		if err != nil || rec.ID == "" {
+			return
+		}
+		out := &outbox{t: t, body: map[string]string{}, state: map[string]string{}}
+		j := &fakeJournal{}
+		e := New(Config{}, Deps{Notifier: out, Journal: j})
+		if _, err := e.recoverSession(rec, noFiles{}); err != nil {
+			return
+		}
+		if got := j.record(t, rec.ID); got.Phase != PhaseEnded || len(got.Owed) != 0 {
+			t.Fatalf("recovered to %+v", got)
+		}
+	})
+}
