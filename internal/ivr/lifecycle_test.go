@@ -368,6 +368,7 @@ func TestTimeline(t *testing.T) {
 	steps := slices.Clone(r.j.steps[sid])
 	r.j.mu.Unlock()
 	var lines []string
+	owed := map[string]int{} // delivery → step
 	for i, e := range steps {
 		if e.Step != i+1 {
 			t.Fatalf("step %d numbered %d", i+1, e.Step)
@@ -381,17 +382,27 @@ func TestTimeline(t *testing.T) {
 			l += " " + e.Block + " tag=" + e.Params["tag"]
 		case evDone:
 			l += " " + e.Block + " " + e.CallState + " digits=" + e.Result["digits"]
-		case stepOwe, evQueued:
+		case stepOwe:
 			l += " " + strings.TrimPrefix(e.Delivery, sid)
+			owed[e.Delivery] = e.Step
+		case evQueued: // noted when the outbox took it, which may be after the app's next request
+			if at, ok := owed[e.Delivery]; !ok || at > e.Step {
+				t.Fatalf("%s queued before it was owed", e.Delivery)
+			}
+			delete(owed, e.Delivery)
+			continue
 		case evDown:
 			l += " " + e.Cause
 		}
 		lines = append(lines, l)
 	}
+	if len(owed) != 0 {
+		t.Fatalf("owed, never queued: %v", owed)
+	}
 	got := strings.Join(lines, "\n")
-	want := strings.Join([]string{"incoming", "owe -1", "queued -1", "accept play tag=t1", "answering", "answered",
-		"done play ongoing digits=", "owe -2", "queued -2", "accept gather tag=", "done gather ongoing digits=42", "owe -3",
-		"queued -3", "down far end hung up", "settle", "owe -4", "queued -4", "close"}, "\n")
+	want := strings.Join([]string{"incoming", "owe -1", "accept play tag=t1", "answering", "answered",
+		"done play ongoing digits=", "owe -2", "accept gather tag=", "done gather ongoing digits=42", "owe -3",
+		"down far end hung up", "settle", "owe -4", "close"}, "\n")
 	if got != want {
 		t.Fatalf("timeline:\n%s\nwant:\n%s", got, want)
 	}
