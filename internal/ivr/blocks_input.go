@@ -23,11 +23,11 @@ var gatherSpec = blockSpec{parse: func(c *checker) *block {
 	tag := c.tag()
 	return &block{name: "gather", msg: msg, tag: tag, target: target, extra: map[string]string{"digits": ""},
 		run: func(x *exec, pcm []int16) map[string]string {
+			keys, stop := x.s.keys.listen() // from the start: keys right after the answer count
+			defer stop()
 			if x.answer() != nil {
 				return map[string]string{"digits": ""}
 			}
-			keys, stop := x.s.keys.listen()
-			defer stop()
 			digits := x.gather(keys, pcm, maxDigits, time.Duration(timeout)*time.Second, attempts)
 			return map[string]string{"digits": digits}
 		}}
