@@ -74,7 +74,7 @@ func (recorders) Start(ivr.RecordingInfo) (ivr.Recording, error) { return rec{},
 
 type notifier struct{ ch chan url.Values }
 
-func (n notifier) Notify(_, _, _ string, p url.Values) error { n.ch <- p; return nil }
+func (n notifier) Notify(x ivr.Notification) error { n.ch <- x.Params; return nil }
 
 type resolver struct{}
 

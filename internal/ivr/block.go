@@ -10,8 +10,8 @@ type blockSpec struct {
 	// parse validates the parameters in the order of the block's table (through c) and
 	// returns the block to run. When c.status is set the result is ignored.
 	parse func(c *checker) *block
-	// bypass reports whether the request passes a busy session (forced Hangup, Unhold).
-	bypass func(Params) bool
+	// force reports whether the request is taken whatever the session runs (forced Hangup).
+	force func(Params) bool
 	// outbound blocks (Dial) start a new session instead of naming one.
 	outbound bool
 }
@@ -25,6 +25,7 @@ type block struct {
 	end    bool              // an End block (or one that ends the call): later requests get error_session_ended
 	silent bool              // sends no notification of its own
 	fields map[string]string // extra fields of the API answer (e.g. room)
+	extra  map[string]string // fields its notification carries even if the block is cut short
 	// check tests the block's state against the session (e.g. error_monitor_in_progress).
 	// Called with the engine lock held.
 	check func(s *session) string
@@ -46,39 +47,70 @@ func Known(name string) bool { _, ok := blocks[name]; return ok }
 
 // exec is what a running block may do to its call.
 type exec struct {
-	e   *Engine
-	s   *session
-	ctx context.Context
+	e      *Engine
+	s      *session
+	ctx    context.Context
+	run    int  // the block's run number in its session
+	hungUp bool // the block ended the call (hangup)
 }
 
-// answer answers the call if it is still ringing.
+// answer answers the call if it is not answered yet. Only the session's current block may
+// start an answer; one overtaken by a forced Hangup gets ErrCallEnded instead. An answer that
+// fails (the caller's offer refused, the call dropped during set-up) ends the session.
 func (x *exec) answer() error {
-	x.e.mu.Lock()
-	ringing, call := x.s.rec.State == StateRinging, x.s.call
-	x.e.mu.Unlock()
-	if call == nil { // an outbound call still dialing
-		return ErrCallEnded
+	e, s := x.e, x.s
+	e.mu.Lock()
+	line, call := s.m.rec.Line, s.call
+	var err error
+	if line == LineRinging && call != nil {
+		err = s.m.answering(x.run)
 	}
-	if !ringing {
+	e.mu.Unlock()
+	switch {
+	case call == nil || line == LineDown || line == LineDialing:
+		return ErrCallEnded
+	case line == LineUp:
 		return nil
+	case line == LineRinging && err != nil:
+		return ErrCallEnded
+	case line == LineRinging:
+		e.flush(s) // journaled as answering before the 200 OK goes out
 	}
-	if err := x.s.call.Answer(x.ctx); err != nil {
-		x.e.log.Warn("answer failed", "session", x.s.rec.ID, "err", err)
+	// line == LineAnswering: another block's answer is under way; Answer shares it.
+	if aerr := call.Answer(x.ctx); aerr != nil {
+		e.log.Warn("answer failed", "session", s.id(), "err", aerr)
+		e.mu.Lock()
+		cur := s.m.rec.Current
+		if cur != nil && cur.Run == x.run && legal(evFail, s.m.rec.Phase, s.m.rec.Line) {
+			err = s.m.fail("answer failed: " + aerr.Error())
+			if s.endCause == "" {
+				s.endCause = "answer failed"
+			}
+		}
+		e.mu.Unlock()
+		if err != nil {
+			e.log.Error("answer failed", "session", s.id(), "err", err)
+		}
+		e.flush(s)
 		return ErrCallEnded
 	}
-	x.e.mu.Lock()
-	x.s.rec.State = StateOngoing
-	x.s.rec.AnsweredAt = time.Now()
-	x.e.mu.Unlock()
-	x.e.save(x.s)
+	e.mu.Lock()
+	switch s.m.rec.Line {
+	case LineAnswering:
+		err = s.m.answered(dialogOf(call))
+	case LineUp:
+	default:
+		err = ErrCallEnded
+	}
+	if cur := s.m.rec.Current; cur != nil && cur.Run != x.run && cur.Name == "hangup" {
+		err = ErrCallEnded // overtaken by a forced Hangup while answering: go no further
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return ErrCallEnded
+	}
+	e.flush(s)
 	return nil
-}
-
-// ringing reports whether the call has not been answered yet.
-func (x *exec) ringing() bool {
-	x.e.mu.Lock()
-	defer x.e.mu.Unlock()
-	return x.s.rec.State == StateRinging
 }
 
 // play plays pcm; ErrCallEnded when the call ended meanwhile.
@@ -96,26 +128,32 @@ func (x *exec) play(pcm []int16) error {
 	return err
 }
 
-// hangup ends the call (rejecting it if it was never answered) and waits briefly for the end.
+// hangup ends the call (refusing it if it was never answered; giving up an outbound call still
+// dialing) and waits briefly for the end. The decision is taken on the session's line under the
+// engine lock, where a block starting an answer is seen: a call being answered is hung up
+// (BYE once the answer completes), never refused.
 func (x *exec) hangup() {
-	x.e.mu.Lock()
-	x.s.endAccepted = true
-	call, cancelDial := x.s.call, x.s.dialCancel
-	x.e.mu.Unlock()
-	if call == nil { // still dialing: give up the call
+	e, s := x.e, x.s
+	e.mu.Lock()
+	x.hungUp = true
+	if s.endCause == "" {
+		s.endCause = "hangup"
+	}
+	line, call, cancelDial := s.m.rec.Line, s.call, s.dialCancel
+	e.mu.Unlock()
+	switch {
+	case line == LineDialing || call == nil:
 		if cancelDial != nil {
 			cancelDial()
 		}
 		return
+	case line == LineDown:
+		return
 	}
-	if x.ringing() {
-		_ = x.s.call.Reject(603)
-	} else {
-		_ = x.s.call.Hangup()
-	}
+	endCall(call, line, 603)
 	select {
-	case <-x.s.call.Done():
+	case <-call.Done():
 	case <-time.After(5 * time.Second):
-		x.e.log.Warn("call did not end after hangup", "session", x.s.rec.ID)
+		e.log.Warn("call did not end after hangup", "session", s.id())
 	}
 }

@@ -21,7 +21,7 @@ var playSpec = blockSpec{parse: func(c *checker) *block {
 
 // Hangup: plays msg then ends the call; force=enabled ends it at once, even mid-block.
 var hangupSpec = blockSpec{
-	bypass: func(p Params) bool { return strings.EqualFold(p["force"], "enabled") },
+	force: func(p Params) bool { return strings.EqualFold(p["force"], "enabled") },
 	parse: func(c *checker) *block {
 		force := strings.EqualFold(c.p["force"], "enabled")
 		msg := c.msg(MaxMsg)

@@ -29,7 +29,7 @@ var holdSpec = blockSpec{parse: func(c *checker) *block {
 			var stop context.CancelFunc
 			ctx, stop = context.WithCancel(context.Background())
 			done = make(chan struct{})
-			s.held, s.unhold, s.holdDone = true, stop, done
+			s.unhold, s.holdDone = stop, done
 		},
 		run: func(x *exec, pcm []int16) map[string]string {
 			if len(pcm) == 0 {
@@ -55,16 +55,12 @@ var holdSpec = blockSpec{parse: func(c *checker) *block {
 
 // Unhold: ends Hold and notifies. Without notify_url the call is hung up instead.
 var unholdSpec = blockSpec{
-	bypass: func(Params) bool { return true }, // passes a held session; lookup limits it to held ones
 	parse: func(c *checker) *block {
 		tag := c.tag()
 		target := c.notifyURL("notify_url", false)
 		return &block{name: "unhold", tag: tag, target: target, end: target == "",
 			check: func(s *session) string {
-				if !s.held {
-					if s.busy {
-						return StatusSessionNotReady
-					}
+				if s.m.rec.Phase != PhaseHeld {
 					return StatusSessionNotOnHold
 				}
 				return ""
@@ -72,7 +68,7 @@ var unholdSpec = blockSpec{
 			run: func(x *exec, _ []int16) map[string]string {
 				x.e.mu.Lock()
 				stop, done := x.s.unhold, x.s.holdDone
-				x.s.held, x.s.unhold = false, nil
+				x.s.unhold = nil
 				x.e.mu.Unlock()
 				if stop != nil {
 					stop()
@@ -129,7 +125,7 @@ var transferSpec = blockSpec{parse: func(c *checker) *block {
 		if isRoom {
 			leave, err := x.e.d.Telephony.JoinRoom(room, newRoom, x.s.call)
 			if err != nil {
-				x.e.log.Warn("transfer: join room", "session", x.s.rec.ID, "room", room, "err", err)
+				x.e.log.Warn("transfer: join room", "session", x.s.id(), "room", room, "err", err)
 				return x.transferFailed(DialFailed, onFailure, map[string]string{"room": room})
 			}
 			select {
@@ -142,7 +138,7 @@ var transferSpec = blockSpec{parse: func(c *checker) *block {
 		// The caller hears the far end's early media (ringback, announcements) as it comes.
 		far, outcome, err := x.e.d.Telephony.Dial(x.ctx, dest, callerID, x.s.call)
 		if err != nil {
-			x.e.log.Info("transfer: dial", "session", x.s.rec.ID, "dest", dest, "err", err)
+			x.e.log.Info("transfer: dial", "session", x.s.id(), "dest", dest, "err", err)
 		}
 		if outcome != DialAnswered || far == nil {
 			return x.transferFailed(outcome, onFailure, nil)
@@ -168,10 +164,7 @@ func (x *exec) transferFailed(outcome, onFailure string, extra map[string]string
 		out[k] = v
 	}
 	if onFailure == "continue" && !isDone(x.s.call) {
-		x.e.mu.Lock()
-		x.s.endAccepted = false // the app goes on with the call
-		x.e.mu.Unlock()
-		return out
+		return out // the app goes on with the call
 	}
 	x.hangup()
 	return out

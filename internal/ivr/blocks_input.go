@@ -21,13 +21,13 @@ var gatherSpec = blockSpec{parse: func(c *checker) *block {
 	timeout := c.integer("timeout", 15, 1, 3600, StatusInvalidTimeout)
 	attempts := c.integer("attempts", 1, 1, 100, StatusInvalidAttempts)
 	tag := c.tag()
-	return &block{name: "gather", msg: msg, tag: tag, target: target,
+	return &block{name: "gather", msg: msg, tag: tag, target: target, extra: map[string]string{"digits": ""},
 		run: func(x *exec, pcm []int16) map[string]string {
+			keys, stop := x.s.keys.listen() // from the start: keys right after the answer count
+			defer stop()
 			if x.answer() != nil {
 				return map[string]string{"digits": ""}
 			}
-			keys, stop := x.s.keys.listen()
-			defer stop()
 			digits := x.gather(keys, pcm, maxDigits, time.Duration(timeout)*time.Second, attempts)
 			return map[string]string{"digits": digits}
 		}}
@@ -110,9 +110,17 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 			}
 			keys, stop := x.s.keys.listen()
 			defer stop()
-			r, err := x.e.d.Recorders.Start(RecordingInfo{ID: newID("rec-", 10), SessionID: x.s.rec.ID, Kind: "record", Start: time.Now()})
+			if !x.mayRecord() {
+				return nil
+			}
+			id, start := newID("rec-", 10), time.Now()
+			r, err := x.e.d.Recorders.Start(RecordingInfo{ID: id, SessionID: x.s.id(), Kind: "record", Start: start})
 			if err != nil {
-				x.e.log.Error("record: start", "session", x.s.rec.ID, "err", err)
+				x.e.log.Error("record: start", "session", x.s.id(), "err", err)
+				return nil
+			}
+			if !x.recording("record", id, "", "", start) {
+				_, _ = r.Finish(start)
 				return nil
 			}
 			x.s.taps.set(false, r)
@@ -136,7 +144,7 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 			x.s.taps.set(false, nil)
 			url, err := r.Finish(time.Now())
 			if err != nil {
-				x.e.log.Error("record: finish", "session", x.s.rec.ID, "err", err)
+				x.e.log.Error("record: finish", "session", x.s.id(), "err", err)
 				return nil
 			}
 			return map[string]string{"record_url": url}

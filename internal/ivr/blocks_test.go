@@ -9,15 +9,26 @@ import (
 
 // fakeTel is an in-memory trunk: dests map to outcomes; answered calls are fakeCalls.
 type fakeTel struct {
-	mu       sync.Mutex
-	outcomes map[string]string
-	dialed   []*fakeCall
-	earlyTo  []Call // each Dial's earlyTo
-	bridged  int
-	rooms    map[string][]Call
+	mu        sync.Mutex
+	outcomes  map[string]string
+	dialed    []*fakeCall
+	earlyTo   []Call // each Dial's earlyTo
+	bridged   int
+	rooms     map[string][]Call
+	cancelled int // dials given up (CANCEL) while ringing
 }
 
+// ringForever is a destination that rings until the dial is given up.
+const ringForever = "+6590000009"
+
 func (f *fakeTel) Dial(ctx context.Context, dest, callerID string, earlyTo Call) (Call, string, error) {
+	if dest == ringForever {
+		<-ctx.Done()
+		f.mu.Lock()
+		f.cancelled++
+		f.mu.Unlock()
+		return nil, DialUnanswered, ctx.Err()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.earlyTo = append(f.earlyTo, earlyTo)
@@ -29,7 +40,7 @@ func (f *fakeTel) Dial(ctx context.Context, dest, callerID string, earlyTo Call)
 		return nil, o, nil
 	}
 	c := newFakeCall()
-	c.answered = true
+	c.answered, c.st = true, fcAnswered
 	f.dialed = append(f.dialed, c)
 	return c, o, nil
 }

@@ -16,12 +16,14 @@ import (
 type Call interface {
 	// Answer accepts a ringing incoming call (SIP 200 OK). Idempotent.
 	Answer(ctx context.Context) error
-	// Reject refuses a ringing call with a SIP status code (e.g. 603).
+	// Reject refuses a ringing call with a SIP status code (e.g. 603). It fails once an
+	// answer is under way or done (the engine then hangs up with Hangup instead).
 	Reject(code int) error
 	// Play sends 8 kHz PCM to the caller in real time and returns when it has all been sent,
 	// when ctx is done, or when the call ends (then it returns ErrCallEnded).
 	Play(ctx context.Context, pcm []int16) error
-	// Hangup ends the call from our side (SIP BYE). Idempotent.
+	// Hangup ends the call from our side: BYE once answered; while an answer is under way it
+	// waits for it and then sends BYE; a ringing call is refused. Idempotent.
 	Hangup() error
 	// Done is closed when the call has ended, whichever side ended it.
 	Done() <-chan struct{}
@@ -88,11 +90,43 @@ type Recording interface {
 	Finish(end time.Time) (url string, err error)
 }
 
-// Notifier queues a notification for durable delivery: POST params to target, signed with the
-// app's access token. It returns once the notification is safely queued. Notifications of one
-// session are delivered in the order they were queued.
+// DialogCall is a Call that can describe its SIP dialog (Call-ID, tags, remote target, route
+// set, CSeq, transport) as an opaque snapshot. The engine journals it with the session (when
+// the call rings and once it is answered) so that a later start can end a call a crashed
+// process was carrying.
+type DialogCall interface {
+	Call
+	Dialog() []byte
+}
+
+// DialogEnder ends, at the next start, a call a crashed process was carrying, from the dialog
+// snapshot its session journaled (its Call was a DialogCall).
+type DialogEnder interface {
+	EndDialog(snapshot []byte) error
+}
+
+// dialogOf returns c's dialog snapshot, or nil.
+func dialogOf(c Call) []byte {
+	if d, ok := c.(DialogCall); ok {
+		return d.Dialog()
+	}
+	return nil
+}
+
+// Notification is one notification to queue: POST Params to Target, signed with the app's
+// access token. DeliveryID is stable: queueing the same id again must not queue it twice.
+type Notification struct {
+	DeliveryID string
+	AppID      string
+	SessionID  string // the session's notifications are delivered in the order queued
+	Target     string
+	Params     url.Values
+}
+
+// Notifier queues notifications for durable delivery. It returns once the notification is
+// safely queued; a notification whose DeliveryID is already queued is not queued again.
 type Notifier interface {
-	Notify(appID, sessionID, target string, params url.Values) error
+	Notify(n Notification) error
 }
 
 // Resolver looks up host names (net.DefaultResolver satisfies it).
@@ -100,12 +134,18 @@ type Resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
-// Journal persists session state so that a restart can finish what a crash interrupted.
+// Journal persists session state so that a restart can finish what a crash interrupted. The
+// engine saves a session's record after each transition, before acting on it, together with
+// the timeline entries that transition produced (one write).
 type Journal interface {
-	SaveSession(s SessionRecord) error
+	SaveSession(s SessionRecord, steps []Entry) error
+	// Unfinished returns the sessions whose phase is not ended (Engine.Recover settles them).
+	Unfinished() ([]SessionRecord, error)
 }
 
-// Clock is the engine's time source (tests may fake it).
-type Clock interface {
-	Now() time.Time
+// RecordingFiles finds recordings again after a crash.
+type RecordingFiles interface {
+	// Recover finishes recording id as far as it was written, stores it and returns its
+	// signed URL and length; url is "" when nothing usable was recorded.
+	Recover(id string) (url string, length time.Duration, err error)
 }

@@ -60,12 +60,14 @@ func (e *Engine) handleOutbound(ctx context.Context, appID string, _ blockSpec, 
 	if c.status != "" {
 		return resp(c.status)
 	}
-	s := e.newSession(appID, StateRinging)
-	s.rec.Dest = d.dest
-	s.busy = true
-	if d.target == "" {
-		s.endAccepted = true // no notify_url: hang up after the block
+	s := e.newSession(appID)
+	s.m.rec.Dest = d.dest
+	run, err := s.m.dial(acceptance{name: "dial", target: d.target, tag: d.tag, end: d.target == "", params: p,
+		extra: map[string]string{"dest": d.dest}}) // no notify_url: hang up after the block
+	if err != nil {
+		return resp(StatusInternal)
 	}
+	s.running = 1
 	if !e.admit(s) {
 		return resp(StatusCallLimitReached)
 	}
@@ -74,55 +76,76 @@ func (e *Engine) handleOutbound(ctx context.Context, appID string, _ blockSpec, 
 		e.forget(s)
 		return resp(st)
 	}
-	n := Notice{Block: "dial", Target: d.target, Tag: d.tag, Extra: map[string]string{"dest": d.dest}}
-	s.rec.Pending = &n
-	if err := e.journal(s.rec); err != nil {
-		e.forget(s)
-		return resp(StatusInternal)
-	}
 	dctx, cancel := context.WithCancel(context.Background())
 	e.mu.Lock()
 	s.dialCancel = cancel
 	e.mu.Unlock()
+	if err := e.begin(s); err != nil {
+		cancel()
+		e.forget(s)
+		e.log.Error("journal", "session", s.id(), "err", err)
+		return resp(StatusInternal)
+	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		e.runDial(dctx, s, d, n, pcm)
+		e.runDial(dctx, s, d, run, pcm)
 	}()
-	return Response{Status: StatusOK, Fields: map[string]string{"txn_ref": s.rec.TxnRef, "session": s.rec.ID}}
+	return Response{Status: StatusOK, Fields: map[string]string{"txn_ref": s.m.rec.TxnRef, "session": s.id()}}
 }
 
-func (e *Engine) runDial(ctx context.Context, s *session, d dialParams, n Notice, pcm []int16) {
+// runDial places the call, plays msg once it is answered, and notifies dial_status. A call
+// that never comes up ends the session through the same settle as any other end.
+func (e *Engine) runDial(ctx context.Context, s *session, d dialParams, run int, pcm []int16) {
 	call, outcome, err := e.d.Telephony.Dial(ctx, d.dest, d.callerID, nil)
 	if err != nil {
-		e.log.Info("dial failed", "session", s.rec.ID, "dest", d.dest, "err", err)
+		e.log.Info("dial failed", "session", s.id(), "dest", d.dest, "err", err)
 	}
-	n.Extra["dial_status"] = outcome
-	if outcome != DialAnswered || call == nil {
-		// The call never came up: the session ends here with its one notification.
-		e.mu.Lock()
-		s.ended, s.busy, s.endNotified = true, false, true
-		s.rec.State, s.rec.EndedAt, s.rec.Pending, s.rec.Last = StateEnded, time.Now(), nil, &n
-		rec := s.rec
-		e.mu.Unlock()
-		e.notify(rec, n, StateEnded)
-		e.save(s)
-		time.AfterFunc(e.cfg.KeepEnded, func() { e.forget(s) })
-		return
+	if call == nil && outcome == DialAnswered {
+		outcome = DialFailed
+	}
+	if outcome != DialAnswered && call != nil {
+		_ = call.Hangup()
+		call = nil
 	}
 	e.mu.Lock()
-	s.rec.State, s.rec.AnsweredAt = StateOngoing, time.Now()
-	s.seq++
-	seq := s.seq
+	var dialog []byte
+	if call != nil {
+		dialog = dialogOf(call)
+	}
+	err = s.m.dialed(outcome, dialog)
+	cur := s.m.rec.Current
+	overtaken := cur == nil || cur.Run != run || s.m.rec.Phase == PhaseEnding // a forced Hangup came first
 	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("dialed", "session", s.id(), "err", err)
+	}
+	e.flush(s)
+	x := &exec{e: e, s: s, ctx: context.Background(), run: run}
+	extra := map[string]string{"dial_status": outcome}
+	if call == nil {
+		e.blockDone(s, x, extra)
+		return
+	}
 	e.attach(s, call)
-	if d.maxDuration > 0 {
-		time.AfterFunc(time.Duration(d.maxDuration)*time.Second, func() { _ = call.Hangup() })
-	}
-	x := &exec{e: e, s: s, ctx: context.Background()}
-	if x.play(pcm) == nil && d.target == "" {
+	switch {
+	case overtaken:
 		x.hangup()
+	default:
+		if d.maxDuration > 0 {
+			time.AfterFunc(time.Duration(d.maxDuration)*time.Second, func() {
+				e.mu.Lock()
+				if s.endCause == "" {
+					s.endCause = "max_duration"
+				}
+				e.mu.Unlock()
+				_ = call.Hangup()
+			})
+		}
+		if x.play(pcm) == nil && d.target == "" {
+			x.hangup()
+		}
 	}
-	e.blockDone(s, seq, &block{name: "dial", silent: d.target == ""}, n, n.Extra)
+	e.blockDone(s, x, extra)
 }

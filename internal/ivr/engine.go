@@ -2,6 +2,12 @@
 // (Monitor, Play, Hangup, ...). It does no network or disk I/O of its own: calls, prompts,
 // recordings, persistence and notifications come in through the interfaces in deps.go, so the
 // whole state machine can be tested with in-memory parts.
+//
+// Each session has one phase and a list of notifications it owes the app (machine.go, table
+// in phase.go and phases.md). Every transition is journaled before its effects: the engine
+// changes the machine under its lock, then flush journals the record and only then queues
+// the notifications that became final, each under a delivery id derived from the session, so
+// the outbox stores it once even when a crash repeats the queueing.
 package ivr
 
 import (
@@ -31,7 +37,10 @@ type Deps struct {
 	Trunk     bool      // numbers can be dialled (Dial, Transfer to a number)
 	Resolver  Resolver  // nil: notify_url hosts are not resolved
 	HoldMusic []int16   // played by Hold without msg
-	Log       *slog.Logger
+	// Dialogs ends the calls of sessions Recover finds still up; nil: not ended (the caller
+	// hears silence until it hangs up).
+	Dialogs DialogEnder
+	Log     *slog.Logger
 }
 
 // Engine runs every session of the server.
@@ -42,7 +51,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	wg       sync.WaitGroup // background work: blocks, recordings being finished
+	wg       sync.WaitGroup // background work: blocks, call ends, recordings being finished
 }
 
 // Response is the API answer to a block request.
@@ -66,7 +75,7 @@ func New(cfg Config, d Deps) *Engine {
 	}
 	log := d.Log
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{cfg: cfg, d: d, log: log, sessions: map[string]*session{}}
 }
@@ -74,34 +83,37 @@ func New(cfg Config, d Deps) *Engine {
 // ErrCallLimit is returned by Incoming when the app has as many calls as it may.
 var ErrCallLimit = errors.New("ivr: concurrent call limit reached")
 
+// ErrCallEnded is what a Call returns when the call ended during an operation.
+var ErrCallEnded = errors.New("call ended")
+
 // Incoming registers a ringing incoming call routed to appID and sends the Answer notification
-// to answerURL. It returns the new session's id, or ErrCallLimit.
+// to answerURL. It returns the new session's id, or ErrCallLimit, or the journal's error.
 func (e *Engine) Incoming(call Call, appID, answerURL, from, to string) (string, error) {
-	s := e.newSession(appID, StateRinging)
-	s.rec.From, s.rec.To, s.rec.AnswerURL = from, to, answerURL
-	n := Notice{Block: "answer", Target: answerURL}
-	s.rec.Last = &n
+	s := e.newSession(appID)
+	s.m.rec.From, s.m.rec.To, s.m.rec.AnswerURL = from, to, answerURL
+	if err := s.m.incoming(dialogOf(call)); err != nil {
+		return "", err
+	}
 	if !e.admit(s) {
 		return "", ErrCallLimit
 	}
-	if err := e.journal(s.rec); err != nil {
+	if err := e.begin(s); err != nil { // journaled, or the call is refused
 		e.forget(s)
 		return "", err
 	}
 	e.attach(s, call)
-	e.notify(s.rec, n, StateRinging)
+	e.flush(s) // queues the Answer notification
 	e.armIdle(s)
-	return s.rec.ID, nil
+	return s.id(), nil
 }
 
-func (e *Engine) newSession(appID, state string) *session {
-	return &session{rec: SessionRecord{
+func (e *Engine) newSession(appID string) *session {
+	return &session{m: machine{rec: SessionRecord{
 		ID:        newID("S", 12),
 		AppID:     appID,
 		TxnRef:    newID("TX", 10),
-		State:     state,
 		StartedAt: time.Now(),
-	}}
+	}}}
 }
 
 // admit registers s unless its app is at the concurrent call limit.
@@ -111,7 +123,7 @@ func (e *Engine) admit(s *session) bool {
 	if lim := e.cfg.MaxCallsPerApp; lim > 0 {
 		n := 0
 		for _, o := range e.sessions {
-			if o.rec.AppID == s.rec.AppID && !o.ended {
+			if o.m.rec.AppID == s.m.rec.AppID && o.m.rec.Line != LineDown {
 				n++
 			}
 		}
@@ -119,13 +131,15 @@ func (e *Engine) admit(s *session) bool {
 			return false
 		}
 	}
-	e.sessions[s.rec.ID] = s
+	e.sessions[s.id()] = s
 	return true
 }
 
 func (e *Engine) forget(s *session) {
 	e.mu.Lock()
-	delete(e.sessions, s.rec.ID)
+	if e.sessions[s.id()] == s {
+		delete(e.sessions, s.id())
+	}
 	e.mu.Unlock()
 }
 
@@ -139,7 +153,7 @@ func (e *Engine) attach(s *session, call Call) {
 	e.wg.Add(1)
 	call.AfterEnd(func() {
 		defer e.wg.Done()
-		e.callEnded(s)
+		e.lineDown(s)
 	})
 }
 
@@ -151,7 +165,7 @@ func (e *Engine) Session(id string) (SessionRecord, bool) {
 	if !ok {
 		return SessionRecord{}, false
 	}
-	return s.rec, true
+	return s.m.rec.clone(), true
 }
 
 // Wait blocks until every running block and every recording being finished is done.
@@ -172,9 +186,9 @@ func (e *Engine) Handle(ctx context.Context, appID, name string, p Params) Respo
 	if sid == "" {
 		return resp(Missing("session"))
 	}
-	bypass := spec.bypass != nil && spec.bypass(p)
+	force := spec.force != nil && spec.force(p)
 	e.mu.Lock()
-	s, st := e.lookup(appID, sid, name, bypass)
+	s, st := e.lookup(appID, sid, name, force)
 	e.mu.Unlock()
 	if st != "" {
 		return resp(st)
@@ -186,37 +200,48 @@ func (e *Engine) Handle(ctx context.Context, appID, name string, p Params) Respo
 	}
 
 	e.mu.Lock()
-	if _, st = e.lookup(appID, sid, name, bypass); st == "" && b.check != nil {
+	if _, st = e.lookup(appID, sid, name, force); st == "" && b.check != nil {
 		st = b.check(s)
 	}
 	if st != "" {
 		e.mu.Unlock()
 		return resp(st)
 	}
-	s.busy = true
-	if b.end {
-		s.endAccepted = true
+	if !force {
+		s.preparing = b
 	}
 	s.idleGen++ // a block arrived: no idle hang-up
 	e.mu.Unlock()
 
 	pcm, st := e.prepare(ctx, b.msg)
-	if st != "" {
-		e.mu.Lock()
-		s.busy = false
-		if b.end {
-			s.endAccepted = false
+	e.mu.Lock()
+	if s.preparing == b {
+		s.preparing = nil
+	}
+	run := 0
+	if st == "" {
+		var err error
+		run, err = s.m.accept(acceptance{name: b.name, target: b.target, tag: b.tag, end: b.end, silent: b.silent,
+			force: force, params: p, extra: b.extra})
+		switch {
+		case err != nil: // the session moved on while msg was prepared (a forced Hangup, the end)
+			if _, st = e.lookup(appID, sid, name, force); st == "" {
+				st = StatusSessionNotReady
+			}
+		default:
+			s.running++
+			if b.accept != nil {
+				b.accept(s)
+			}
 		}
-		e.mu.Unlock()
+	}
+	e.mu.Unlock()
+	if st != "" {
 		e.armIdle(s)
 		return resp(st)
 	}
-	if b.accept != nil {
-		e.mu.Lock()
-		b.accept(s)
-		e.mu.Unlock()
-	}
-	e.start(s, b, pcm)
+	e.flush(s) // accepted and journaled before it runs
+	e.start(s, b, run, pcm)
 	return Response{Status: StatusOK, Fields: b.fields}
 }
 
@@ -234,157 +259,168 @@ func (e *Engine) prepare(ctx context.Context, msg string) ([]int16, string) {
 	return pcm, ""
 }
 
-// lookup finds a session and applies the session checks. bypass lets a block through a busy
-// or held session (forced Hangup; Unhold of a held call). Caller holds e.mu.
-func (e *Engine) lookup(appID, sid, name string, bypass bool) (*session, string) {
+// lookup finds a session and applies the session checks by its phase. A forced Hangup passes
+// any session still live; Unhold passes a held one. Caller holds e.mu.
+func (e *Engine) lookup(appID, sid, name string, force bool) (*session, string) {
 	s, ok := e.sessions[sid]
 	switch {
 	case !ok:
 		return nil, StatusInvalidSession
-	case s.rec.AppID != appID:
+	case s.m.rec.AppID != appID:
 		return nil, StatusSessionAccessDenied
-	case s.ended:
+	}
+	rec := &s.m.rec
+	switch rec.Phase {
+	case PhaseEnding, PhaseSettled, PhaseEnded:
 		return nil, StatusSessionEnded
-	case bypass && (name == "hangup" || s.held):
+	}
+	if force {
 		return s, ""
-	case s.endAccepted:
+	}
+	if p := s.preparing; p != nil {
+		if p.end {
+			return nil, StatusSessionEnded
+		}
+		return nil, StatusSessionNotReady
+	}
+	switch {
+	case rec.Phase == PhaseHeld && name == "unhold":
+	case rec.Phase == PhaseRunning && rec.Current != nil && rec.Current.End:
 		return nil, StatusSessionEnded
-	case s.busy:
+	case rec.Phase == PhaseRunning || rec.Phase == PhaseHeld:
 		return nil, StatusSessionNotReady
 	}
 	return s, ""
 }
 
 // start runs an accepted block in the background.
-func (e *Engine) start(s *session, b *block, pcm []int16) {
+func (e *Engine) start(s *session, b *block, run int, pcm []int16) {
 	ctx, cancel := context.WithCancel(context.Background())
-	e.mu.Lock()
-	s.seq++
-	seq := s.seq
-	s.cancel = cancel
-	n := Notice{Block: b.name, Target: b.target, Tag: b.tag}
-	s.rec.Pending = &n
-	e.mu.Unlock()
-	e.save(s)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		x := &exec{e: e, s: s, ctx: ctx}
+		x := &exec{e: e, s: s, ctx: ctx, run: run}
 		extra := b.run(x, pcm)
-		e.blockDone(s, seq, b, n, extra)
+		e.blockDone(s, x, extra)
 	}()
 }
 
-// blockDone sends a finished block's notification and makes the session ready again.
-// A block interrupted by a forced Hangup (seq no longer current) only notifies.
-func (e *Engine) blockDone(s *session, seq int, b *block, n Notice, extra map[string]string) {
-	n.Extra = extra
+// blockDone makes a finished block's notification final and the session ready again.
+func (e *Engine) blockDone(s *session, x *exec, extra map[string]string) {
+	if isDone(s.call) {
+		e.lineDown(s) // the call's end comes first: the block's notification says ended
+	}
 	e.mu.Lock()
-	ended := s.ended || isDone(s.call) || b.name == "hangup"
-	if ended {
-		// A silent block (Hold) tells the app nothing: the end is still owed to it, through
-		// its last notification sent again (callEnded).
-		if !b.silent {
-			s.endNotified = true
-		}
-		s.rec.State = StateEnded
-		if s.rec.EndedAt.IsZero() {
-			s.rec.EndedAt = time.Now()
-		}
-	}
-	if seq == s.seq {
-		s.busy = false
-		s.cancel = nil
-		s.rec.Pending = nil
-		if !b.silent {
-			s.rec.Last = &n
-		}
-	}
-	rec := s.rec
+	s.running--
+	err := s.m.done(x.run, extra, x.hungUp)
+	idle := s.m.rec.Phase == PhaseIdle
 	e.mu.Unlock()
-	state := StateOngoing
-	if ended {
-		state = StateEnded
+	if err != nil {
+		e.log.Error("block done", "session", s.id(), "run", x.run, "err", err)
 	}
-	if !b.silent {
-		e.notify(rec, n, state)
-	}
-	e.save(s)
-	if !ended {
+	e.flush(s)
+	if idle {
 		e.armIdle(s)
 	}
+	e.trySettle(s)
 }
 
-// callEnded runs once when the call is over, whoever ended it.
-func (e *Engine) callEnded(s *session) {
+// lineDown runs once when the call is over, whoever ended it: the session ends, and its
+// Monitor recording is finished.
+func (e *Engine) lineDown(s *session) {
 	e.mu.Lock()
-	s.ended = true
+	if s.m.rec.Line == LineDown || !legal(evDown, s.m.rec.Phase, s.m.rec.Line) {
+		e.mu.Unlock()
+		return
+	}
+	cause := s.endCause
+	if cause == "" {
+		cause = "far end hung up"
+	}
+	err := s.m.down(cause, time.Now())
 	s.idleGen++
 	if s.idle != nil {
 		s.idle.Stop()
 	}
-	s.rec.State = StateEnded
-	if s.rec.EndedAt.IsZero() {
-		s.rec.EndedAt = time.Now()
-	}
-	rec, busy, recording, endNotified := s.rec, s.busy, s.recording, s.endNotified
-	// Held with nothing but Hold running: Hold sends no notification. A block accepted during
-	// the hold (a forced Hangup, Unhold) is pending instead and notifies the end itself.
-	onlyHeld := s.held && (rec.Pending == nil || rec.Pending.Block == "hold")
+	r := s.recording
 	s.recording = nil
+	s.finishing = r != nil
+	end := s.m.rec.EndedAt
 	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("call end", "session", s.id(), "err", err)
+	}
 	s.taps.set(true, nil)
-	e.save(s)
-	if (!busy || onlyHeld) && !endNotified && rec.Last != nil && !(rec.Last.Block == "monitor" && recording != nil) {
-		// Nothing that notifies is executing: the app learns the call ended from its last
-		// block's notification, sent again with call_state=ended. (After Monitor, the
-		// notification carrying monitor_url says it.)
-		e.notify(rec, *rec.Last, StateEnded)
+	e.flush(s)
+	if r != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.finishMonitor(s, r, end)
+		}()
 	}
-	if recording != nil {
-		e.finishMonitor(s, recording, rec.EndedAt)
-	}
-	time.AfterFunc(e.cfg.KeepEnded, func() {
-		e.mu.Lock()
-		delete(e.sessions, rec.ID)
-		e.mu.Unlock()
-	})
+	e.trySettle(s)
 }
 
-// finishMonitor completes a Monitor recording and hands its URL to the app.
+// finishMonitor completes the Monitor recording; its URL goes out when the session settles.
 func (e *Engine) finishMonitor(s *session, r Recording, end time.Time) {
 	url, err := r.Finish(end)
 	if err != nil {
-		e.log.Error("monitor: finish recording", "session", s.rec.ID, "err", err)
-		return
+		e.log.Error("monitor: finish recording", "session", s.id(), "err", err)
 	}
 	e.mu.Lock()
-	rec := s.rec
+	s.finishing = false
+	err = s.m.stored(url)
 	e.mu.Unlock()
-	if rec.Monitor == nil {
-		return
+	if err != nil {
+		e.log.Error("monitor: stored", "session", s.id(), "err", err)
 	}
-	if rec.Monitor.Target != "" {
-		if err := e.d.Notifier.Notify(rec.AppID, rec.ID, rec.Monitor.Target, e.cfg.Billing.monitorParams(rec, url)); err != nil {
-			e.log.Error("monitor: notify", "session", rec.ID, "err", err)
-			return
-		}
-	}
-	e.mu.Lock()
-	m := *s.rec.Monitor // records handed out share the pointer: copy, don't mutate
-	m.Notified = true
-	s.rec.Monitor = &m
-	rec = s.rec
-	e.mu.Unlock()
-	e.save(s)
+	e.flush(s)
+	e.trySettle(s)
 }
 
-// armIdle starts the idle timer: with no next block in time, the call is hung up.
+// trySettle settles the session once its call is over and nothing runs any more.
+func (e *Engine) trySettle(s *session) {
+	e.mu.Lock()
+	rec := &s.m.rec
+	if rec.Phase != PhaseEnding || rec.Line != LineDown || s.running > 0 || s.finishing ||
+		s.m.awaitingBlocks() || (rec.Monitor != nil && !rec.Monitor.Stored) {
+		e.mu.Unlock()
+		return
+	}
+	err := s.m.settle(nil)
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("settle", "session", s.id(), "err", err)
+	}
+	e.flush(s)
+	e.tryClose(s)
+}
+
+// tryClose ends a settled session once everything it owed is queued.
+func (e *Engine) tryClose(s *session) {
+	e.mu.Lock()
+	if s.m.rec.Phase != PhaseSettled || len(s.m.rec.Owed) > 0 {
+		e.mu.Unlock()
+		return
+	}
+	err := s.m.close()
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("close", "session", s.id(), "err", err)
+		return
+	}
+	e.flush(s)
+	time.AfterFunc(e.cfg.KeepEnded, func() { e.forget(s) })
+}
+
+// armIdle starts the idle timer of a session waiting for a block: with none in time, the
+// session ends and the call is hung up.
 func (e *Engine) armIdle(s *session) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if s.ended || s.busy {
+	if ph := s.m.rec.Phase; (ph != PhaseIdle && ph != PhaseRinging) || s.preparing != nil {
 		return
 	}
 	s.idleGen++
@@ -392,51 +428,129 @@ func (e *Engine) armIdle(s *session) {
 	if s.idle != nil {
 		s.idle.Stop()
 	}
-	s.idle = time.AfterFunc(e.cfg.IdleTimeout, func() {
-		e.mu.Lock()
-		if gen != s.idleGen || s.ended || s.busy {
-			e.mu.Unlock()
-			return
-		}
-		s.endAccepted = true
-		ringing := s.rec.State == StateRinging
-		e.mu.Unlock()
-		e.log.Info("idle timeout: hanging up", "session", s.rec.ID)
-		if ringing {
-			_ = s.call.Reject(480)
-		} else {
-			_ = s.call.Hangup()
-		}
-	})
+	s.idle = time.AfterFunc(e.cfg.IdleTimeout, func() { e.idleTimeout(s, gen) })
 }
 
-func (e *Engine) notify(rec SessionRecord, n Notice, state string) {
-	if n.Target == "" {
+func (e *Engine) idleTimeout(s *session, gen int) {
+	e.mu.Lock()
+	if ph := s.m.rec.Phase; gen != s.idleGen || (ph != PhaseIdle && ph != PhaseRinging) || s.preparing != nil {
+		e.mu.Unlock()
 		return
 	}
-	if err := e.d.Notifier.Notify(rec.AppID, rec.ID, n.Target, e.cfg.Billing.noticeParams(rec, n, state)); err != nil {
-		e.log.Error("notify", "session", rec.ID, "block", n.Block, "err", err)
+	err := s.m.timeout()
+	s.endCause = "idle timeout"
+	line, call := s.m.rec.Line, s.call
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("idle timeout", "session", s.id(), "err", err)
+		return
+	}
+	e.log.Info("idle timeout: hanging up", "session", s.id())
+	e.flush(s)
+	endCall(call, line, 480)
+}
+
+// endCall ends call from our side: a ringing call is refused with code, any other hung up.
+// A refusal that comes too late (an answer got under way) becomes a hang-up.
+func endCall(call Call, line Line, code int) {
+	if call == nil {
+		return
+	}
+	if line == LineRinging && call.Reject(code) == nil {
+		return
+	}
+	if !isDone(call) {
+		_ = call.Hangup()
 	}
 }
 
-func (e *Engine) journal(rec SessionRecord) error {
-	if e.d.Journal == nil {
-		return nil
-	}
-	return e.d.Journal.SaveSession(rec)
-}
-
-// save journals the session's current record. Saves of one session are serialised and each
-// takes its snapshot inside that order, so the last write is always the newest state.
-func (e *Engine) save(s *session) {
+// flush journals the session's record with the timeline entries of the transitions since the
+// last write, then queues the notifications that became final, in order, and notes them
+// queued. Notifications are queued only once the record that owes them is journaled: after a
+// journal failure they wait (retried) rather than go out under delivery ids a crash could give
+// to other content. It returns the journal's error.
+func (e *Engine) flush(s *session) error {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	e.mu.Lock()
-	rec := s.rec
-	e.mu.Unlock()
-	if err := e.journal(rec); err != nil {
+	rec, ready, err := e.save(s)
+	if err != nil {
 		e.log.Error("journal", "session", rec.ID, "err", err)
+		e.retryLater(s)
+		return err
 	}
+	var ids []int
+	failed := false
+	for _, o := range ready {
+		if err := e.d.Notifier.Notify(e.cfg.Billing.notification(rec, o)); err != nil {
+			e.log.Error("notify", "session", rec.ID, "block", o.Notice.Block, "err", err)
+			e.retryLater(s) // the rest waits: a session's notifications keep their order
+			failed = true
+			break
+		}
+		ids = append(ids, o.ID)
+	}
+	e.mu.Lock()
+	if len(ids) > 0 {
+		err = s.m.queued(ids)
+	}
+	if !failed {
+		s.retries = 0
+	}
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("queued", "session", rec.ID, "err", err)
+	}
+	return nil
+}
+
+// begin journals a new session's first record. Nothing else has happened yet: on failure the
+// session is forgotten and the request or call refused.
+func (e *Engine) begin(s *session) error {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	_, _, err := e.save(s)
+	return err
+}
+
+// save writes the session's record with the timeline entries not journaled yet (kept for the
+// next attempt if the write fails), and returns the record and the notifications it owes,
+// final and not yet queued. The caller holds s.jmu: writes of one session are in order and
+// each takes its snapshot inside that order, so the last write is always the newest state.
+func (e *Engine) save(s *session) (SessionRecord, []Owed, error) {
+	e.mu.Lock()
+	news := s.m.takeNews()
+	rec := s.m.rec.clone()
+	ready := s.m.ready()
+	e.mu.Unlock()
+	if len(news) == 0 || e.d.Journal == nil {
+		return rec, ready, nil
+	}
+	if err := e.d.Journal.SaveSession(rec, news); err != nil {
+		e.mu.Lock()
+		s.m.news = append(news, s.m.news...)
+		e.mu.Unlock()
+		return rec, nil, err
+	}
+	return rec, ready, nil
+}
+
+// retryLater flushes the session again after a failure, backing off from 1 s to a minute.
+func (e *Engine) retryLater(s *session) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s.retry != nil {
+		return
+	}
+	d := min(time.Second<<min(s.retries, 6), time.Minute)
+	s.retries++
+	s.retry = time.AfterFunc(d, func() {
+		e.mu.Lock()
+		s.retry = nil
+		e.mu.Unlock()
+		if e.flush(s) == nil {
+			e.tryClose(s)
+		}
+	})
 }
 
 func isDone(c Call) bool {
@@ -450,6 +564,3 @@ func isDone(c Call) bool {
 		return false
 	}
 }
-
-// ErrCallEnded is what a Call returns when the call ended during an operation.
-var ErrCallEnded = errors.New("call ended")

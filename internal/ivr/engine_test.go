@@ -71,9 +71,7 @@ func TestMonitorPlayHangupFlow(t *testing.T) {
 		t.Fatalf("plays=%d", plays)
 	}
 	r.e.Wait()
-	r.j.mu.Lock()
-	defer r.j.mu.Unlock()
-	if j := r.j.last[sid]; j.State != StateEnded || j.Monitor == nil || !j.Monitor.Notified {
+	if j := r.j.record(t, sid); j.Phase != PhaseEnded || j.Line != LineDown || len(j.Owed) != 0 || j.Monitor == nil || !j.Monitor.Stored {
 		t.Fatalf("journal: %+v", j)
 	}
 }
@@ -210,33 +208,4 @@ func TestMonitorEndsDuringMsg(t *testing.T) {
 		t.Fatal(m.params)
 	}
 	r.quiet(200 * time.Millisecond)
-}
-
-func TestRecover(t *testing.T) {
-	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	rec := SessionRecord{ID: "S1", AppID: "A1", TxnRef: "TX1", From: "+1", To: "+2", State: StateOngoing,
-		StartedAt: start, AnsweredAt: start.Add(time.Second),
-		Pending: &Notice{Block: "play", Target: "http://app.test/p"},
-		Monitor: &MonitorRecord{RecordingID: "rec-1", Target: "http://app.test/m", Tag: "tg", StartedAt: start.Add(2 * time.Second)}}
-	got, out := Billing{}.Recover(rec, start.Add(90*time.Second), "http://x/rec-1.mp3")
-	if got.State != StateEnded || !got.Monitor.Notified || len(out) != 2 {
-		t.Fatalf("%+v %v", got, out)
-	}
-	if out[0].Params.Get("ivr_block") != "play" || out[0].Params.Get("call_state") != "ended" || out[0].Params.Get("duration") != "2" {
-		t.Fatal(out[0].Params)
-	}
-	if out[1].Params.Get("monitor_url") != "http://x/rec-1.mp3" || out[1].Params.Get("tag") != "tg" || out[1].Params.Get("date") != "2026-01-02 11:04:05" {
-		t.Fatal(out[1].Params)
-	}
-	// Killed during Hold (which notifies nothing): the last notification goes again, ended.
-	held := SessionRecord{ID: "S2", AppID: "A1", State: StateOngoing, StartedAt: start, AnsweredAt: start,
-		Last: &Notice{Block: "play", Target: "http://app.test/p"}, Pending: &Notice{Block: "hold"}}
-	if _, out := (Billing{}).Recover(held, start.Add(time.Minute), ""); len(out) != 1 || out[0].Params.Get("ivr_block") != "play" ||
-		out[0].Params.Get("call_state") != "ended" {
-		t.Fatal(out)
-	}
-	// Recovering again owes nothing more.
-	if _, out := (Billing{}).Recover(got, start, "http://x/rec-1.mp3"); len(out) != 0 {
-		t.Fatal(out)
-	}
 }

@@ -15,7 +15,7 @@ var monitorSpec = blockSpec{parse: func(c *checker) *block {
 	}
 	return &block{name: "monitor", msg: msg, tag: tag, target: target,
 		check: func(s *session) string {
-			if s.rec.Monitor != nil {
+			if s.m.rec.Monitor != nil {
 				return StatusMonitorInProgress
 			}
 			return ""
@@ -27,30 +27,51 @@ var monitorSpec = blockSpec{parse: func(c *checker) *block {
 			x.startMonitor(monTarget, tag)
 			return nil
 		}}
-}}
-
-// startMonitor starts recording both directions of the call.
+}} // startMonitor starts recording both directions of the call. From then on the session owes
+// the Monitor result; if the call ended meanwhile the recording is finished at once.
 func (x *exec) startMonitor(target, tag string) {
 	e, s := x.e, x.s
+	if !x.mayRecord() {
+		return
+	}
 	now := time.Now()
 	id := newID("rec-", 10)
-	r, err := e.d.Recorders.Start(RecordingInfo{ID: id, SessionID: s.rec.ID, Kind: "monitor", Start: now})
+	r, err := e.d.Recorders.Start(RecordingInfo{ID: id, SessionID: s.id(), Kind: "monitor", Start: now})
 	if err != nil {
-		e.log.Error("monitor: start recording", "session", s.rec.ID, "err", err)
+		e.log.Error("monitor: start recording", "session", s.id(), "err", err)
 		return
 	}
 	e.mu.Lock()
-	s.rec.Monitor = &MonitorRecord{RecordingID: id, Target: target, Tag: tag, StartedAt: now}
-	ended := s.ended
-	if !ended {
+	if err = s.m.recording(x.run, "monitor", id, target, tag, now); err == nil {
 		s.recording = r
 	}
-	rec := s.rec
 	e.mu.Unlock()
-	e.save(s)
-	if ended {
-		e.finishMonitor(s, r, rec.EndedAt)
+	if err != nil { // the call ended, or a forced Hangup came, while the recorder started
+		e.log.Info("monitor: recording not needed", "session", s.id(), "err", err)
+		_, _ = r.Finish(now)
 		return
 	}
+	e.flush(s)
 	s.taps.set(true, r)
+}
+
+// mayRecord reports whether the block may start a recording: it is current and the call up.
+func (x *exec) mayRecord() bool {
+	x.e.mu.Lock()
+	defer x.e.mu.Unlock()
+	return legal(evRecording, x.s.m.rec.Phase, x.s.m.rec.Line) && x.s.m.rec.Current != nil && x.s.m.rec.Current.Run == x.run
+}
+
+// recording notes a Record block's recording on the block's notification (journaled, so that
+// a crash still delivers what was recorded). False when the block may no longer record.
+func (x *exec) recording(kind, id, target, tag string, start time.Time) bool {
+	x.e.mu.Lock()
+	err := x.s.m.recording(x.run, kind, id, target, tag, start)
+	x.e.mu.Unlock()
+	if err != nil {
+		x.e.log.Info("recording not needed", "session", x.s.id(), "err", err)
+		return false
+	}
+	x.e.flush(x.s)
+	return true
 }

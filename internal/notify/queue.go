@@ -96,6 +96,15 @@ func (q *Queue) Notify(appID, target string, params url.Values) error {
 // winning on a clash, form-encoded and signed now with the app's access token. When
 // NotifySession returns nil the notification is in the database.
 func (q *Queue) NotifySession(appID, sessionID, target string, params url.Values) error {
+	return q.NotifyOnce(newDeliveryID(), appID, sessionID, target, params)
+}
+
+// NotifyOnce is NotifySession under the caller's delivery id: queueing the same id again
+// (a repeat after a crash) stores nothing new, so the app gets it once.
+func (q *Queue) NotifyOnce(deliveryID, appID, sessionID, target string, params url.Values) error {
+	if deliveryID == "" {
+		return errors.New("notify: empty delivery id")
+	}
 	u, err := checkTarget(target)
 	if err != nil {
 		return err
@@ -109,7 +118,7 @@ func (q *Queue) NotifySession(appID, sessionID, target string, params url.Values
 	}
 	body := Body(u, params)
 	_, err = q.st.EnqueueOutbox(store.OutboxItem{
-		DeliveryID: newDeliveryID(),
+		DeliveryID: deliveryID,
 		AppID:      appID,
 		SessionKey: sessionID,
 		Target:     target,

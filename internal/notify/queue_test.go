@@ -215,3 +215,27 @@ func TestRunOnlyOnce(t *testing.T) {
 		t.Fatal("second Run ran")
 	}
 }
+
+// TestNotifyOnce: a notification queued again under its delivery id (a repeat after a crash)
+// is delivered once, with that id.
+func TestNotifyOnce(t *testing.T) {
+	st := openStore(t, "")
+	rcv := newReceiver(t, testToken, nil)
+	q := New(st, testOptions())
+	for range 3 {
+		if err := q.NotifyOnce("S1-4", "APtest", "S1", rcv.URL+"/hook", url.Values{"ivr_block": {"play"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.NotifyOnce("", "APtest", "S1", rcv.URL+"/hook", nil); err == nil {
+		t.Fatal("empty delivery id accepted")
+	}
+	run(t, q)
+	if h := rcv.wait(t, 5*time.Second); h.id != "S1-4" || h.body != "ivr_block=play" {
+		t.Fatalf("delivered %q: %q", h.id, h.body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rcv.all()); n != 1 {
+		t.Fatalf("delivered %d times", n)
+	}
+}

@@ -40,6 +40,16 @@ func frames(out bool, freq float64, from, d time.Duration) []packet {
 // the way the goroutine would (every interval, up to now-lag), then finishes at end.
 func simulate(t *testing.T, r *Recorder, rec *Recording, start time.Time, ps []packet, end time.Duration) Result {
 	t.Helper()
+	feed(r, rec, start, ps, end)
+	res, err := rec.Finish(start.Add(end))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// feed is simulate without the Finish.
+func feed(r *Recorder, rec *Recording, start time.Time, ps []packet, end time.Duration) {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].when() < ps[j].when() })
 	tick := r.interval
 	for _, p := range ps {
@@ -55,11 +65,6 @@ func simulate(t *testing.T, r *Recorder, rec *Recording, start time.Time, ps []p
 	for ; tick <= end; tick += r.interval {
 		rec.mixTo(rec.pos(start.Add(tick - r.lag)))
 	}
-	res, err := rec.Finish(start.Add(end))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
 }
 
 // checkSpans asserts that freq is present exactly over want (one span, ± tol) in pcm.

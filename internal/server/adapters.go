@@ -2,74 +2,66 @@ package server
 
 import (
 	"encoding/json"
-	"net/url"
-	"time"
+	"log/slog"
 
-	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/notify"
 	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
-// recorders start recordings that, when finished, move into the blob store and come back as a
-// signed URL: SIP leg → recorder → blob store → (engine) → notifier.
-type recorders struct {
-	rec    *recording.Recorder
-	blobs  *blob.Local
-	signer blob.Signer
-}
+// recorders start the engine's recordings in the archive (recorder → blob store → signed URL).
+type recorders struct{ a *recording.Archive }
 
-func (r *recorders) Start(info ivr.RecordingInfo) (ivr.Recording, error) {
-	rec, err := r.rec.Start(info.ID, info.Start)
+func (r recorders) Start(info ivr.RecordingInfo) (ivr.Recording, error) {
+	t, err := r.a.Start(info.ID, info.Start)
 	if err != nil {
-		return nil, err
+		return nil, err // a nil *Take must not become a non-nil ivr.Recording
 	}
-	return &stored{Recording: rec, id: info.ID, r: r}, nil
+	return t, nil
 }
 
-// stored is a running recording that ends up in the blob store.
-type stored struct {
-	*recording.Recording
-	id string
-	r  *recorders
-}
-
-func (s *stored) Finish(end time.Time) (string, error) {
-	res, err := s.Recording.Finish(end)
-	if err != nil {
-		return "", err
-	}
-	return s.r.store(s.id, res.Path)
-}
-
-// store moves a finished recording file into the blob store and signs its URL.
-func (r *recorders) store(id, path string) (string, error) {
-	key := id + ".mp3"
-	if err := r.blobs.PutFile(key, path); err != nil {
-		return "", err
-	}
-	return r.signer.URL(key, time.Now()), nil
-}
-
-// notifier queues engine notifications in the durable outbox, in session order.
+// notifier queues engine notifications in the durable outbox, once per delivery id.
 type notifier struct{ q *notify.Queue }
 
-func (n notifier) Notify(appID, sessionID, target string, params url.Values) error {
-	return n.q.NotifySession(appID, sessionID, target, params)
+func (n notifier) Notify(x ivr.Notification) error {
+	return n.q.NotifyOnce(x.DeliveryID, x.AppID, x.SessionID, x.Target, x.Params)
 }
 
-// journal keeps session records in the store.
-type journal struct{ st *store.Store }
+// journal keeps session records, and their timelines, in the store.
+type journal struct {
+	st  *store.Store
+	log *slog.Logger
+}
 
-func (j journal) SaveSession(s ivr.SessionRecord) error {
+func (j journal) SaveSession(s ivr.SessionRecord, steps []ivr.Entry) error {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	state := s.State
-	if state == ivr.StateEnded && s.Monitor != nil && !s.Monitor.Notified {
-		state = "finishing" // still owes the monitor notification: recovery must see it
+	events := make([]store.SessionEvent, len(steps))
+	for i, e := range steps {
+		if events[i].Data, err = json.Marshal(e); err != nil {
+			return err
+		}
+		events[i].Step, events[i].At, events[i].Event = e.Step, e.At, e.Event
 	}
-	return j.st.SaveSession(store.SessionRow{ID: s.ID, AppID: s.AppID, State: state, Data: data})
+	return j.st.SaveSession(store.SessionRow{ID: s.ID, AppID: s.AppID, State: string(s.Phase), Data: data}, events...)
+}
+
+func (j journal) Unfinished() ([]ivr.SessionRecord, error) {
+	rows, err := j.st.UnfinishedSessions()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ivr.SessionRecord, 0, len(rows))
+	for _, row := range rows {
+		rec, err := ivr.DecodeRecord(row.Data)
+		if err != nil {
+			j.log.Error("recover: bad session record", "session", row.ID, "err", err)
+			continue
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }

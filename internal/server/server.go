@@ -38,7 +38,6 @@ type Server struct {
 	log     *slog.Logger
 	st      *store.Store
 	q       *notify.Queue
-	rec     *recorders
 	billing ivr.Billing
 	engine  *ivr.Engine
 	calls   atomic.Int64 // incoming calls routed to an app and not yet ended
@@ -83,16 +82,19 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: blobs, Signer: signer, Log: log})
+	if err != nil {
+		return err
+	}
 	s := &Server{cfg: cfg, log: log, st: st, q: q,
-		rec:     &recorders{rec: rec, blobs: blobs, signer: signer},
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
-	deps := ivr.Deps{Prompter: prompter, Recorders: s.rec, Notifier: notifier{q}, Journal: journal{st},
+	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log},
 		Resolver: net.DefaultResolver, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
 	trk := newTrunk(tel, cfg, log)
 	deps.Telephony = trk
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
 	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCallsPerApp, Billing: s.billing}, deps)
-	if err := s.recoverSessions(); err != nil {
+	if err := s.engine.Recover(archive); err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
 

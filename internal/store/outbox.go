@@ -35,7 +35,9 @@ const outboxCols = `id, delivery_id, app_id, session_key, target, body, signatur
 	created_at, next_at, updated_at, last_error`
 
 // EnqueueOutbox stores a pending item, due at it.NextAt (default: CreatedAt, default: now),
-// and returns it with ID and times filled in. DeliveryID must be unique and non-empty.
+// and returns it with ID and times filled in. DeliveryID must be non-empty. Enqueueing is
+// idempotent on DeliveryID: an item whose delivery id is already stored (a repeat after a
+// crash) is not stored again, and the stored one is returned.
 func (s *Store) EnqueueOutbox(it OutboxItem) (OutboxItem, error) {
 	if it.DeliveryID == "" || it.Target == "" {
 		return OutboxItem{}, errors.New("store: outbox item needs a delivery id and a target")
@@ -53,11 +55,15 @@ func (s *Store) EnqueueOutbox(it OutboxItem) (OutboxItem, error) {
 	c, cancel := ctx()
 	defer cancel()
 	res, err := s.exec(c, `INSERT INTO outbox (delivery_id, app_id, session_key, target, body, signature,
-		state, attempts, created_at, next_at, updated_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, '')`,
+		state, attempts, created_at, next_at, updated_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, '')
+		ON CONFLICT (delivery_id) DO NOTHING`,
 		it.DeliveryID, it.AppID, it.SessionKey, it.Target, it.Body, it.Signature, it.State,
 		micros(it.CreatedAt), micros(it.NextAt), micros(it.UpdatedAt))
 	if err != nil {
 		return OutboxItem{}, fmt.Errorf("store: enqueue outbox: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return s.OutboxByDeliveryID(it.DeliveryID)
 	}
 	if it.ID, err = res.LastInsertId(); err != nil {
 		return OutboxItem{}, fmt.Errorf("store: enqueue outbox: %w", err)

@@ -37,8 +37,13 @@ func TestOutboxRoundTrip(t *testing.T) {
 		got.SessionKey != "S1" || got.AppID != "AP1" || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("read back %+v, %v", got, err)
 	}
-	if _, err := s.EnqueueOutbox(OutboxItem{DeliveryID: "d1", Target: "http://h/"}); err == nil {
-		t.Fatal("duplicate delivery id accepted")
+	// Idempotent on the delivery id: a repeat stores nothing and returns the stored item.
+	if again, err := s.EnqueueOutbox(OutboxItem{DeliveryID: "d1", Target: "http://h/other", Body: []byte("b=2")}); err != nil ||
+		again.ID != it.ID || again.Target != "http://h/n?x=1" || string(again.Body) != "a=1&x=1" {
+		t.Fatalf("repeated delivery id: %+v, %v", again, err)
+	}
+	if n, _ := s.CountOutbox(OutboxPending); n != 1 {
+		t.Fatalf("%d pending after a repeat, want 1", n)
 	}
 	if _, err := s.EnqueueOutbox(OutboxItem{Target: "http://h/"}); err == nil {
 		t.Fatal("empty delivery id accepted")

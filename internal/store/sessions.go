@@ -17,8 +17,19 @@ type SessionRow struct {
 // StateEnded is the session state UnfinishedSessions leaves out.
 const StateEnded = "ended"
 
-// SaveSession inserts or replaces a session row. A zero UpdatedAt means now.
-func (s *Store) SaveSession(r SessionRow) error {
+// SessionEvent is one step of a session's timeline: its number, time and event name, and the
+// whole entry as opaque JSON.
+type SessionEvent struct {
+	Step  int
+	At    time.Time
+	Event string
+	Data  []byte
+}
+
+// SaveSession inserts or replaces a session row, and adds events to its timeline, in one
+// transaction. A zero UpdatedAt means now. An event whose step is already stored is kept as
+// it was (a write repeated after a failure adds nothing twice).
+func (s *Store) SaveSession(r SessionRow, events ...SessionEvent) error {
 	if r.ID == "" {
 		return errors.New("store: session id is empty")
 	}
@@ -30,14 +41,58 @@ func (s *Store) SaveSession(r SessionRow) error {
 	}
 	c, cancel := ctx()
 	defer cancel()
-	_, err := s.exec(c, `INSERT INTO sessions (id, app_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?)
+	const upsert = `INSERT INTO sessions (id, app_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET app_id = excluded.app_id, state = excluded.state,
-			data = excluded.data, updated_at = excluded.updated_at`,
-		r.ID, r.AppID, r.State, r.Data, micros(r.UpdatedAt))
+			data = excluded.data, updated_at = excluded.updated_at`
+	if len(events) == 0 {
+		if _, err := s.exec(c, upsert, r.ID, r.AppID, r.State, r.Data, micros(r.UpdatedAt)); err != nil {
+			return fmt.Errorf("store: save session %s: %w", r.ID, err)
+		}
+		return nil
+	}
+	tx, err := s.db.BeginTx(c, nil)
 	if err != nil {
 		return fmt.Errorf("store: save session %s: %w", r.ID, err)
 	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(c, upsert, r.ID, r.AppID, r.State, r.Data, micros(r.UpdatedAt)); err != nil {
+		return fmt.Errorf("store: save session %s: %w", r.ID, err)
+	}
+	for _, e := range events {
+		if e.Data == nil {
+			e.Data = []byte{}
+		}
+		if _, err := tx.ExecContext(c, `INSERT INTO session_events (session_id, step, at, event, data) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (session_id, step) DO NOTHING`, r.ID, e.Step, micros(e.At), e.Event, e.Data); err != nil {
+			return fmt.Errorf("store: save session %s: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: save session %s: %w", r.ID, err)
+	}
 	return nil
+}
+
+// SessionEvents returns a session's timeline in step order.
+func (s *Store) SessionEvents(id string) ([]SessionEvent, error) {
+	c, cancel := ctx()
+	defer cancel()
+	rows, err := s.query(c, `SELECT step, at, event, data FROM session_events WHERE session_id = ? ORDER BY step`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: session events: %w", err)
+	}
+	defer rows.Close()
+	var out []SessionEvent
+	for rows.Next() {
+		var e SessionEvent
+		var at int64
+		if err := rows.Scan(&e.Step, &at, &e.Event, &e.Data); err != nil {
+			return nil, fmt.Errorf("store: session events: %w", err)
+		}
+		e.At = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // Session returns one session row, or an error wrapping ErrNotFound.

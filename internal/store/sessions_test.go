@@ -47,3 +47,34 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("nil data: %v", err)
 	}
 }
+
+// TestSessionEvents: a session's timeline is written with its record, in one transaction; a
+// step written again (a repeated write) is kept once.
+func TestSessionEvents(t *testing.T) {
+	s, _ := open(t)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := func(step int, name string) SessionEvent {
+		return SessionEvent{Step: step, At: t0.Add(time.Duration(step) * time.Second), Event: name, Data: []byte(`{"event":"` + name + `"}`)}
+	}
+	if err := s.SaveSession(SessionRow{ID: "S1", AppID: "AP1", State: "ringing", Data: []byte(`{}`)}, ev(1, "incoming"), ev(2, "owe")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSession(SessionRow{ID: "S1", AppID: "AP1", State: "running", Data: []byte(`{}`)}, ev(2, "owe"), ev(3, "accept")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SessionEvents("S1")
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for i, e := range got {
+		if e.Step != i+1 || !e.At.Equal(t0.Add(time.Duration(i+1)*time.Second)) || string(e.Data) != `{"event":"`+e.Event+`"}` {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+	}
+	if row, _ := s.Session("S1"); row.State != "running" {
+		t.Fatalf("record not saved with the events: %+v", row)
+	}
+	if none, err := s.SessionEvents("S2"); err != nil || len(none) != 0 {
+		t.Fatalf("%+v %v", none, err)
+	}
+}

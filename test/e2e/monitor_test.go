@@ -161,10 +161,16 @@ func TestMonitorCallEndToEnd(t *testing.T) {
 	u, _ := url.Parse(murl)
 	q := u.Query()
 	for name, mod := range map[string]func(url.Values){
-		"signature": func(v url.Values) { s := v.Get("Signature"); v.Set("Signature", "A"+s[1:]) },
-		"expires":   func(v url.Values) { v.Set("Expires", "9999999999") },
-		"expired":   func(v url.Values) { v.Set("Expires", "1000000000") },
-		"unsigned":  func(v url.Values) { v.Del("Signature") },
+		"signature": func(v url.Values) { // another hex digit first ("A" would be the same byte as "a")
+			s, d := v.Get("Signature"), "0"
+			if s[0] == '0' {
+				d = "1"
+			}
+			v.Set("Signature", d+s[1:])
+		},
+		"expires":  func(v url.Values) { v.Set("Expires", "9999999999") },
+		"expired":  func(v url.Values) { v.Set("Expires", "1000000000") },
+		"unsigned": func(v url.Values) { v.Del("Signature") },
 	} {
 		v := url.Values{}
 		for k, x := range q {

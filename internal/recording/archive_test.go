@@ -1,0 +1,202 @@
+package recording
+
+import (
+	"errors"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/blob"
+)
+
+// archiveRig is an Archive over a manual recorder, a real blob store and signer.
+type archiveRig struct {
+	a      *Archive
+	rec    *Recorder
+	blobs  *blob.Local
+	signer blob.Signer
+}
+
+func newArchiveRig(t *testing.T) *archiveRig {
+	t.Helper()
+	r := &archiveRig{rec: manualRecorder(t), blobs: &blob.Local{Dir: t.TempDir()},
+		signer: blob.Signer{Secret: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "http://ivrd.test"}}
+	a, err := NewArchive(ArchiveConfig{Recorder: r.rec, Blobs: r.blobs, Signer: r.signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a = a
+	return r
+}
+
+// checkURL asserts that u is a valid signed URL of recording id's blob and returns its file.
+func (r *archiveRig) checkURL(t *testing.T, id, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := path.Base(p.Path)
+	q := p.Query()
+	if key != id+".mp3" || !r.signer.Verify(key, q.Get("Expires"), q.Get("Signature"), time.Now()) {
+		t.Fatalf("URL %s does not sign %s.mp3", u, id)
+	}
+	f, err := r.blobs.Open(key)
+	if err != nil {
+		t.Fatalf("not in the blob store: %v", err)
+	}
+	f.Close()
+	return filepath.Join(r.blobs.Dir, key)
+}
+
+// toneCall is a 2 s call whose caller sends 1 kHz from 0.5 s to 1.5 s.
+func toneCall() ([]packet, time.Duration) {
+	return frames(false, 1000, 500*ms, time.Second), 2 * time.Second
+}
+
+// checkTone decodes the MP3 at p with every decoder and finds the caller's tone where it was.
+func checkTone(t *testing.T, p string) {
+	t.Helper()
+	for name, pcm := range decodeAll(t, p) {
+		if d := audio.Duration(len(pcm)); !near(d, 2*time.Second, 150*ms) {
+			t.Errorf("%s: decoded %v, want about 2 s", name, d)
+		}
+		checkSpans(t, pcm, 1000, audio.Span{Start: 500 * ms, End: 1500 * ms}, 60*ms)
+	}
+}
+
+// TestArchiveFinish: a finished recording moves into the blob store, comes back as a signed URL,
+// and decodes to the call that was recorded; nothing is left in the recorder's directory.
+func TestArchiveFinish(t *testing.T) {
+	r := newArchiveRig(t)
+	start := time.Now()
+	take, err := r.a.Start("rec-fin", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, end := toneCall()
+	feed(r.rec, take.Recording, start, ps, end)
+	u, err := take.Finish(start.Add(end))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTone(t, r.checkURL(t, "rec-fin", u))
+	if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
+		t.Fatalf("left in the recorder's directory: %v", ents)
+	}
+}
+
+// recordMP3 records the tone call with a separate recorder and returns the MP3's bytes.
+func recordMP3(t *testing.T) []byte {
+	t.Helper()
+	r := manualRecorder(t)
+	start := time.Now()
+	rec, err := r.Start("src", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, end := toneCall()
+	res := simulate(t, r, rec, start, ps, end)
+	b, err := os.ReadFile(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestArchiveRecover finds a recording again in each state a crash can leave it in.
+func TestArchiveRecover(t *testing.T) {
+	mp3 := recordMP3(t)
+	cases := []struct {
+		name  string
+		leave func(t *testing.T, r *archiveRig, id string) // what the crash left
+		found bool                                         // a URL comes back
+	}{
+		{"being written (a partial last frame)", func(t *testing.T, r *archiveRig, id string) {
+			write(t, r.rec.PartPath(id), append(append([]byte(nil), mp3...), mp3[:100]...))
+		}, true},
+		{"finished, not stored", func(t *testing.T, r *archiveRig, id string) {
+			write(t, r.rec.Path(id), mp3)
+		}, true},
+		{"stored, notification not sent", func(t *testing.T, r *archiveRig, id string) {
+			p := filepath.Join(t.TempDir(), "x.mp3")
+			write(t, p, mp3)
+			if err := r.blobs.PutFile(id+".mp3", p); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"never written", func(t *testing.T, r *archiveRig, id string) {}, false},
+		{"nothing recorded (no whole frame)", func(t *testing.T, r *archiveRig, id string) {
+			write(t, r.rec.PartPath(id), mp3[:50])
+		}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newArchiveRig(t)
+			c.leave(t, r, "rec-x")
+			u, length, err := r.a.Recover("rec-x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.found {
+				if u != "" || length != 0 {
+					t.Fatalf("got %q, %v; want nothing", u, length)
+				}
+				if _, err := r.blobs.Open("rec-x.mp3"); err == nil {
+					t.Fatal("an empty recording was stored")
+				}
+				return
+			}
+			if !near(length, 2*time.Second, 150*ms) {
+				t.Fatalf("length %v, want about 2 s", length)
+			}
+			checkTone(t, r.checkURL(t, "rec-x", u))
+			if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
+				t.Fatalf("left in the recorder's directory: %v", ents)
+			}
+			// Recovering again (a second crash before the session was journaled) signs it again.
+			if u2, l2, err := r.a.Recover("rec-x"); err != nil || u2 == "" || l2 != length {
+				t.Fatalf("second recovery: %q %v %v", u2, l2, err)
+			}
+		})
+	}
+}
+
+// failingBlobs refuses to store.
+type failingBlobs struct{ *blob.Local }
+
+func (failingBlobs) PutFile(string, string) error { return errors.New("disk full") }
+
+// TestArchiveRecoverStoreFails: a recording that cannot be stored is an error, and stays on
+// disk for the next attempt.
+func TestArchiveRecoverStoreFails(t *testing.T) {
+	r := newArchiveRig(t)
+	a, err := NewArchive(ArchiveConfig{Recorder: r.rec, Blobs: failingBlobs{r.blobs}, Signer: r.signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, r.rec.Path("rec-y"), recordMP3(t))
+	if _, _, err := a.Recover("rec-y"); err == nil {
+		t.Fatal("no error")
+	}
+	if u, _, err := r.a.Recover("rec-y"); err != nil || u == "" {
+		t.Fatalf("the next attempt: %q %v", u, err)
+	}
+}
+
+func TestNewArchiveNeedsItsParts(t *testing.T) {
+	if _, err := NewArchive(ArchiveConfig{}); err == nil {
+		t.Fatal("no error")
+	}
+}
+
+func write(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
