@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		Resolver: net.DefaultResolver, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
 	trk := newTrunk(tel, cfg, log)
 	deps.Telephony = trk
+	deps.Dialogs = tel // calls a crash left up are ended with a BYE once the SIP sockets serve
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
 	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCallsPerApp, Billing: s.billing}, deps)
 	if err := s.engine.Recover(archive); err != nil {

@@ -71,10 +71,13 @@ type Server struct {
 	mu      sync.Mutex
 	serving bool
 	closed  bool
-	legs    map[string]*Leg // by SIP dialog ID
-	calls   sync.WaitGroup  // INVITE handlers and answered outgoing calls
-	stop    chan struct{}   // closed at shutdown: dials in progress give up
-	ready   chan struct{}   // closed once sipgo serves the socket (Dial needs it)
+	legs    map[string]*Leg          // by SIP dialog ID
+	calls   sync.WaitGroup           // INVITE handlers and answered outgoing calls
+	stop    chan struct{}            // closed at shutdown: dials in progress give up
+	ready   chan struct{}            // closed once sipgo serves the socket (Dial needs it)
+	clients map[string]*sipgo.Client // ivrd's own requests outside diago's dialogs, by transport
+
+	recovered recovered // calls a crashed process carried, ended by this one
 }
 
 var diagoPortsOnce sync.Once
@@ -227,6 +230,13 @@ func (s *Server) Serve(ctx context.Context, onCall func(*Leg)) error {
 		go func() { errc <- s.sip.ServeTLS(s.ls.tls) }()
 	}
 	go s.awaitReady(ctx)
+	go func() {
+		select {
+		case <-s.ready:
+			s.startRecovered()
+		case <-ctx.Done():
+		}
+	}()
 
 	var err error
 	select {
@@ -341,6 +351,9 @@ func (s *Server) handle(d *diago.DialogServerSession, onCall func(*Leg)) {
 // and in-dialog INFO (DTMF, which diago refuses for server dialogs).
 func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.Method != sip.INVITE && req.Method != sip.CANCEL && hasToTag(req) && s.answerRecovered(req, tx) {
+			return
+		}
 		switch req.Method {
 		case sip.INFO:
 			s.handleInfo(req, tx)
