@@ -98,6 +98,13 @@ type Resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
+// Outbound decides where ivrd may connect for an app (internal/outbound's Policy).
+type Outbound interface {
+	// CheckURL returns nil when ivrd may send a request to u whose host resolved to addrs
+	// (IP address strings), else why not.
+	CheckURL(u *url.URL, addrs []string) error
+}
+
 // Journal persists session state so that a restart can finish what a crash interrupted.
 type Journal interface {
 	SaveSession(s SessionRecord) error

@@ -30,6 +30,7 @@ type Deps struct {
 	Telephony Telephony // calls, bridges and rooms; nil: none
 	Trunk     bool      // numbers can be dialled (Dial, Transfer to a number)
 	Resolver  Resolver  // nil: notify_url hosts are not resolved
+	Outbound  Outbound  // where notify_url may point; nil: anywhere
 	HoldMusic []int16   // played by Hold without msg
 	Log       *slog.Logger
 }
