@@ -21,6 +21,7 @@ type Tally struct {
 	counts map[string]int
 	stop   chan struct{}
 	done   chan struct{}
+	closed sync.Once
 }
 
 // New starts a tally that every period logs, at warn level, msg with keyName=<key> and
@@ -39,9 +40,9 @@ func (t *Tally) Add(key string) {
 	t.mu.Unlock()
 }
 
-// Close logs what is counted and stops.
+// Close logs what is counted and stops. Later calls do nothing.
 func (t *Tally) Close() {
-	close(t.stop)
+	t.closed.Do(func() { close(t.stop) })
 	<-t.done
 }
 
