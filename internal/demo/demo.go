@@ -41,9 +41,12 @@ type recording struct {
 	URL     string
 }
 
+// NotifyPath is where the demo app receives its notifications, on ivrd's own listener.
+const NotifyPath = "/demo/notify"
+
 // Register mounts the app under /demo/ on mux.
 func (a *App) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /demo/notify", a.notify)
+	mux.HandleFunc("POST "+NotifyPath, a.notify)
 	mux.HandleFunc("GET /demo/{$}", a.page)
 }
 

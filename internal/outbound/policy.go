@@ -16,7 +16,9 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -59,8 +61,9 @@ type Config struct {
 	// Self is ivrd's own HTTP listener (the bound address). An unspecified address (0.0.0.0,
 	// ::) means every local address at that port. Zero: none.
 	Self netip.AddrPort
-	// SelfPaths are URL paths on ivrd's own listener that may still be reached (the built-in
-	// demo app's notification endpoint, which checks signatures).
+	// SelfPaths are URL paths on ivrd's own listener that may still be reached: the built-in
+	// demo app's notification endpoint (it checks signatures), signed recording URLs played
+	// back in a msg. A path ending in "/" covers the clean paths below it.
 	SelfPaths []string
 	// Proxy, when set, carries every request (HTTP CONNECT for https). Environment proxies
 	// (HTTP_PROXY, ...) are never used.
@@ -189,9 +192,9 @@ func urlPort(u *url.URL) (uint16, error) {
 	return 80, nil
 }
 
-func (p *Policy) selfPath(path string) bool {
+func (p *Policy) selfPath(u string) bool {
 	for _, s := range p.cfg.SelfPaths {
-		if path == s {
+		if u == s || strings.HasSuffix(s, "/") && strings.HasPrefix(u, s) && path.Clean(u) == u {
 			return true
 		}
 	}

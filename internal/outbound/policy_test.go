@@ -94,7 +94,7 @@ func TestCheckSelfOnEveryAddress(t *testing.T) {
 
 func TestCheckURL(t *testing.T) {
 	p := New(Config{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Self: netip.MustParseAddrPort("127.0.0.1:8080"),
-		SelfPaths: []string{"/demo/notify"}})
+		SelfPaths: []string{"/demo/notify", "/recordings/"}})
 	cases := []struct {
 		url    string
 		addrs  []string
@@ -109,6 +109,10 @@ func TestCheckURL(t *testing.T) {
 		{"http://127.0.0.1:8080/open/ivr/end/hangup?x=1", []string{"127.0.0.1"}, true},
 		{"http://127.0.0.1:8080/demo/notify", []string{"127.0.0.1"}, false},
 		{"http://127.0.0.1:8080/demo/notify/x", []string{"127.0.0.1"}, true},
+		{"http://127.0.0.1:8080/recordings/rec-1.mp3?Expires=1&Signature=x", []string{"127.0.0.1"}, false},
+		{"http://127.0.0.1:8080/recordings/../open/ivr/end/hangup", []string{"127.0.0.1"}, true},
+		{"http://127.0.0.1:8080/recordings/%2e%2e/open/ivr/end/hangup", []string{"127.0.0.1"}, true},
+		{"http://127.0.0.1:8080/recordings", []string{"127.0.0.1"}, true},
 		{"http://127.0.0.1/n", []string{"127.0.0.1"}, false}, // port 80, not ivrd's
 		{"https://127.0.0.1:8080/n", []string{"127.0.0.1"}, true},
 		{"http://app.example:0/n", []string{"127.0.0.1"}, true},

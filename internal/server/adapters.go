@@ -37,9 +37,11 @@ type stored struct {
 
 func (s *stored) Finish(end time.Time) (string, error) {
 	res, err := s.Recording.Finish(end)
-	if err != nil {
+	if err != nil && res.Path == "" {
 		return "", err
 	}
+	// A write failure mid-call (disk full) leaves what was written before, cut at a whole
+	// frame (the recorder logged the failure): that recording is handed to the app.
 	return s.r.store(s.id, res.Path)
 }
 
