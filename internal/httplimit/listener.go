@@ -17,11 +17,11 @@ import (
 // connection is the quietest, and a download that keeps streaming is never the quietest.
 type listener struct {
 	net.Listener
-	max     int
-	onShed  func() // a connection was closed to make room
-	mu      sync.Mutex
-	idle    list.List // of *conn, oldest first
-	busy    list.List // of *conn, quiet longest first
+	max    int
+	onShed func() // a connection was closed to make room
+	mu     sync.Mutex
+	idle   list.List // of *conn, oldest first
+	busy   list.List // of *conn, quiet longest first
 }
 
 // touchEvery limits how often a connection's activity moves it in its list.
