@@ -282,18 +282,11 @@ func runSlowClients(t *testing.T, d time.Duration) {
 // keep-alive connections, and the client retries them) and returns the status.
 func apiCall(t *testing.T, c *http.Client, a *app, path string, params url.Values) string {
 	t.Helper()
-	params.Set("app_id", a.id)
-	params.Set("access_token", a.token)
-	res, err := c.PostForm(a.ivrd+"/open/ivr/"+path, params)
+	st, err := postAPI(c, a, path, params)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	defer res.Body.Close()
-	var out map[string]string
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		t.Fatalf("%s: HTTP %d: %v", path, res.StatusCode, err)
-	}
-	return out["status"]
+	return st
 }
 
 // log returns ivrd's log so far.
