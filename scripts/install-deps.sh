@@ -10,6 +10,8 @@ PKGS=(
   espeak-ng espeak-ng-data
   # tests: real SIP peers, audio tools, captures, database
   sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql
+  # tests: prlimit (a known open-file limit for ivrd), mount (a tmpfs to fill)
+  util-linux mount
   # benchmarks
   wrk hey
 )
