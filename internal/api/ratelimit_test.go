@@ -1,12 +1,12 @@
 package api
 
 import (
-	"bytes"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/testlog"
 )
 
 func TestLimiter(t *testing.T) {
@@ -34,8 +34,8 @@ func TestLimiter(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			l := NewLimiter(RateLimit{Rate: c.rate, Burst: c.burst, LogEvery: time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+			log, logs := testlog.New()
+			l := NewLimiter(RateLimit{Rate: c.rate, Burst: c.burst, LogEvery: time.Hour, Log: log})
 			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			l.now = func() time.Time { return clock }
 			refused := 0

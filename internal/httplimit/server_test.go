@@ -15,15 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/testlog"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // start serves h with cfg on a loopback port and returns its address.
 func start(t *testing.T, h http.Handler, cfg Config) (*Server, string) {
@@ -95,8 +89,8 @@ func getWithin(t *testing.T, addr, path string, d time.Duration) string {
 
 // At the cap, a new connection closes the one whose request started longest ago.
 func TestCapClosesOldest(t *testing.T) {
-	var logs syncBuf
-	s, addr := start(t, testMux(), Config{MaxConns: 3, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	log, logs := testlog.New()
+	s, addr := start(t, testMux(), Config{MaxConns: 3, Log: log})
 	var slow []net.Conn
 	for range 3 {
 		slow = append(slow, slowClient(t, addr))

@@ -1,10 +1,8 @@
 package outbound
 
 import (
-	"bytes"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/testlog"
 )
 
 // serveOn starts an HTTP server on addr ("127.0.0.2:0") answering "ok from <addr>".
@@ -49,8 +49,8 @@ func TestTransportDialTimeCheck(t *testing.T) {
 	redirect := serveOn(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, denied.URL+"/file.wav", http.StatusFound)
 	}))
-	var logs bytes.Buffer
-	p := New(Config{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	log, logs := testlog.New()
+	p := New(Config{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Log: log})
 	c := &http.Client{Transport: p.Transport(nil, time.Second), Timeout: 5 * time.Second}
 
 	if body, err := get(c, allowed.URL); err != nil || !strings.HasPrefix(body, "ok") {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/outbound"
+	"github.com/ivrd/ivrd/internal/testlog"
 )
 
 var lastMod = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -140,8 +140,7 @@ func TestPrepareURLOutboundPolicy(t *testing.T) {
 	wav := fixture(t, "pcm16-8k.wav")
 	allowed.set("ok.wav", file{body: wav})
 	denied.set("ok.wav", file{body: wav})
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
+	log, logs := testlog.New()
 	policy := outbound.New(outbound.Config{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Log: log})
 	p := newTestPrompter(t, Options{Outbound: policy, Log: log})
 	tests := []struct {
@@ -174,19 +173,6 @@ func TestPrepareURLOutboundPolicy(t *testing.T) {
 		t.Fatalf("no log line saying why:\n%s", logs.String())
 	}
 }
-
-// syncBuffer is a bytes.Buffer safe for a logger used from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestPrepareSlowServers(t *testing.T) {
 	srv := newFileServer(t)

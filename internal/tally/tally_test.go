@@ -1,25 +1,16 @@
 package tally
 
 import (
-	"bytes"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/testlog"
 )
 
-type buf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buf) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
-func (b *buf) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
-
 func TestTally(t *testing.T) {
-	var out buf
-	tl := New(slog.New(slog.NewTextHandler(&out, nil)), 50*time.Millisecond, "refused", "app")
+	log, out := testlog.New()
+	tl := New(log, 50*time.Millisecond, "refused", "app")
 	for range 1000 {
 		tl.Add("A1")
 	}
