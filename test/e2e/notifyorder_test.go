@@ -166,7 +166,7 @@ func runNotifyOrder(t *testing.T, calls int, refuse, fail time.Duration) {
 		}
 	}
 	time.Sleep(refuse / 2)
-	p.kill() // in the middle of the failures
+	p.kill()                          // in the middle of the failures
 	startIvrd(t, data, p.http, p.sip) // the same ports: the same URLs
 	time.Sleep(refuse / 2)
 	rcv.fail.Store(true)
