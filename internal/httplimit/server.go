@@ -67,7 +67,7 @@ func New(h http.Handler, cfg Config) *Server {
 		ReadTimeout:       cfg.BodyTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn), // accept errors, handler panics
 	}
 	return s
 }

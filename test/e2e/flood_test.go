@@ -151,7 +151,14 @@ func healthWatch(addr string, stop <-chan struct{}) (slowest func() time.Duratio
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		var dialled atomic.Int64 // ns the last dial took
+		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				t0 := time.Now()
+				conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				dialled.Store(int64(time.Since(t0)))
+				return conn, err
+			}}}
 		for {
 			select {
 			case <-stop:
@@ -169,7 +176,8 @@ func healthWatch(addr string, stop <-chan struct{}) (slowest func() time.Duratio
 				}
 			}
 			if os.Getenv("IVRD_E2E_VERBOSE") != "" {
-				fmt.Fprintf(os.Stderr, "healthz %s %v %v\n", t0.Format("15:04:05.000"), d.Round(time.Millisecond), err)
+				fmt.Fprintf(os.Stderr, "healthz %s %v (dial %v) %v\n", t0.Format("15:04:05.000"), d.Round(time.Millisecond),
+					time.Duration(dialled.Load()).Round(time.Millisecond), err)
 			}
 			mu.Lock()
 			worst = max(worst, d)
@@ -268,6 +276,9 @@ func runSlowClients(t *testing.T, d time.Duration) {
 	}
 	st := stats()
 	close(stop)
+	if os.Getenv("IVRD_E2E_VERBOSE") != "" {
+		t.Logf("ivrd log:\n%s", p.log())
+	}
 	t.Logf("flood: %d connections opened, %d found closed by ivrd, %d dial failures, up to %d open; slowest /healthz %v",
 		st.Dialled, st.Closed, st.DialFails, st.MaxOpen, slowest().Round(time.Millisecond))
 	if f := failures(); len(f) > 0 {
