@@ -128,3 +128,27 @@ func TestCheckURL(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckURL: any URL and address text is answered (never a panic), and a refusal always
+// wraps ErrDenied.
+func FuzzCheckURL(f *testing.F) {
+	f.Add("http://127.0.0.1:8080/recordings/../x", "127.0.0.1")
+	f.Add("https://[fe80::1%25eth0]:443/n", "fe80::1%eth0")
+	f.Add("http://app.example:99999/", "::ffff:169.254.169.254")
+	p := New(Config{Deny: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Self: netip.MustParseAddrPort("0.0.0.0:8080"),
+		SelfPaths: []string{"/demo/notify", "/recordings/"}})
+	f.Fuzz(func(t *testing.T, raw, addr string) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return
+		}
+		if err := p.CheckURL(u, []string{addr}); err != nil && !errors.Is(err, ErrDenied) {
+			t.Fatalf("CheckURL(%q, %q) = %v, not an ErrDenied", raw, addr, err)
+		}
+		if ap, err := netip.ParseAddrPort(addr); err == nil {
+			if err := p.Check(ap, false); err != nil && !errors.Is(err, ErrDenied) {
+				t.Fatalf("Check(%s) = %v", ap, err)
+			}
+		}
+	})
+}
