@@ -8,29 +8,34 @@ PKGS    := ./...
 RACE    := ./internal/ivr/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/... \
            ./internal/httplimit/... ./internal/outbound/... ./internal/tally/... ./internal/diskwatch/...
 
-.PHONY: deps build run test soak vet fmt bench clean
+.PHONY: build run test soak vet fmt bench clean
 
-deps:
-	@./scripts/install-deps.sh
-
-build: deps
+# build: what building and running needs; make test and make bench install their tools too.
+build:
+	@./scripts/install-deps.sh run
 	$(GO) build -o $(BIN) ./cmd/ivrd
 
 run: build
 	./$(BIN) serve $(ARGS)
 
-vet:
-	@test -z "$$(gofmt -l cmd internal test)" || { gofmt -l cmd internal test; echo "gofmt needed"; exit 1; }
-	$(GO) vet $(PKGS)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-test: deps vet
+vet:
+	@test -z "$$(gofmt -l cmd internal test bench)" || { gofmt -l cmd internal test bench; echo "gofmt needed"; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+test:
+	@./scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 
 # make soak: the fault and attack tests at full length (test/e2e/soak_test.go), about 12 minutes:
 # the app refusing connections for a minute then answering 500 for a minute with ivrd SIGKILLed
 # and restarted meanwhile (20 calls), and 20,000 slow clients for 5 minutes. CI runs make test only.
-soak: deps
+soak:
+	@./scripts/install-deps.sh test
 	IVRD_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'Soak' -v ./test/e2e/
 
 # make bench: the benchmark harness (bench/, BENCHMARKS.md): real sipp calls against a fresh ivrd in
@@ -38,7 +43,8 @@ soak: deps
 # next to their baselines. About 25 minutes; results in bench/results/ and BENCHMARKS.md.
 # Pass harness flags with BENCH_ARGS, e.g. make bench BENCH_ARGS="-phases capacity -steps 100,250".
 BENCH_ARGS ?=
-bench: deps
+bench:
+	@./scripts/install-deps.sh bench
 	$(GO) run ./bench $(BENCH_ARGS)
 
 clean:

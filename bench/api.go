@@ -51,7 +51,7 @@ func apiPhase(ctx context.Context, o options, bin, work string) (apiResult, erro
 		return res, err
 	}
 	defer rtp.close()
-	a, err := newApp("", "", o.monitorMsg, o.playMsg, false)
+	a, err := newApp(o.monitorMsg, o.playMsg, false)
 	if err != nil {
 		return res, err
 	}
@@ -61,7 +61,7 @@ func apiPhase(ctx context.Context, o options, bin, work string) (apiResult, erro
 		return res, err
 	}
 	defer p.stop()
-	a.api, a.id, a.token = "http://"+p.http, p.appID, p.token
+	a.connect("http://"+p.http, p.appID, p.token)
 	sctx, stopSipp := context.WithCancel(ctx)
 	defer stopSipp()
 	hold := 4*o.apiDuration + 90*time.Second

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ivrd/ivrd/internal/notify"
+	"github.com/ivrd/ivrd/internal/client"
 )
 
 // app is the user's application, as a real one would be written: it receives ivrd's
@@ -20,20 +18,17 @@ import (
 // calling the API. Its flow: Answer → Monitor(monitorMsg); then, when busy is set, Play(playMsg)
 // after every block, so the call is never idle until the caller hangs up.
 type app struct {
-	api        string // ivrd base URL
-	id, token  string
+	api        *client.Client
 	monitorMsg string
 	playMsg    string
 	busy       bool // keep the call busy with prompts after Monitor
 
-	srv    *http.Server
-	ln     net.Listener
-	client *http.Client
-	self   string
+	srv  *http.Server
+	ln   net.Listener
+	self string
 
 	mu    sync.Mutex
 	calls map[string]*callState // by session
-	seen  map[string]bool       // delivery ids
 
 	badSig, dups, unexpected, apiErrors atomic.Int64
 	monitoring                          atomic.Int64 // calls whose Monitor is recording and whose call has not ended
@@ -53,7 +48,7 @@ type callState struct {
 	duration      string    // the final notification's duration field
 }
 
-func newApp(id, token, monitorMsg, playMsg string, busy bool) (*app, error) {
+func newApp(monitorMsg, playMsg string, busy bool) (*app, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -61,13 +56,22 @@ func newApp(id, token, monitorMsg, playMsg string, busy bool) (*app, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 1024
-	a := &app{id: id, token: token, monitorMsg: monitorMsg, playMsg: playMsg, busy: busy,
-		ln: ln, self: "http://" + ln.Addr().String(),
-		client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		calls:  map[string]*callState{}, seen: map[string]bool{}}
-	a.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	a := &app{monitorMsg: monitorMsg, playMsg: playMsg, busy: busy,
+		ln: ln, self: "http://" + ln.Addr().String(), calls: map[string]*callState{}}
+	rc := &client.Receiver{Token: func() string { return a.api.Token },
+		Handle:       func(n client.Notification) { a.handle(n.Params, n.At) },
+		BadSignature: func(*http.Request, []byte) { a.badSig.Add(1) },
+		Duplicate:    func(client.Notification) { a.dups.Add(1) }}
+	a.api = &client.Client{HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	a.srv = &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
 	go a.srv.Serve(ln)
 	return a, nil
+}
+
+// connect points the app at an ivrd and its credentials there (ivrd starts after the app,
+// whose answer URL it is given).
+func (a *app) connect(base, appID, token string) {
+	a.api.BaseURL, a.api.AppID, a.api.Token = base, appID, token
 }
 
 func (a *app) answerURL() string { return a.self + "/answer" }
@@ -76,35 +80,7 @@ func (a *app) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = a.srv.Shutdown(ctx)
-	a.client.CloseIdleConnections()
-}
-
-// ServeHTTP receives one notification.
-func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	body, _ := io.ReadAll(r.Body)
-	if r.Method != http.MethodPost || !notify.Verify(a.token, body, r.Header.Get(notify.HeaderSignature)) {
-		a.badSig.Add(1)
-		http.Error(w, "bad signature", http.StatusForbidden)
-		return
-	}
-	id := r.Header.Get(notify.HeaderDeliveryID)
-	a.mu.Lock()
-	dup := a.seen[id]
-	a.seen[id] = true
-	a.mu.Unlock()
-	if dup || id == "" {
-		a.dups.Add(1)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	p, err := url.ParseQuery(string(body))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	a.handle(p, now)
+	a.api.HTTP.CloseIdleConnections()
 }
 
 func (a *app) handle(p url.Values, now time.Time) {
@@ -160,7 +136,7 @@ func (a *app) handle(p url.Values, now time.Time) {
 
 // call invokes the next block over the API.
 func (a *app) call(sid, block string) {
-	v := url.Values{"app_id": {a.id}, "access_token": {a.token}, "session": {sid}, "notify_url": {a.self + "/n"}}
+	v := url.Values{"session": {sid}, "notify_url": {a.self + "/n"}}
 	path := "middle/" + block
 	switch block {
 	case "monitor":
@@ -169,18 +145,12 @@ func (a *app) call(sid, block string) {
 	case "play":
 		v.Set("msg", a.playMsg)
 	}
-	res, err := a.client.PostForm(a.api+"/open/ivr/"+path, v)
+	st, err := a.api.Block(context.Background(), path, v)
 	if err != nil {
 		a.apiFail("http: " + err.Error())
 		return
 	}
-	defer res.Body.Close()
-	var out map[string]string
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		a.apiFail("json: " + err.Error())
-		return
-	}
-	if st := out["status"]; st != "success_ok" {
+	if st != client.StatusOK {
 		// error_session_ended is a call hung up meanwhile: not a failure.
 		if st != "error_session_ended" && st != "error_invalid_session" {
 			a.apiFail(block + ": " + st)

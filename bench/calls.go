@@ -17,17 +17,16 @@ import (
 // callRun describes one batch of calls against a fresh ivrd: a capacity step (with a steady
 // window in which every call is up) or a latency phase.
 type callRun struct {
-	name        string
-	n           int
-	rate        float64 // new calls per second
-	hold        time.Duration
-	settle      time.Duration // after all calls are recording, before the window
-	window      time.Duration // steady-state measurement window (0: none)
-	profile     bool          // CPU and heap profiles of ivrd during the window
-	goroutines  bool          // also count and dump ivrd's goroutines at the window's end
-	late        time.Duration
-	ffmpegEvery int
-	dir         string
+	name       string
+	n          int
+	rate       float64 // new calls per second
+	hold       time.Duration
+	settle     time.Duration // after all calls are recording, before the window
+	window     time.Duration // steady-state measurement window (0: none)
+	profile    bool          // CPU and heap profiles of ivrd during the window
+	goroutines bool          // also count and dump ivrd's goroutines at the window's end
+	late       time.Duration
+	dir        string
 }
 
 // runResult is everything measured in one callRun.
@@ -122,7 +121,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 			rtp.close()
 		}
 	}()
-	a, err := newApp("", "", monitorMsg, playMsg, true)
+	a, err := newApp(monitorMsg, playMsg, true)
 	if err != nil {
 		return res, err
 	}
@@ -132,7 +131,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		return res, err
 	}
 	defer p.stop()
-	a.api, a.id, a.token = "http://"+p.http, p.appID, p.token
+	a.connect("http://"+p.http, p.appID, p.token)
 
 	time.Sleep(time.Second)
 	idle, err := readProc(p.pid())

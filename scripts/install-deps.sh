@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Installs the Debian packages ivrd needs to build, run and test. Idempotent: installs only what is
-# missing, and only with apt as root. Used by `make run` and `make test`.
+# Installs the Debian packages ivrd needs, by purpose:
+#   install-deps.sh run     build and run ivrd (make run)
+#   install-deps.sh test    also the real peers and tools of the tests (make test)
+#   install-deps.sh bench   also the load tools of the benchmarks (make bench)
+# Idempotent: installs only what is missing, and only with apt as root.
 set -euo pipefail
 
-PKGS=(
+purpose=${1:-test}
+RUN=(
   # build (cgo)
   gcc libmp3lame-dev libsoxr-dev libgsm1-dev
   # run: text-to-speech
   espeak-ng espeak-ng-data
-  # tests: real SIP peers, audio tools, captures, database
-  sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql
-  # tests: prlimit (a known open-file limit for ivrd), mount (a tmpfs to fill)
+)
+TEST=(
+  # real SIP peers, audio tools, captures, database, service checks
+  sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql systemd
+  # prlimit (a known open-file limit for ivrd), mount (a tmpfs to fill)
   util-linux mount
-  # benchmarks
+)
+BENCH=(
   wrk hey
 )
+case "$purpose" in
+  run) PKGS=("${RUN[@]}") ;;
+  test) PKGS=("${RUN[@]}" "${TEST[@]}") ;;
+  bench) PKGS=("${RUN[@]}" "${TEST[@]}" "${BENCH[@]}") ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,17 +2,17 @@
 // protocol over SIP/RTP.
 //
 //	ivrd serve [--data DIR] [--http ADDR] [--sip ADDR] ...   run the server
-//	ivrd app create --name NAME [--data DIR]                  create an app, print its credentials
-//	ivrd number add --app ID --number +65... --notify-url URL [--data DIR]
+//	ivrd app create|list|rotate-token                         manage apps
+//	ivrd number add|list|remove                               route numbers to apps
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ivrd/ivrd/internal/config"
@@ -22,10 +22,30 @@ import (
 const usage = `usage:
   ivrd serve [flags]                 run the server (ivrd serve -h for flags)
   ivrd app create --name NAME        create an app; prints {"app_id":…,"access_token":…}
+  ivrd app list                      every app with its access token, one JSON object a line
+  ivrd app rotate-token --app ID     give an app a new access token (the old one stops working)
   ivrd number add --app APP_ID --number +6561234567 --notify-url URL
                                      route calls to that number to the app
+  ivrd number list                   every routed number, one JSON object a line
+  ivrd number remove --number N      stop routing a number (its calls then get SIP 404)
 every command takes --data DIR (default ./data, or IVRD_DATA)
 `
+
+// command is one admin command: its words and what it runs.
+type command struct {
+	words []string
+	run   func(args []string) error
+}
+
+var commands = []command{
+	{[]string{"serve"}, serve},
+	{[]string{"app", "create"}, appCreate},
+	{[]string{"app", "list"}, appList},
+	{[]string{"app", "rotate-token"}, appRotateToken},
+	{[]string{"number", "add"}, numberAdd},
+	{[]string{"number", "list"}, numberList},
+	{[]string{"number", "remove"}, numberRemove},
+}
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -39,19 +59,17 @@ func run(args []string) error {
 		fmt.Fprint(os.Stderr, usage)
 		return fmt.Errorf("no command")
 	}
-	switch {
-	case args[0] == "serve":
-		return serve(args[1:])
-	case len(args) >= 2 && args[0] == "app" && args[1] == "create":
-		return appCreate(args[2:])
-	case len(args) >= 2 && args[0] == "number" && args[1] == "add":
-		return numberAdd(args[2:])
-	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Print(usage)
 		return nil
 	}
+	for _, c := range commands {
+		if len(args) >= len(c.words) && strings.Join(args[:len(c.words)], " ") == strings.Join(c.words, " ") {
+			return c.run(args[len(c.words):])
+		}
+	}
 	fmt.Fprint(os.Stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
 }
 
 func serve(args []string) error {
@@ -61,55 +79,13 @@ func serve(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, cfg, os.Stdout)
-}
-
-// dataFlag binds --data with the same default as serve.
-func dataFlag(fs *flag.FlagSet) *string {
-	d := config.Defaults().Data
-	if v, ok := os.LookupEnv("IVRD_DATA"); ok {
-		d = v
-	}
-	return fs.String("data", d, "data directory (IVRD_DATA)")
-}
-
-func appCreate(args []string) error {
-	fs := flag.NewFlagSet("app create", flag.ContinueOnError)
-	data := dataFlag(fs)
-	name := fs.String("name", "", "app name")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *name == "" {
-		return fmt.Errorf("--name is required")
-	}
-	app, err := server.CreateApp(*data, *name)
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(os.Stdout).Encode(map[string]string{"app_id": app.ID, "access_token": app.AccessToken})
-}
-
-func numberAdd(args []string) error {
-	fs := flag.NewFlagSet("number add", flag.ContinueOnError)
-	data := dataFlag(fs)
-	app := fs.String("app", "", "app id")
-	number := fs.String("number", "", "number, E.164 (+6561234567)")
-	notifyURL := fs.String("notify-url", "", "URL that receives the Answer notification")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *app == "" || *number == "" || *notifyURL == "" {
-		return fmt.Errorf("--app, --number and --notify-url are required")
-	}
-	n, err := server.AddNumber(*data, *app, *number, *notifyURL)
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(os.Stdout).Encode(map[string]string{"number": n.Number, "app_id": n.AppID, "notify_url": n.NotifyURL})
 }

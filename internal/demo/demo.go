@@ -8,16 +8,16 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"html/template"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
-	"github.com/ivrd/ivrd/internal/notify"
+	"github.com/ivrd/ivrd/internal/client"
 )
 
 // App is the demo application.
@@ -46,24 +46,9 @@ const NotifyPath = "/demo/notify"
 
 // Register mounts the app under /demo/ on mux.
 func (a *App) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+NotifyPath, a.notify)
+	rc := &client.Receiver{Token: func() string { return a.Token }, Handle: func(n client.Notification) { go a.next(n.Params) }}
+	mux.Handle("POST "+NotifyPath, rc)
 	mux.HandleFunc("GET /demo/{$}", a.page)
-}
-
-// notify handles every notification ivrd sends the demo.
-func (a *App) notify(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil || !notify.Verify(a.Token, body, r.Header.Get("X-Hoiio-Signature")) {
-		http.Error(w, "bad signature", http.StatusForbidden)
-		return
-	}
-	p, err := url.ParseQuery(string(body))
-	if err != nil {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	go a.next(p)
 }
 
 // next sends the next block of the flow.
@@ -91,22 +76,15 @@ func (a *App) next(p url.Values) {
 }
 
 func (a *App) call(block, sid string, v url.Values) {
-	v.Set("app_id", a.AppID)
-	v.Set("access_token", a.Token)
 	v.Set("session", sid)
 	v.Set("notify_url", a.Self+"/notify")
-	c := a.Client
-	if c == nil {
-		c = &http.Client{Timeout: 30 * time.Second}
-	}
-	res, err := c.PostForm(a.API+"/open/ivr/"+block, v)
+	c := &client.Client{BaseURL: a.API, AppID: a.AppID, Token: a.Token, HTTP: a.Client}
+	st, err := c.Block(context.Background(), block, v)
 	if err != nil {
 		a.log().Error("demo: api", "block", block, "err", err)
 		return
 	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	a.log().Info("demo: api", "block", block, "session", sid, "answer", string(b))
+	a.log().Info("demo: api", "block", block, "session", sid, "status", st)
 }
 
 var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html><title>ivrd demo</title>

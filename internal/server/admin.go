@@ -15,26 +15,13 @@ func openStore(data string) (*store.Store, error) {
 	return store.Open(filepath.Join(data, "ivrd.db"))
 }
 
-// CreateApp creates an app in the data directory's database.
-func CreateApp(data, name string) (store.App, error) {
+// WithStore opens the data directory's database for an admin command (ivrd app …, ivrd
+// number …), runs f on it and closes it. It works beside a running server (SQLite allows it).
+func WithStore(data string, f func(*store.Store) error) error {
 	st, err := openStore(data)
 	if err != nil {
-		return store.App{}, err
+		return err
 	}
 	defer st.Close()
-	return st.CreateApp(name)
-}
-
-// AddNumber routes calls to number to an app.
-func AddNumber(data, appID, number, notifyURL string) (store.Number, error) {
-	st, err := openStore(data)
-	if err != nil {
-		return store.Number{}, err
-	}
-	defer st.Close()
-	n := store.Number{Number: number, AppID: appID, NotifyURL: notifyURL}
-	if err := st.AddNumber(n); err != nil {
-		return store.Number{}, err
-	}
-	return st.LookupNumber(number)
+	return f(st)
 }

@@ -71,3 +71,40 @@ func (s *Store) CountApps() (int, error) {
 	err := s.queryRow(c, `SELECT COUNT(*) FROM apps`).Scan(&n)
 	return n, err
 }
+
+// Apps returns every app, oldest first.
+func (s *Store) Apps() ([]App, error) {
+	c, cancel := ctx()
+	defer cancel()
+	rows, err := s.query(c, `SELECT id, name, access_token, created_at FROM apps ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: apps: %w", err)
+	}
+	defer rows.Close()
+	var out []App
+	for rows.Next() {
+		var a App
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Name, &a.AccessToken, &created); err != nil {
+			return nil, fmt.Errorf("store: apps: %w", err)
+		}
+		a.CreatedAt = fromMicros(created)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// RotateToken gives an app a fresh access token and returns the app with it. The old token
+// stops working (a running server notices within its token cache's lifetime).
+func (s *Store) RotateToken(id string) (App, error) {
+	c, cancel := ctx()
+	defer cancel()
+	res, err := s.exec(c, `UPDATE apps SET access_token = ? WHERE id = ?`, NewAccessToken(), id)
+	if err != nil {
+		return App{}, fmt.Errorf("store: rotate token of %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return App{}, fmt.Errorf("store: app %s: %w", id, ErrNotFound)
+	}
+	return s.App(id)
+}

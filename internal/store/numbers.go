@@ -76,3 +76,42 @@ func (s *Store) LookupNumber(num string) (Number, error) {
 	}
 	return n, nil
 }
+
+// Numbers returns every routed number, in order.
+func (s *Store) Numbers() ([]Number, error) {
+	c, cancel := ctx()
+	defer cancel()
+	rows, err := s.query(c, `SELECT number, app_id, notify_url FROM numbers ORDER BY number`)
+	if err != nil {
+		return nil, fmt.Errorf("store: numbers: %w", err)
+	}
+	defer rows.Close()
+	var out []Number
+	for rows.Next() {
+		var n Number
+		if err := rows.Scan(&n.Number, &n.AppID, &n.NotifyURL); err != nil {
+			return nil, fmt.Errorf("store: numbers: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// RemoveNumber stops routing a number (given with or without '+'); calls to it then get 404.
+// A number that is not routed is an error wrapping ErrNotFound.
+func (s *Store) RemoveNumber(num string) error {
+	norm, err := NormalizeNumber(num)
+	if err != nil {
+		return err
+	}
+	c, cancel := ctx()
+	defer cancel()
+	res, err := s.exec(c, `DELETE FROM numbers WHERE number = ?`, norm)
+	if err != nil {
+		return fmt.Errorf("store: remove number %s: %w", norm, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("store: number %s: %w", norm, ErrNotFound)
+	}
+	return nil
+}

@@ -86,3 +86,55 @@ func TestNumbers(t *testing.T) {
 		t.Errorf("bad number: %v", err)
 	}
 }
+
+func TestListAndRemoveNumbers(t *testing.T) {
+	s, _ := open(t)
+	a, _ := s.CreateApp("a")
+	for _, n := range []string{"+6590000002", "6590000001"} {
+		if err := s.AddNumber(Number{Number: n, AppID: a.ID, NotifyURL: "http://a/" + n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns, err := s.Numbers()
+	if err != nil || len(ns) != 2 || ns[0].Number != "+6590000001" || ns[1].Number != "+6590000002" || ns[0].NotifyURL != "http://a/6590000001" {
+		t.Fatalf("Numbers() = %+v, %v", ns, err)
+	}
+	if err := s.RemoveNumber("6590000001"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LookupNumber("+6590000001"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removed number still routed: %v", err)
+	}
+	if err := s.RemoveNumber("+6590000001"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second remove: %v", err)
+	}
+	if err := s.RemoveNumber("bob"); !errors.Is(err, ErrBadNumber) {
+		t.Fatalf("bad number: %v", err)
+	}
+	if ns, _ := s.Numbers(); len(ns) != 1 {
+		t.Fatalf("left %+v", ns)
+	}
+}
+
+func TestListAppsAndRotateToken(t *testing.T) {
+	s, _ := open(t)
+	a, _ := s.CreateApp("first")
+	b, _ := s.CreateApp("second")
+	apps, err := s.Apps()
+	if err != nil || len(apps) != 2 || apps[0].ID != a.ID || apps[1].ID != b.ID || apps[0].AccessToken != a.AccessToken {
+		t.Fatalf("Apps() = %+v, %v", apps, err)
+	}
+	r, err := s.RotateToken(a.ID)
+	if err != nil || r.AccessToken == a.AccessToken || len(r.AccessToken) != 48 {
+		t.Fatalf("RotateToken = %+v, %v", r, err)
+	}
+	if got, _ := s.App(a.ID); got.AccessToken != r.AccessToken {
+		t.Fatalf("stored token %q, want %q", got.AccessToken, r.AccessToken)
+	}
+	if got, _ := s.App(b.ID); got.AccessToken != b.AccessToken {
+		t.Fatal("rotating one app changed another")
+	}
+	if _, err := s.RotateToken("APnope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown app: %v", err)
+	}
+}

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -83,16 +81,9 @@ func (r *rig) hangup(sid string) note {
 // callBody invokes an API block and returns its whole JSON answer (status and extra fields).
 func (a *app) callBody(path string, params url.Values) map[string]string {
 	a.t.Helper()
-	params.Set("app_id", a.id)
-	params.Set("access_token", a.token)
-	res, err := http.PostForm(a.ivrd+"/open/ivr/"+path, params)
+	out, err := a.api().Call(context.Background(), "ivr/"+path, params)
 	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]string
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
-		a.t.Fatalf("%s: HTTP %d %v", path, res.StatusCode, err)
+		a.t.Fatalf("%s: %v", path, err)
 	}
 	return out
 }

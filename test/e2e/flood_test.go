@@ -252,14 +252,13 @@ func runSlowClients(t *testing.T, d time.Duration) {
 	resc := peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: strings.TrimPrefix(number, "+"), From: callerNum, Timeout: 40 * time.Second})
 	ans := a.next(15 * time.Second)
 	sid := ans.params.Get("session")
-	api := &http.Client{Timeout: 10 * time.Second}
-	if st := apiCall(t, api, a, "middle/play", url.Values{"session": {sid}, "msg": {"Hello."}, "notify_url": {a.url("/play")}}); st != "success_ok" {
+	if st := apiCall(t, a, "middle/play", url.Values{"session": {sid}, "msg": {"Hello."}, "notify_url": {a.url("/play")}}); st != "success_ok" {
 		t.Fatalf("play during the flood: %s", st)
 	}
 	if n := a.next(15 * time.Second); n.params.Get("ivr_block") != "play" {
 		t.Fatalf("play notification: %v", n.params)
 	}
-	if st := apiCall(t, api, a, "end/hangup", url.Values{"session": {sid}}); st != "success_ok" {
+	if st := apiCall(t, a, "end/hangup", url.Values{"session": {sid}}); st != "success_ok" {
 		t.Fatalf("hangup during the flood: %s", st)
 	}
 	if res := <-resc; !res.Answered || !res.ByeFromServer {
@@ -289,11 +288,12 @@ func runSlowClients(t *testing.T, d time.Duration) {
 	}
 }
 
-// apiCall posts an API request over its own client (the app's; a flood may close idle
-// keep-alive connections, and the client retries them) and returns the status.
-func apiCall(t *testing.T, c *http.Client, a *app, path string, params url.Values) string {
+// apiCall calls an API block for the app during the flood and returns the status.
+func apiCall(t *testing.T, a *app, path string, params url.Values) string {
 	t.Helper()
-	st, err := postAPI(c, a, path, params)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := a.api().Block(ctx, path, params)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

@@ -15,12 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio/audiotest"
+	"github.com/ivrd/ivrd/internal/client"
 	"github.com/ivrd/ivrd/internal/notify"
 )
 
@@ -176,8 +176,9 @@ type note struct {
 	deliveryID string
 }
 
-// app is the user's web application: it receives notifications (verifying their signatures) and
-// answers them by calling ivrd's API over HTTP.
+// app is the user's web application: it receives notifications (verifying their signatures and
+// dropping repeated deliveries) and answers them by calling ivrd's API over HTTP, with the same
+// client package a Go application would use.
 type app struct {
 	t      *testing.T
 	srv    *httptest.Server
@@ -186,35 +187,25 @@ type app struct {
 	token  string
 	notes  chan note
 	badSig chan string
-	seen   sync.Map // delivery ids
 }
 
 func newApp(t *testing.T, appID, token string) *app {
 	a := &app{t: t, id: appID, token: token, notes: make(chan note, 64), badSig: make(chan string, 8)}
-	a.srv = httptest.NewServer(http.HandlerFunc(a.receive))
+	rc := &client.Receiver{Token: func() string { return a.token },
+		Handle: func(n client.Notification) {
+			a.notes <- note{at: n.At, path: n.Path, params: n.Params, deliveryID: n.DeliveryID}
+		},
+		BadSignature: func(r *http.Request, body []byte) {
+			a.badSig <- fmt.Sprintf("%s %s sig=%q body=%s", r.Method, r.URL, r.Header.Get(notify.HeaderSignature), body)
+		}}
+	a.srv = httptest.NewServer(rc)
 	t.Cleanup(a.srv.Close)
 	return a
 }
 
-func (a *app) receive(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if r.Method != http.MethodPost || !notify.Verify(a.token, body, r.Header.Get("X-Hoiio-Signature")) {
-		a.badSig <- fmt.Sprintf("%s %s sig=%q body=%s", r.Method, r.URL, r.Header.Get("X-Hoiio-Signature"), body)
-		http.Error(w, "bad signature", http.StatusForbidden)
-		return
-	}
-	id := r.Header.Get("X-Ivrd-Delivery-Id")
-	if _, dup := a.seen.LoadOrStore(id, true); dup || id == "" {
-		w.WriteHeader(http.StatusOK) // duplicate delivery: already handled
-		return
-	}
-	p, err := url.ParseQuery(string(body))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	a.notes <- note{at: time.Now(), path: r.URL.Path, params: p, deliveryID: id}
-	w.WriteHeader(http.StatusOK)
+// api is the app's API client.
+func (a *app) api() *client.Client {
+	return &client.Client{BaseURL: a.ivrd, AppID: a.id, Token: a.token}
 }
 
 // url is a notify URL on the app.
@@ -237,18 +228,11 @@ func (a *app) next(timeout time.Duration) note {
 // call invokes an API block and returns the status.
 func (a *app) call(path string, params url.Values) string {
 	a.t.Helper()
-	params.Set("app_id", a.id)
-	params.Set("access_token", a.token)
-	res, err := http.PostForm(a.ivrd+"/open/ivr/"+path, params)
+	st, err := a.api().Block(context.Background(), path, params)
 	if err != nil {
-		a.t.Fatal(err)
+		a.t.Fatalf("%s: %v", path, err)
 	}
-	defer res.Body.Close()
-	var out map[string]string
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
-		a.t.Fatalf("%s: HTTP %d %v", path, res.StatusCode, err)
-	}
-	return out["status"]
+	return st
 }
 
 // newAppOn creates an app and a number in data (before ivrd starts) and returns the app.

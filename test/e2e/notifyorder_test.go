@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/client"
 	"github.com/ivrd/ivrd/internal/testpeer"
 )
 
@@ -88,7 +88,7 @@ func (f *flakyReceiver) serve(w http.ResponseWriter, r *http.Request) {
 		rec.WriteHeader(http.StatusInternalServerError)
 	} else {
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		f.a.receive(rec, r) // verifies the signature, drops duplicates, hands it to the app
+		f.a.srv.Config.Handler.ServeHTTP(rec, r) // the app's receiver: signature, duplicates
 	}
 	at.code = rec.code
 	f.mu.Lock()
@@ -267,7 +267,7 @@ func driveApp(t *testing.T, a *app, react func(n note) (string, url.Values)) (er
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c := &http.Client{Timeout: 20 * time.Second}
+		api := a.api()
 		for {
 			var n note
 			select {
@@ -279,7 +279,10 @@ func driveApp(t *testing.T, a *app, react func(n note) (string, url.Values)) (er
 			if path == "" {
 				continue
 			}
-			if st, err := postAPI(c, a, path, params); err != nil || st != "success_ok" {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			st, err := api.Block(ctx, path, params)
+			cancel()
+			if err != nil || st != client.StatusOK {
 				mu.Lock()
 				failed = append(failed, fmt.Sprintf("%s after %s: %s %v", n.params.Get("session"), n.path, st, err))
 				mu.Unlock()
@@ -302,20 +305,4 @@ func monitorFirst(want []string) []string {
 	out := append([]string(nil), want...)
 	out[2], out[3] = out[3], out[2]
 	return out
-}
-
-// postAPI posts an API request with client c and returns its status.
-func postAPI(c *http.Client, a *app, path string, params url.Values) (string, error) {
-	params.Set("app_id", a.id)
-	params.Set("access_token", a.token)
-	res, err := c.PostForm(a.ivrd+"/open/ivr/"+path, params)
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	var out map[string]string
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return "", fmt.Errorf("HTTP %d: %w", res.StatusCode, err)
-	}
-	return out["status"], nil
 }

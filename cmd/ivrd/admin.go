@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/server"
+	"github.com/ivrd/ivrd/internal/store"
+)
+
+// adminFlags makes the flag set of an admin command, with --data bound like serve's.
+func adminFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	d := config.Defaults().Data
+	if v, ok := os.LookupEnv(config.EnvName("data")); ok {
+		d = v
+	}
+	return fs, fs.String("data", d, "data directory ("+config.EnvName("data")+")")
+}
+
+// parse parses args and checks that every named flag was given a value.
+func parse(fs *flag.FlagSet, args []string, required ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	for _, name := range required {
+		if fs.Lookup(name).Value.String() == "" {
+			return fmt.Errorf("%s: --%s is required", fs.Name(), name)
+		}
+	}
+	return nil
+}
+
+// printJSON writes v as one line of JSON.
+func printJSON(v any) error { return json.NewEncoder(os.Stdout).Encode(v) }
+
+func appJSON(a store.App) map[string]string {
+	return map[string]string{"app_id": a.ID, "name": a.Name, "access_token": a.AccessToken, "created": a.CreatedAt.Format(time.RFC3339)}
+}
+
+func appCreate(args []string) error {
+	fs, data := adminFlags("app create")
+	name := fs.String("name", "", "app name")
+	if err := parse(fs, args, "name"); err != nil {
+		return err
+	}
+	return server.WithStore(*data, func(st *store.Store) error {
+		app, err := st.CreateApp(*name)
+		if err != nil {
+			return err
+		}
+		return printJSON(map[string]string{"app_id": app.ID, "access_token": app.AccessToken})
+	})
+}
+
+func appList(args []string) error {
+	fs, data := adminFlags("app list")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return server.WithStore(*data, func(st *store.Store) error {
+		apps, err := st.Apps()
+		if err != nil {
+			return err
+		}
+		for _, a := range apps {
+			if err := printJSON(appJSON(a)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func appRotateToken(args []string) error {
+	fs, data := adminFlags("app rotate-token")
+	id := fs.String("app", "", "app id")
+	if err := parse(fs, args, "app"); err != nil {
+		return err
+	}
+	return server.WithStore(*data, func(st *store.Store) error {
+		a, err := st.RotateToken(*id)
+		if err != nil {
+			return err
+		}
+		return printJSON(map[string]string{"app_id": a.ID, "access_token": a.AccessToken})
+	})
+}
+
+func numberAdd(args []string) error {
+	fs, data := adminFlags("number add")
+	app := fs.String("app", "", "app id")
+	number := fs.String("number", "", "number, E.164 (+6561234567)")
+	notifyURL := fs.String("notify-url", "", "URL that receives the Answer notification")
+	if err := parse(fs, args, "app", "number", "notify-url"); err != nil {
+		return err
+	}
+	return server.WithStore(*data, func(st *store.Store) error {
+		if err := st.AddNumber(store.Number{Number: *number, AppID: *app, NotifyURL: *notifyURL}); err != nil {
+			return err
+		}
+		n, err := st.LookupNumber(*number)
+		if err != nil {
+			return err
+		}
+		return printJSON(numberJSON(n))
+	})
+}
+
+func numberJSON(n store.Number) map[string]string {
+	return map[string]string{"number": n.Number, "app_id": n.AppID, "notify_url": n.NotifyURL}
+}
+
+func numberList(args []string) error {
+	fs, data := adminFlags("number list")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return server.WithStore(*data, func(st *store.Store) error {
+		ns, err := st.Numbers()
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			if err := printJSON(numberJSON(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func numberRemove(args []string) error {
+	fs, data := adminFlags("number remove")
+	number := fs.String("number", "", "number to stop routing")
+	if err := parse(fs, args, "number"); err != nil {
+		return err
+	}
+	return server.WithStore(*data, func(st *store.Store) error {
+		return st.RemoveNumber(*number)
+	})
+}
