@@ -18,6 +18,8 @@ TEST=(
   sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql systemd
   # prlimit (a known open-file limit for ivrd), mount (a tmpfs to fill)
   util-linux mount
+  # the SIP provider (registrar + proxy with digest authentication) of the trunk tests
+  kamailio
 )
 BENCH=(
   wrk hey

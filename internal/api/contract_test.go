@@ -25,7 +25,7 @@ type tel struct {
 	rooms map[string]bool
 }
 
-func (t *tel) Dial(ctx context.Context, dest, callerID string) (ivr.Call, string, error) {
+func (t *tel) Dial(ctx context.Context, dest, callerID string, earlyTo ivr.Call) (ivr.Call, string, error) {
 	if dest == "+6590000002" {
 		return nil, ivr.DialBusy, nil
 	}

@@ -43,7 +43,7 @@ type Config struct {
 
 	SIPTrunk         Trunk          // where Dial and Transfer send calls (zero: none)
 	SIPTrunkRegister bool           // REGISTER to the trunk with its credentials
-	SIPFrom          string         // From user of outbound calls without caller_id ("" = the user agent name)
+	SIPFrom          string         // From user of outbound calls without caller_id ("": see FromUser)
 	SIPAllow         []netip.Prefix // sources that may send INVITEs (empty: any)
 	SIPInviteRate    float64        // INVITEs per second per source address (0: no limit)
 	RingTimeout      time.Duration  // unanswered outbound calls give up after this

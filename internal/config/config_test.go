@@ -159,3 +159,18 @@ func FuzzParseTrunk(f *testing.F) {
 		}
 	})
 }
+
+func TestFromUser(t *testing.T) {
+	for _, tt := range []struct {
+		from, trunkUser, want string
+	}{
+		{"", "", "ivrd"},
+		{"", "alice", "alice"},
+		{"+6561234567", "alice", "+6561234567"},
+	} {
+		c := Config{SIPFrom: tt.from, SIPTrunk: Trunk{User: tt.trunkUser, Host: "trunk.example.com"}}
+		if got := c.FromUser(); got != tt.want {
+			t.Errorf("--sip-from %q, trunk user %q: FromUser() = %q, want %q", tt.from, tt.trunkUser, got, tt.want)
+		}
+	}
+}

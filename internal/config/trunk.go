@@ -17,6 +17,18 @@ type Trunk struct {
 	Transport string // "udp", "tcp" or "tls"
 }
 
+// FromUser is the From user of outbound calls without caller_id: --sip-from, else the
+// trunk's user, else "ivrd".
+func (c Config) FromUser() string {
+	switch {
+	case c.SIPFrom != "":
+		return c.SIPFrom
+	case c.SIPTrunk.User != "":
+		return c.SIPTrunk.User
+	}
+	return "ivrd"
+}
+
 // IsZero reports whether no trunk is configured.
 func (t Trunk) IsZero() bool { return t.Host == "" }
 

@@ -139,7 +139,8 @@ var transferSpec = blockSpec{parse: func(c *checker) *block {
 			leave()
 			return map[string]string{"transfer_status": DialAnswered, "room": room}
 		}
-		far, outcome, err := x.e.d.Telephony.Dial(x.ctx, dest, callerID)
+		// The caller hears the far end's early media (ringback, announcements) as it comes.
+		far, outcome, err := x.e.d.Telephony.Dial(x.ctx, dest, callerID, x.s.call)
 		if err != nil {
 			x.e.log.Info("transfer: dial", "session", x.s.rec.ID, "dest", dest, "err", err)
 		}

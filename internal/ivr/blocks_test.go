@@ -12,13 +12,15 @@ type fakeTel struct {
 	mu       sync.Mutex
 	outcomes map[string]string
 	dialed   []*fakeCall
+	earlyTo  []Call // each Dial's earlyTo
 	bridged  int
 	rooms    map[string][]Call
 }
 
-func (f *fakeTel) Dial(ctx context.Context, dest, callerID string) (Call, string, error) {
+func (f *fakeTel) Dial(ctx context.Context, dest, callerID string, earlyTo Call) (Call, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.earlyTo = append(f.earlyTo, earlyTo)
 	o := f.outcomes[dest]
 	if o == "" {
 		o = DialAnswered
@@ -200,6 +202,9 @@ func TestDialOutcomes(t *testing.T) {
 	if !isDone(tel.dialed[0]) {
 		t.Fatal("max_duration did not hang up")
 	}
+	if tel.earlyTo[0] != nil {
+		t.Fatal("a Dial block's call has nobody to hear its early media")
+	}
 	for dest, want := range map[string]string{"+6590000002": "busy", "+6590000003": "unanswered"} {
 		if st := r.e.Handle(context.Background(), "A1", "dial", Params{"dest": dest, "notify_url": "http://app.test/d"}).Status; st != StatusOK {
 			t.Fatal(st)
@@ -238,6 +243,13 @@ func TestTransfer(t *testing.T) {
 	tel.mu.Unlock()
 	if !isDone(call) || bridged != 1 {
 		t.Fatal("caller not hung up or not bridged")
+	}
+	tel.mu.Lock()
+	defer tel.mu.Unlock()
+	for i, c := range tel.earlyTo {
+		if c != Call(call) {
+			t.Fatalf("transfer %d: the far end's early media goes to %v, not the caller", i, c)
+		}
 	}
 }
 

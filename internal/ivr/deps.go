@@ -46,8 +46,10 @@ const (
 // has no trunk: Dial and Transfer to numbers answer error_dest_not_supported.
 type Telephony interface {
 	// Dial calls dest (E.164) through the trunk and returns the answered call, or the outcome
-	// (DialUnanswered, DialBusy, DialFailed) with a nil call.
-	Dial(ctx context.Context, dest, callerID string) (Call, string, error)
+	// (DialUnanswered, DialBusy, DialFailed) with a nil call. earlyTo, when not nil, is an
+	// answered call that hears the far end's early media (ringback, announcements) until Dial
+	// returns.
+	Dial(ctx context.Context, dest, callerID string, earlyTo Call) (Call, string, error)
 	// Bridge connects the audio of two answered calls until stop is called or either ends.
 	Bridge(a, b Call) (stop func())
 	// JoinRoom puts c into the conference room id (creating it when create is set) until leave

@@ -94,7 +94,7 @@ func (e *Engine) handleOutbound(ctx context.Context, appID string, _ blockSpec, 
 }
 
 func (e *Engine) runDial(ctx context.Context, s *session, d dialParams, n Notice, pcm []int16) {
-	call, outcome, err := e.d.Telephony.Dial(ctx, d.dest, d.callerID)
+	call, outcome, err := e.d.Telephony.Dial(ctx, d.dest, d.callerID, nil)
 	if err != nil {
 		e.log.Info("dial failed", "session", s.rec.ID, "dest", d.dest, "err", err)
 	}

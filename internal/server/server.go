@@ -111,7 +111,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
 	deps := ivr.Deps{Prompter: prompter, Recorders: s.rec, Notifier: notifier{q}, Journal: journal{st},
 		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
-	deps.Telephony = &trunk{tel: tel, addr: cfg.SIPTrunk.String(), ringTimeout: cfg.RingTimeout, rooms: map[string]*telephony.Room{}}
+	trk := newTrunk(tel, cfg, log)
+	deps.Telephony = trk
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
 	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCallsPerApp, Billing: s.billing}, deps)
 	if err := s.recoverSessions(); err != nil {
@@ -148,10 +149,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	defer stopQueue()
 	qdone := make(chan error, 1)
 	go func() { qdone <- q.Run(qctx) }()
-	telCtx, stopTel := context.WithCancel(ctx)
+	// Calls and the registration end in the shutdown order below, not at once with ctx.
+	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTel()
 	teldone := make(chan error, 1)
 	go func() { teldone <- tel.Serve(telCtx, s.onCall) }()
+	stopRegister := trk.keepRegistered(telCtx)
 	httpdone := make(chan error, 1)
 	go func() { httpdone <- hs.Serve(ln) }()
 	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", cfg.SIP, "data", cfg.Data, "public_url", cfg.PublicURL)
@@ -170,6 +173,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		qdone <- nil
 	}
 	log.Info("ivrd stopping")
+	stopRegister() // unregisters while the SIP socket is still up
 	stopTel()
 	<-teldone
 	waitTimeout(s.engine.Wait, 15*time.Second)
@@ -203,14 +207,18 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// onCall routes an incoming INVITE: to the app that owns the dialled number, or 404.
+// onCall routes an incoming INVITE: to the app that owns the dialled number (the
+// Request-URI user, else the To user, where registration-based providers put it), or 404.
 func (s *Server) onCall(leg *telephony.Leg) {
 	n, err := s.st.LookupNumber(leg.To())
+	if errors.Is(err, store.ErrNotFound) && leg.ToHeader() != "" && leg.ToHeader() != leg.To() {
+		n, err = s.st.LookupNumber(leg.ToHeader())
+	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("number lookup", "to", leg.To(), "err", err)
 		}
-		s.log.Info("call to unknown number", "to", leg.To(), "from", leg.From())
+		s.log.Info("call to unknown number", "to", leg.To(), "to_header", leg.ToHeader(), "from", leg.From())
 		_ = leg.Reject(404)
 		return
 	}

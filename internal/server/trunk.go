@@ -3,30 +3,64 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/telephony"
 )
 
-// trunk gives the engine outbound calls through the configured SIP trunk, bridges and
-// conference rooms (the room registry lives here: rooms exist while someone is in them).
+// trunk gives the engine outbound calls through the configured SIP trunk (with its
+// credentials and identity), keeps the trunk registration up when asked to, and holds bridges
+// and conference rooms (the room registry lives here: rooms exist while someone is in them).
 type trunk struct {
 	tel         *telephony.Server
-	addr        string // "" when no trunk is configured: Dial fails
+	cfg         config.Trunk // IsZero when no trunk is configured: Dial fails
+	register    bool
+	fromUser    string
 	ringTimeout time.Duration
+	log         *slog.Logger
 
 	mu    sync.Mutex
 	rooms map[string]*telephony.Room
 }
 
-func (t *trunk) Dial(ctx context.Context, dest, callerID string) (ivr.Call, string, error) {
-	leg, outcome, err := t.tel.Dial(ctx, telephony.DialOptions{Trunk: t.addr, Dest: dest, CallerID: callerID, RingTimeout: t.ringTimeout})
+func newTrunk(tel *telephony.Server, cfg config.Config, log *slog.Logger) *trunk {
+	return &trunk{tel: tel, cfg: cfg.SIPTrunk, register: cfg.SIPTrunkRegister, fromUser: cfg.FromUser(),
+		ringTimeout: cfg.RingTimeout, log: log, rooms: map[string]*telephony.Room{}}
+}
+
+func (t *trunk) Dial(ctx context.Context, dest, callerID string, earlyTo ivr.Call) (ivr.Call, string, error) {
+	o := telephony.DialOptions{Trunk: t.cfg.String(), Username: t.cfg.User, Password: t.cfg.Password,
+		Dest: dest, CallerID: callerID, FromUser: t.fromUser, RingTimeout: t.ringTimeout}
+	if l, ok := earlyTo.(*telephony.Leg); ok {
+		o.EarlyMedia = l
+	}
+	leg, outcome, err := t.tel.Dial(ctx, o)
 	if leg == nil {
 		return nil, string(outcome), err // a nil *Leg must not become a non-nil ivr.Call
 	}
 	return leg, string(outcome), err
+}
+
+// keepRegistered registers to the trunk (when configured to) until stop is called; stop
+// unregisters and returns once that is done.
+func (t *trunk) keepRegistered(ctx context.Context) (stop func()) {
+	if !t.register {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o := telephony.RegisterOptions{Registrar: t.cfg.String(), Username: t.cfg.User, Password: t.cfg.Password}
+		if err := t.tel.Register(ctx, o); err != nil {
+			t.log.Error("trunk registration", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func (t *trunk) Bridge(a, b ivr.Call) func() {

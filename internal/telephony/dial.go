@@ -4,23 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/emiago/diago"
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
 // DialOptions describes an outgoing call through a SIP trunk.
 type DialOptions struct {
-	Trunk       string        // the trunk's SIP address: "sip:127.0.0.1:5070" or "127.0.0.1:5070"
-	Dest        string        // number to call, e.g. "+6590000001": the Request-URI user, as given
-	CallerID    string        // From user; empty means the server's user agent name
-	RingTimeout time.Duration // how long to wait for an answer; default 30 s
+	// Trunk is the trunk's SIP address: "sip:127.0.0.1:5070", "127.0.0.1:5070" or
+	// "sip:trunk.example.com;transport=tcp" (the transport the trunk is reached by). A user or
+	// password part is ignored: Username and Password are the credentials.
+	Trunk string
+	// Username and Password answer the trunk's digest challenges (401/407, MD5 or SHA-256).
+	// They are only ever given to the trunk's host, never to a host a redirect points to.
+	Username, Password string
+	Dest               string // number to call, e.g. "+6590000001": the Request-URI user, as given
+	// CallerID is the From and P-Asserted-Identity user; empty means FromUser.
+	CallerID string
+	// FromUser is the identity of calls without CallerID; default the server's user agent name.
+	FromUser    string
+	RingTimeout time.Duration // how long to wait for an answer, redirects included; default 30 s
+	// EarlyMedia, when set, is an answered leg that hears the far end's early media (a 183
+	// Session Progress with SDP) from the moment it arrives until Dial returns.
+	EarlyMedia *Leg
 }
 
 // DialOutcome is how a Dial ended; the values are the API's dial_status strings.
@@ -36,6 +43,12 @@ const (
 
 const defaultRingTimeout = 30 * time.Second
 
+// maxRedirects is how many 3xx responses one Dial follows.
+const maxRedirects = 3
+
+// headerPAI is the header that asserts the caller's identity to a trusted trunk (RFC 3325).
+const headerPAI = "P-Asserted-Identity"
+
 // trunkResponseTimeout is how long the trunk may stay completely silent (not even 100 Trying)
 // before the call counts as failed: an unreachable trunk would otherwise ring out the whole
 // ring timeout, or SIP's 32 s Timer B.
@@ -45,17 +58,22 @@ var trunkResponseTimeout = 5 * time.Second
 // the CANCEL, then 487); the rest of the clean-up goes on in the background.
 const cancelGrace = 3 * time.Second
 
-var errNotServing = errors.New("telephony: server is not serving")
+var (
+	errNotServing  = errors.New("telephony: server is not serving")
+	errRingTimeout = errors.New("telephony: dial: ring timeout")
+)
 
 // Dial calls o.Dest through o.Trunk from the server's own SIP socket and waits until the call is
-// answered, rejected, or rings out. The outcome:
+// answered, rejected, or rings out. It answers the trunk's 401/407 challenges with o.Username
+// and o.Password, follows up to three 3xx redirects (to the best Contact), and sends
+// o.EarlyMedia the far end's early media. The outcome:
 //   - DialAnswered: l is the answered call (Answer is a no-op, Reject says ErrAnswered); its
 //     From is o.CallerID and its To is o.Dest. Hang it up when done.
 //   - DialBusy: the far end answered 486 or 600.
 //   - DialUnanswered: no answer within o.RingTimeout; Dial sent CANCEL. Also when ctx ends while
 //     ringing (CANCEL too), then with err = ctx.Err().
-//   - DialFailed: any other final response, no response from the trunk, invalid options, or
-//     the server not serving; err says which.
+//   - DialFailed: any other final response, no response from the trunk, too many redirects,
+//     invalid options, or the server not serving; err says which.
 //
 // err is nil for answered, busy and unanswered calls (but see ctx). Dial needs Serve running.
 func (s *Server) Dial(ctx context.Context, o DialOptions) (l *Leg, outcome DialOutcome, err error) {
@@ -65,6 +83,9 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (l *Leg, outcome DialO
 	}
 	if o.CallerID != "" && !validUser(o.CallerID) {
 		return nil, DialFailed, fmt.Errorf("telephony: dial: invalid caller id %q", o.CallerID)
+	}
+	if o.FromUser != "" && !validUser(o.FromUser) {
+		return nil, DialFailed, fmt.Errorf("telephony: dial: invalid from user %q", o.FromUser)
 	}
 	ring := o.RingTimeout
 	if ring <= 0 {
@@ -82,102 +103,44 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (l *Leg, outcome DialO
 	default:
 	}
 
-	d, err := s.dg.NewDialog(uri, diago.NewDialogOptions{})
-	if err != nil {
-		return nil, DialFailed, fmt.Errorf("telephony: dial: %w", err)
-	}
-	var responded atomic.Bool
-	var legp atomic.Pointer[Leg]
-	opts := diago.InviteClientOptions{
-		OnResponse: func(*sip.Response) error {
-			responded.Store(true)
-			return nil
-		},
-		OnMediaUpdate: func(med *diago.DialogMedia) {
-			if l := legp.Load(); l != nil {
-				l.mediaUpdated(med)
-			}
-		},
-	}
-	if o.CallerID != "" {
-		host, _, _ := net.SplitHostPort(s.Addr())
-		opts.Headers = append(opts.Headers, &sip.FromHeader{
-			Address: sip.Uri{Scheme: "sip", User: o.CallerID, Host: host},
-			Params:  sip.NewParams(),
-		})
-	}
+	ringEnd := time.Now().Add(ring)
 	log := s.log.With("dest", o.Dest, "trunk", o.Trunk)
-
-	// The INVITE runs in its own goroutine so that Dial can give up on it; whichever of the two
-	// loses the race (result delivered vs abandoned) cleans up.
-	const pending, delivered, abandoned = 0, 1, 2
-	var state atomic.Int32
-	type result struct {
-		med *diago.DialogMedia
-		err error
-	}
-	resc := make(chan result, 1)
-	ictx, cancelInvite := context.WithCancel(context.Background())
-	defer cancelInvite()
-	go func() {
-		med, err := d.Invite(ictx, opts)
-		if !state.CompareAndSwap(pending, delivered) {
-			abandonInvite(d, med, err)
-			return
+	trunkHost := uri.Host
+	for hop := 0; ; hop++ {
+		p := attemptParams{uri: uri, o: o, identity: s.identity(o, trunkHost), credentials: strings.EqualFold(uri.Host, trunkHost)}
+		l, outcome, next, err := s.attempt(ctx, p, ringEnd, log)
+		switch {
+		case next == nil:
+			return l, outcome, err
+		case hop == maxRedirects:
+			return nil, DialFailed, fmt.Errorf("telephony: dial: more than %d redirects", maxRedirects)
+		case !time.Now().Before(ringEnd):
+			return nil, DialUnanswered, nil
 		}
-		resc <- result{med, err}
-	}()
+		log.Info("dial: redirected", "to", next.String())
+		uri = *next
+	}
+}
 
-	ringT := time.NewTimer(ring)
-	defer ringT.Stop()
-	silentT := time.NewTimer(min(trunkResponseTimeout, ring))
-	defer silentT.Stop()
+// identity is the From and P-Asserted-Identity of a call: o.CallerID (else o.FromUser, else
+// the user agent name) at the trunk's host.
+func (s *Server) identity(o DialOptions, host string) sip.Uri {
+	user := o.CallerID
+	if user == "" {
+		user = o.FromUser
+	}
+	if user == "" {
+		user = s.ua.Name()
+	}
+	return sip.Uri{Scheme: "sip", User: user, Host: host}
+}
 
-	var why error // set when we give up; the outcome is then decided
-	for why == nil {
-		select {
-		case r := <-resc:
-			return s.dialDone(d, r.med, r.err, o, &legp, log)
-		case <-silentT.C:
-			if !responded.Load() {
-				outcome, why = DialFailed, fmt.Errorf("telephony: dial: no response from trunk %s", o.Trunk)
-			}
-		case <-ringT.C:
-			select {
-			case r := <-resc: // an answer just in time wins
-				return s.dialDone(d, r.med, r.err, o, &legp, log)
-			default:
-			}
-			outcome, why = DialUnanswered, errRingTimeout
-		case <-ctx.Done():
-			outcome, why = DialUnanswered, ctx.Err()
-		case <-s.stop:
-			outcome, why = DialFailed, errNotServing
-		}
+// identityHeaders are the From and P-Asserted-Identity headers for id.
+func identityHeaders(id sip.Uri) []sip.Header {
+	return []sip.Header{
+		&sip.FromHeader{Address: id, Params: sip.NewParams()},
+		sip.NewHeader(headerPAI, "<"+id.String()+">"),
 	}
-	log.Debug("dial: giving up", "reason", why)
-	cancelInvite() // sipgo sends CANCEL once a provisional response has come
-	grace := time.Duration(0)
-	if responded.Load() {
-		grace = cancelGrace // CANCEL, 200, 487: let the far end stop ringing first
-	}
-	graceT := time.NewTimer(grace)
-	defer graceT.Stop()
-	select {
-	case r := <-resc:
-		go abandonInvite(d, r.med, r.err)
-	case <-graceT.C:
-		if !state.CompareAndSwap(pending, abandoned) {
-			r := <-resc // delivered just now
-			go abandonInvite(d, r.med, r.err)
-		} else {
-			log.Debug("dial: INVITE still winding down")
-		}
-	}
-	if why == errRingTimeout {
-		why = nil
-	}
-	return nil, outcome, why
 }
 
 // awaitServing waits (a second at most) until Serve has its socket going. It returns
@@ -196,118 +159,8 @@ func (s *Server) awaitServing(ctx context.Context) error {
 	return errNotServing
 }
 
-var errRingTimeout = errors.New("telephony: dial: ring timeout")
-
-// dialDone turns the INVITE's result into Dial's.
-func (s *Server) dialDone(d *diago.DialogClientSession, med *diago.DialogMedia, err error, o DialOptions, legp *atomic.Pointer[Leg], log *slog.Logger) (*Leg, DialOutcome, error) {
-	if err != nil {
-		_ = d.Close()
-		var pres *sipgo.ErrDialogResponse
-		var vres sipgo.ErrDialogResponse
-		code := 0
-		switch {
-		case errors.As(err, &pres):
-			code = pres.Res.StatusCode
-		case errors.As(err, &vres):
-			code = vres.Res.StatusCode
-		}
-		log.Debug("dial: not answered", "status", code, "err", err)
-		switch code {
-		case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere:
-			return nil, DialBusy, nil
-		case 0:
-			return nil, DialFailed, fmt.Errorf("telephony: dial: %w", err)
-		}
-		return nil, DialFailed, fmt.Errorf("telephony: dial: %d %s", code, reasonPhrase(code))
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	if err := d.Ack(ctx); err != nil {
-		abandonAnswered(d, med)
-		return nil, DialFailed, fmt.Errorf("telephony: dial: ack: %w", err)
-	}
-	l := newOutboundLeg(d, med, o.CallerID, o.Dest, s.log)
-	legp.Store(l)
-
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		go func() { _ = l.Hangup(); _ = d.Close() }()
-		return nil, DialFailed, errNotServing
-	}
-	s.legs[d.ID] = l
-	s.calls.Add(1)
-	s.mu.Unlock()
-	context.AfterFunc(l.dlg.Context(), l.finish) // the far end's BYE
-	go func() {
-		<-l.done
-		s.mu.Lock()
-		delete(s.legs, d.ID)
-		s.mu.Unlock()
-		_ = d.Close()
-		s.calls.Done()
-	}()
-	l.log.Info("outgoing call answered", "from", l.from, "to", l.to)
-	return l, DialAnswered, nil
-}
-
-// newOutboundLeg wraps an answered and ACKed outgoing dialog.
-func newOutboundLeg(d *diago.DialogClientSession, med *diago.DialogMedia, from, to string, log *slog.Logger) *Leg {
-	l := &Leg{
-		dlg:     d,
-		id:      d.InviteRequest.CallID().Value(),
-		from:    from,
-		to:      to,
-		done:    make(chan struct{}),
-		playSem: make(chan struct{}, 1),
-		pacer:   nextPacer(),
-		digits:  make(chan rune, 32),
-	}
-	l.log = log.With("call_id", l.id, "dir", "out")
-	l.dtmfPT.Store(-1)
-	l.mu.Lock()
-	l.startMediaLocked(med)
-	l.mu.Unlock()
-	return l
-}
-
-// abandonInvite cleans up after an INVITE whose Dial gave up: a call answered all the same is
-// ACKed and hung up at once.
-func abandonInvite(d *diago.DialogClientSession, med *diago.DialogMedia, err error) {
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-		defer cancel()
-		if d.Ack(ctx) == nil {
-			abandonAnswered(d, med)
-			return
-		}
-	} else if res := d.InviteResponse; res != nil && res.IsSuccess() {
-		// 200 OK crossed our CANCEL: sipgo reports the cancel, the far end thinks it answered.
-		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-		defer cancel()
-		if d.DialogClientSession.Ack(ctx) == nil {
-			_ = d.DialogClientSession.Bye(ctx)
-		}
-	}
-	if med != nil {
-		_ = med.Close()
-	}
-	_ = d.Close()
-}
-
-// abandonAnswered hangs up an ACKed call nobody wants any more.
-func abandonAnswered(d *diago.DialogClientSession, med *diago.DialogMedia) {
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	_ = d.Bye(ctx)
-	if med != nil {
-		_ = med.Close()
-	}
-	_ = d.Close()
-}
-
-// dialURI builds the Request-URI: dest as the user part at the trunk's host and port.
+// dialURI builds the Request-URI: dest as the user part at the trunk's host and port, with the
+// trunk's parameters (transport).
 func dialURI(trunk, dest string) (sip.Uri, error) {
 	var uri sip.Uri
 	if !validUser(dest) {

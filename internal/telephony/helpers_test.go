@@ -1,11 +1,13 @@
 package telephony
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,12 +116,31 @@ func toneSpan(frames []tapFrame, freq float64) (first, last time.Time, n int) {
 // startServer runs a Server on an ephemeral loopback port until the test ends.
 func startServer(t *testing.T, onCall func(*Leg)) *Server {
 	t.Helper()
-	if !testpeer.Available() {
-		t.Skip("sipp not installed")
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() && os.Getenv("TELEPHONY_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return serve(t, onCall, log)
+}
+
+// startLoggedServer is startServer with the server's log (debug level) kept for the test, and
+// shown when it fails.
+func startLoggedServer(t *testing.T, onCall func(*Leg)) (*Server, *logBuffer) {
+	t.Helper()
+	buf := &logBuffer{}
+	s := serve(t, onCall, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", buf.String())
+		}
+	})
+	return s, buf
+}
+
+func serve(t *testing.T, onCall func(*Leg), log *slog.Logger) *Server {
+	t.Helper()
+	if !testpeer.Available() {
+		t.Skip("sipp not installed")
 	}
 	s, err := NewServer(Config{Listen: "127.0.0.1:0", Log: log})
 	if err != nil {
@@ -140,6 +161,36 @@ func startServer(t *testing.T, onCall func(*Leg)) *Server {
 		}
 	})
 	return s
+}
+
+// logBuffer is a slog destination the test can read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// wait waits until s appears n times in the log.
+func (l *logBuffer) wait(t *testing.T, s string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for strings.Count(l.String(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not %d times in the log", s, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitDone waits for the leg to end.

@@ -53,6 +53,7 @@ type Leg struct {
 	log *slog.Logger
 
 	id, from, to string
+	toHeader     string // the To header's user, normalised like to
 
 	mu          sync.Mutex
 	state       legState
@@ -105,6 +106,9 @@ func newLeg(d *diago.DialogServerSession, log *slog.Logger) *Leg {
 	if f := req.From(); f != nil {
 		l.from = normalizeNumber(f.Address.User)
 	}
+	if t := req.To(); t != nil {
+		l.toHeader = normalizeNumber(t.Address.User)
+	}
 	l.log = log.With("call_id", l.id)
 	l.dtmfPT.Store(-1)
 	return l
@@ -133,6 +137,11 @@ func (l *Leg) From() string { return l.from }
 // To returns the dialled number: for an incoming call the Request-URI user part, normalised
 // like From; for a dialled call the destination given to Dial.
 func (l *Leg) To() string { return l.to }
+
+// ToHeader returns the To header's user part of an incoming call, normalised like To: where a
+// registration-based provider puts the dialled number when its Request-URI carries the
+// registered user. For a dialled call it is To.
+func (l *Leg) ToHeader() string { return l.toHeader }
 
 // Done is closed when the call has ended, whichever side ended it. Once it is closed the tap
 // gets no more audio and OnDTMF no more digits.

@@ -34,11 +34,12 @@ const shutdownGrace = 6 * time.Second
 
 // Server accepts incoming SIP calls and places outgoing ones (Dial) from the same socket.
 type Server struct {
-	log  *slog.Logger
-	conn net.PacketConn
-	ua   *sipgo.UserAgent
-	sip  *sipgo.Server
-	dg   *diago.Diago
+	log   *slog.Logger
+	conn  net.PacketConn
+	tcpLn net.Listener
+	ua    *sipgo.UserAgent
+	sip   *sipgo.Server
+	dg    *diago.Diago
 
 	mu      sync.Mutex
 	serving bool
@@ -69,7 +70,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if host == "" {
 		host = "0.0.0.0"
 	}
-	conn, err := net.ListenPacket("udp", cfg.Listen)
+	conn, tcpLn, err := listenUDPTCP(cfg.Listen, host)
 	if err != nil {
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
@@ -78,24 +79,48 @@ func NewServer(cfg Config) (*Server, error) {
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
 	if err != nil {
 		conn.Close()
+		tcpLn.Close()
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
 	if err != nil {
 		conn.Close()
+		tcpLn.Close()
 		ua.Close()
 		return nil, fmt.Errorf("telephony: %w", err)
 	}
-	s := &Server{log: log, conn: conn, ua: ua, sip: srv, legs: map[string]*Leg{}, stop: make(chan struct{}), ready: make(chan struct{})}
+	s := &Server{log: log, conn: conn, tcpLn: tcpLn, ua: ua, sip: srv, legs: map[string]*Leg{}, stop: make(chan struct{}), ready: make(chan struct{})}
 	// We serve the socket ourselves (diago's Serve would bind its own), so the transport is
 	// declared with the port already bound: diago builds Contact and the client from it.
 	s.dg = diago.NewDiago(ua,
 		diago.WithLogger(log),
 		diago.WithServer(srv),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}),
+		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: host, BindPort: port}),
 		diago.WithServerRequestMiddleware(s.middleware),
 	)
 	return s, nil
+}
+
+// listenUDPTCP binds UDP on addr and TCP on the same port: outbound calls and registrations
+// to a transport=tcp trunk, and the trunk's requests back to our Contact. With port 0 it tries
+// a few free UDP ports until TCP is free on the same one.
+func listenUDPTCP(addr, host string) (net.PacketConn, net.Listener, error) {
+	for attempt := 1; ; attempt++ {
+		conn, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		port := conn.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			return conn, ln, nil
+		}
+		conn.Close()
+		if _, p, _ := net.SplitHostPort(addr); p != "0" || attempt == 10 {
+			return nil, nil, err
+		}
+	}
 }
 
 // Addr returns the bound SIP address, e.g. "127.0.0.1:5060".
@@ -121,6 +146,7 @@ func (s *Server) Serve(ctx context.Context, onCall func(*Leg)) error {
 	s.dg.HandleFunc(func(d *diago.DialogServerSession) { s.handle(d, onCall) })
 	errc := make(chan error, 1)
 	go func() { errc <- s.sip.ServeUDP(s.conn) }()
+	go func() { _ = s.sip.ServeTCP(s.tcpLn) }()
 	go s.awaitReady(ctx)
 
 	var err error
@@ -142,6 +168,7 @@ func (s *Server) Close() error {
 	if serving {
 		return nil
 	}
+	s.tcpLn.Close()
 	err := s.conn.Close()
 	s.ua.Close()
 	return err
@@ -193,6 +220,7 @@ func (s *Server) shutdown() {
 		s.log.Warn("telephony: calls still up at shutdown", "calls", len(legs))
 	}
 	s.conn.Close()
+	s.tcpLn.Close()
 	s.ua.Close()
 	for _, l := range legs {
 		l.finish() // releases media of any call the grace period cut short

@@ -19,8 +19,10 @@ import (
 // SIP trunk and the phone behind it). It takes one call, answers it according to Mode, and
 // records what it heard, like Call does.
 type Answerer struct {
-	Mode        string        // ModeAnswer (default), ModeBusy (486), ModeNoAnswer (180 forever), ModeDecline (603)
+	Mode        string        // ModeAnswer (default), ModeBusy (486), ModeNoAnswer (180 forever), ModeDecline (603), ModeRedirect (302)
 	Script      []Step        // ModeAnswer: run after the ACK, in order
+	EarlyMedia  []Step        // ModeAnswer: if set, 183 Session Progress with SDP instead of 180, these steps (audio and pauses), then the 200
+	RedirectTo  string        // ModeRedirect: the Contact of the 302, a SIP URI
 	HangupAfter time.Duration // ModeAnswer: send BYE this long after the ACK (cutting the script); 0 = wait for the caller's BYE
 	PCMA        bool          // answer PCMA (A-law) instead of PCMU
 	Timeout     time.Duration // how long sipp runs at most, the wait for the INVITE included; default 30 s
@@ -30,6 +32,7 @@ type Answerer struct {
 // trunk to dial). wait blocks until sipp has exited (after one call, Timeout, or ctx ending)
 // and reports the call; it may be called more than once. In Result, Answered and Status say
 // what the answerer replied, ByeFromServer that the caller sent BYE, and RequestUser, FromUser
+// AssertedUser
 // and Cancelled what it received.
 func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, error), err error) {
 	timeout := a.Timeout
@@ -131,7 +134,8 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 		res.Status, res.AnsweredAt, res.ByeFromServer, res.ByeAt = o.status, o.answeredAt, o.byeFromServer, o.byeAt
 		res.Answered = res.Status >= 200 && res.Status < 300
 		res.Cancelled = o.cancelled
-		res.RequestUser, res.FromUser = inviteParties(res.Trace)
+		inv := inviteParties(res.Trace)
+		res.RequestUser, res.FromUser, res.AssertedUser = inv.requestUser, inv.fromUser, inv.assertedUser
 		killed := ctx.Err() != nil
 		cancel()
 		switch {
@@ -147,7 +151,7 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 	return "127.0.0.1:" + strconv.Itoa(sp), wait, nil
 }
 
-var errNotListening = errors.New("testpeer: sipp did not start listening")
+var errNotListening = errors.New("testpeer: the peer did not start listening")
 
 // waitListening waits until a UDP socket is bound to 127.0.0.1:port (per /proc/net/udp), or
 // the process exits, or d passes. Without /proc it waits a moment and hopes.

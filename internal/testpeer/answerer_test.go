@@ -105,18 +105,21 @@ CSeq: 4963 INVITE
 func TestInviteParties(t *testing.T) {
 	tests := []struct {
 		name, log, ruser, from string
+		asserted               string
 	}{
-		{"trace", uasTrace, "+6590000001", "+6511111111"},
-		{"compact from, no brackets", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:100@h SIP/2.0\nf: sip:alice@h;tag=1\n\n", "100", "alice"},
-		{"sent INVITE does not count", "--------------------------------------------------- x\nUDP message sent (1 bytes):\n\nINVITE sip:100@h SIP/2.0\nFrom: <sip:a@h>\n\n", "", ""},
-		{"user params and password", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:+65;npdi@h SIP/2.0\nFrom: <sip:bob:secret@h>\n\n", "+65", "bob"},
-		{"no user", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:h SIP/2.0\nFrom: <sip:h>\n\n", "", ""},
-		{"empty", "", "", ""},
+		{"trace", uasTrace, "+6590000001", "+6511111111", ""},
+		{"asserted identity", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:100@h SIP/2.0\nFrom: <sip:+6561234567@h>;tag=1\nP-Asserted-Identity: <sip:+6561234567@h>\n\n", "100", "+6561234567", "+6561234567"},
+		{"asserted tel URI", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:100@h SIP/2.0\np-asserted-identity: \"Shop\" <tel:+6561234567;npdi>, <sip:a@h>\n\n", "100", "", "+6561234567"},
+		{"compact from, no brackets", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:100@h SIP/2.0\nf: sip:alice@h;tag=1\n\n", "100", "alice", ""},
+		{"sent INVITE does not count", "--------------------------------------------------- x\nUDP message sent (1 bytes):\n\nINVITE sip:100@h SIP/2.0\nFrom: <sip:a@h>\n\n", "", "", ""},
+		{"user params and password", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:+65;npdi@h SIP/2.0\nFrom: <sip:bob:secret@h>\n\n", "+65", "bob", ""},
+		{"no user", "--------------------------------------------------- x\nUDP message received [1] bytes :\n\nINVITE sip:h SIP/2.0\nFrom: <sip:h>\n\n", "", "", ""},
+		{"empty", "", "", "", ""},
 	}
 	for _, tt := range tests {
-		ruser, from := inviteParties(tt.log)
-		if ruser != tt.ruser || from != tt.from {
-			t.Errorf("%s: got %q, %q; want %q, %q", tt.name, ruser, from, tt.ruser, tt.from)
+		p := inviteParties(tt.log)
+		if p.requestUser != tt.ruser || p.fromUser != tt.from || p.assertedUser != tt.asserted {
+			t.Errorf("%s: got %+v; want %q, %q, %q", tt.name, p, tt.ruser, tt.from, tt.asserted)
 		}
 	}
 }
@@ -142,8 +145,8 @@ func FuzzInviteParties(f *testing.F) {
 	f.Add(uasTrace)
 	f.Add("--- x\nUDP message received [1] bytes :\n\nINVITE sip:@ SIP/2.0\nFrom:<\n")
 	f.Fuzz(func(t *testing.T, log string) {
-		ruser, from := inviteParties(log)
-		for _, u := range []string{ruser, from} {
+		p := inviteParties(log)
+		for _, u := range []string{p.requestUser, p.fromUser, p.assertedUser} {
 			if strings.ContainsAny(u, "@\r\n") {
 				t.Fatalf("user %q", u)
 			}

@@ -45,9 +45,10 @@ type Result struct {
 	Events        int       // non-audio RTP packets received (e.g. telephone-event)
 
 	// Answerer only: what the INVITE carried, and whether the caller cancelled it.
-	RequestUser string // the Request-URI's user part, e.g. "+6590000001"
-	FromUser    string // the From URI's user part
-	Cancelled   bool   // a CANCEL arrived
+	RequestUser  string // the Request-URI's user part, e.g. "+6590000001"
+	FromUser     string // the From URI's user part
+	AssertedUser string // the P-Asserted-Identity URI's user part ("" without one)
+	Cancelled    bool   // a CANCEL arrived
 }
 
 // Sipp is the sipp binary.

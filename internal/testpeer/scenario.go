@@ -125,10 +125,6 @@ func (c Call) scenario(p scenarioParams) (string, error) {
 	if from == "" {
 		from = "sipp"
 	}
-	pt, codec := 0, "PCMU"
-	if c.PCMA {
-		pt, codec = 8, "PCMA"
-	}
 	uri := fmt.Sprintf("sip:%s@%s:%s", c.Number, p.host, p.port)
 
 	var b strings.Builder
@@ -147,20 +143,9 @@ Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=- 1 1 IN IP4 [local_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio %[3]d RTP/AVP %[4]d 101
-a=rtpmap:%[4]d %[5]s/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=ptime:20
-a=sendrecv
-
+%[3]s
 ]]></send>
-`, uri, from, p.mediaPort, pt, codec)
+`, uri, from, sdpBody(1, 1, p.mediaPort, c.PCMA))
 	if c.CancelAfter > 0 {
 		// The CANCEL must match the INVITE's Via branch: the 180 just received carries it.
 		fmt.Fprintf(&b, `<recv response="100" optional="true"/>

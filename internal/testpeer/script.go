@@ -16,6 +16,7 @@ type scriptParams struct {
 	hangupAfter time.Duration // send BYE this long after the script starts; 0 = wait for the other side's BYE
 	pcma        bool          // the negotiated codec is PCMA (else PCMU)
 	dir         string        // for audio files
+	prefix      string        // of the audio files' names, when a scenario writes steps twice
 	dialog      string        // the From and To header lines of our in-dialog requests
 	cseq        int           // CSeq of our last in-dialog request so far
 }
@@ -24,76 +25,10 @@ type scriptParams struct {
 // callers and answerers: the steps (cut at hangupAfter), then either our BYE (at hangupAfter)
 // or the wait for the other side's BYE, ending with a jump to the label "end".
 func writeScript(b *strings.Builder, p scriptParams) error {
-	pt, codec := 0, "pcmu"
-	if p.pcma {
-		pt, codec = 8, "pcma"
+	elapsed, cseq, err := writeSteps(b, p)
+	if err != nil {
+		return err
 	}
-	cseq := p.cseq
-	elapsed := time.Duration(0)
-	limit := time.Duration(-1)
-	if p.hangupAfter > 0 {
-		limit = p.hangupAfter
-	}
-	for i, s := range p.steps {
-		if limit >= 0 && elapsed >= limit {
-			break
-		}
-		d := s.duration()
-		if limit >= 0 && elapsed+d > limit {
-			d = limit - elapsed
-		}
-		switch s.kind {
-		case stepAudio:
-			name := filepath.Join(p.dir, fmt.Sprintf("audio%d.%s", i, codec))
-			if strings.ContainsRune(name, ',') {
-				return fmt.Errorf("testpeer: temp path %q contains a comma", name)
-			}
-			var raw []byte
-			if p.pcma {
-				raw = audio.EncodeAlaw(nil, s.pcm)
-			} else {
-				raw = audio.EncodeUlaw(nil, s.pcm)
-			}
-			if err := os.WriteFile(name, raw, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(b, `<nop><action><exec rtp_stream="%s,1,%d"/></action></nop>`+"\n", xmlText(name), pt)
-		case stepDTMF:
-			pcap, err := dtmfPcap(s.digit)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(b, `<nop><action><exec play_pcap_audio="%s"/></action></nop>`+"\n", xmlText(pcap))
-		case stepInfo:
-			if _, err := dtmfPcap(s.digit); err != nil {
-				return err
-			}
-			cseq++
-			fmt.Fprintf(b, `<send retrans="500"><![CDATA[
-
-INFO [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-%s
-Call-ID: [call_id]
-CSeq: %d INFO
-[routes]
-Max-Forwards: 70
-Content-Type: application/dtmf-relay
-Content-Length: [len]
-
-Signal=%c
-Duration=160
-
-]]></send>
-<recv response="200"/>
-`, p.dialog, cseq, s.digit)
-		}
-		if d > 0 {
-			fmt.Fprintf(b, `<pause milliseconds="%d"/>`+"\n", d.Milliseconds())
-		}
-		elapsed += d
-	}
-
 	if p.hangupAfter > 0 {
 		if rest := p.hangupAfter - elapsed; rest > 0 {
 			fmt.Fprintf(b, `<pause milliseconds="%d"/>`+"\n", rest.Milliseconds())
@@ -130,4 +65,78 @@ Content-Length: 0
 <nop next="end"/>
 `)
 	return nil
+}
+
+// writeSteps writes the steps (cut at hangupAfter) and returns how long they take and the
+// CSeq of our last in-dialog request.
+func writeSteps(b *strings.Builder, p scriptParams) (elapsed time.Duration, cseq int, err error) {
+	pt, codec := 0, "pcmu"
+	if p.pcma {
+		pt, codec = 8, "pcma"
+	}
+	cseq = p.cseq
+	limit := time.Duration(-1)
+	if p.hangupAfter > 0 {
+		limit = p.hangupAfter
+	}
+	for i, s := range p.steps {
+		if limit >= 0 && elapsed >= limit {
+			break
+		}
+		d := s.duration()
+		if limit >= 0 && elapsed+d > limit {
+			d = limit - elapsed
+		}
+		switch s.kind {
+		case stepAudio:
+			name := filepath.Join(p.dir, fmt.Sprintf("%saudio%d.%s", p.prefix, i, codec))
+			if strings.ContainsRune(name, ',') {
+				return 0, 0, fmt.Errorf("testpeer: temp path %q contains a comma", name)
+			}
+			var raw []byte
+			if p.pcma {
+				raw = audio.EncodeAlaw(nil, s.pcm)
+			} else {
+				raw = audio.EncodeUlaw(nil, s.pcm)
+			}
+			if err := os.WriteFile(name, raw, 0o644); err != nil {
+				return 0, 0, err
+			}
+			fmt.Fprintf(b, `<nop><action><exec rtp_stream="%s,1,%d"/></action></nop>`+"\n", xmlText(name), pt)
+		case stepDTMF:
+			pcap, err := dtmfPcap(s.digit)
+			if err != nil {
+				return 0, 0, err
+			}
+			fmt.Fprintf(b, `<nop><action><exec play_pcap_audio="%s"/></action></nop>`+"\n", xmlText(pcap))
+		case stepInfo:
+			if _, err := dtmfPcap(s.digit); err != nil {
+				return 0, 0, err
+			}
+			cseq++
+			fmt.Fprintf(b, `<send retrans="500"><![CDATA[
+
+INFO [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+%s
+Call-ID: [call_id]
+CSeq: %d INFO
+[routes]
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal=%c
+Duration=160
+
+]]></send>
+<recv response="200"/>
+`, p.dialog, cseq, s.digit)
+		}
+		if d > 0 {
+			fmt.Fprintf(b, `<pause milliseconds="%d"/>`+"\n", d.Milliseconds())
+		}
+		elapsed += d
+	}
+	return elapsed, cseq, nil
 }

@@ -37,9 +37,17 @@ func readUASOutcome(msgs []traceMsg) uasOutcome {
 	return o
 }
 
-// inviteParties returns the Request-URI user and the From user of the first INVITE received in
-// a sipp message trace ("" when absent).
-func inviteParties(log string) (requestUser, fromUser string) {
+// invitedParties is who the first INVITE an answerer received was for and from.
+type invitedParties struct {
+	requestUser  string // the Request-URI's user part
+	fromUser     string // the From URI's user part
+	assertedUser string // the P-Asserted-Identity URI's user part (a tel: URI's number)
+}
+
+// inviteParties reads the parties of the first INVITE received in a sipp message trace (""
+// for those absent).
+func inviteParties(log string) invitedParties {
+	var p invitedParties
 	received, first, inHeaders := false, false, false
 	for line := range strings.Lines(log) {
 		line = strings.TrimRight(line, "\r\n")
@@ -68,37 +76,52 @@ func inviteParties(log string) (requestUser, fromUser string) {
 				continue
 			}
 			uri, _, _ := strings.Cut(rest, " ")
-			requestUser, inHeaders = uriUser(uri), true
+			p.requestUser, inHeaders = uriUser(uri), true
 			continue
 		}
 		if trimmed == "" {
-			return requestUser, fromUser
+			return p
 		}
 		name, value, ok := strings.Cut(trimmed, ":")
 		if !ok {
 			continue
 		}
-		if n := strings.ToLower(strings.TrimSpace(name)); n == "from" || n == "f" {
-			v := strings.TrimSpace(value)
-			if i := strings.IndexByte(v, '<'); i >= 0 {
-				v = v[i+1:]
-				if j := strings.IndexByte(v, '>'); j >= 0 {
-					v = v[:j]
-				}
-			} else if i := strings.IndexByte(v, ';'); i >= 0 {
-				v = v[:i]
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "from", "f":
+			p.fromUser = uriUser(addressURI(value))
+		case "p-asserted-identity":
+			if p.assertedUser == "" {
+				p.assertedUser = uriUser(addressURI(value))
 			}
-			fromUser = uriUser(v)
 		}
 	}
-	return requestUser, fromUser
+	return p
 }
 
-// uriUser returns the user part of a SIP URI ("sip:+65@host:5060" -> "+65"), "" if none.
+// addressURI is the URI of a name-addr or addr-spec header value (the first of a list).
+func addressURI(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		v = v[i+1:]
+		if j := strings.IndexByte(v, '>'); j >= 0 {
+			v = v[:j]
+		}
+	} else if i := strings.IndexAny(v, ";,"); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+// uriUser returns the user part of a SIP URI ("sip:+65@host:5060" -> "+65") or the number of
+// a tel URI ("tel:+65;npdi" -> "+65"), "" if none.
 func uriUser(uri string) string {
-	_, rest, ok := strings.Cut(uri, ":")
+	scheme, rest, ok := strings.Cut(uri, ":")
 	if !ok {
 		return ""
+	}
+	if strings.EqualFold(strings.TrimSpace(scheme), "tel") {
+		user, _, _ := strings.Cut(rest, ";")
+		return user
 	}
 	user, _, ok := strings.Cut(rest, "@")
 	if !ok {

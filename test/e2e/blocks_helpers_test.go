@@ -197,7 +197,7 @@ func startBaresip(t *testing.T, target, from string) *baresip {
 		t.Skip("baresip is not installed (Debian baresip-core)")
 	}
 	dir := t.TempDir()
-	sipAddr, cons := freePort(t, "udp"), freePort(t, "udp")
+	sipAddr, cons := freeSIPAddr(t), freePort(t, "udp") // baresip listens on UDP and TCP
 	mic := filepath.Join(dir, "mic.wav")
 	// baresip hangs up when its audio file ends: make it outlast the call.
 	if err := os.WriteFile(mic, audio.EncodeWAV(make([]int16, 60*audio.Rate), audio.Rate), 0o644); err != nil {

@@ -46,6 +46,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freeSIPAddr returns a loopback address whose port is free for both UDP and TCP (ivrd's SIP
+// listens on both).
+func freeSIPAddr(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		addr := freePort(t, "udp")
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
+}
+
 // freePort returns a free loopback port for network ("tcp" or "udp").
 func freePort(t *testing.T, network string) string {
 	t.Helper()
@@ -100,7 +115,7 @@ func startIvrdUnder(t *testing.T, wrapper []string, data, httpAddr, sipAddr stri
 		httpAddr = freePort(t, "tcp")
 	}
 	if sipAddr == "" {
-		sipAddr = freePort(t, "udp")
+		sipAddr = freeSIPAddr(t)
 	}
 	args := append([]string{"serve", "--data", data, "--http", httpAddr, "--sip", sipAddr}, extra...)
 	argv := append(append(append([]string(nil), wrapper...), ivrdBin), args...)
