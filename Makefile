@@ -31,7 +31,7 @@ test:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 
-# make soak: the fault and attack tests at full length (test/e2e/soak_test.go), about 12 minutes:
+# make soak: the fault and attack tests at full length (test/e2e/soak_test.go), about 10 minutes:
 # the app refusing connections for a minute then answering 500 for a minute with ivrd SIGKILLed
 # and restarted meanwhile (20 calls), and 20,000 slow clients for 5 minutes. CI runs make test only.
 soak:

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The soak runs: the fault and attack tests at full length, run by `make soak` (about 12
+// The soak runs: the fault and attack tests at full length, run by `make soak` (about 10
 // minutes), not by `make test`.
 
 func soak(t *testing.T) {
