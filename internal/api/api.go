@@ -37,6 +37,7 @@ type Handler struct {
 	Apps   AppLookup
 	Engine Engine
 	Log    *slog.Logger
+	Limit  *Limiter // per-app request rate; nil: none
 }
 
 // Register mounts the API on mux.
@@ -70,6 +71,9 @@ func (h *Handler) handle(r *http.Request, name string) ivr.Response {
 	}
 	if st := h.auth(p); st != "" {
 		return ivr.Response{Status: st}
+	}
+	if !h.Limit.Allow(p["app_id"]) {
+		return ivr.Response{Status: ivr.StatusRateLimitExceeded}
 	}
 	return h.Engine.Handle(r.Context(), p["app_id"], name, p)
 }
