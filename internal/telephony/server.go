@@ -76,6 +76,8 @@ type Server struct {
 	stop    chan struct{}            // closed at shutdown: dials in progress give up
 	ready   chan struct{}            // closed once sipgo serves the socket (Dial needs it)
 	clients map[string]*sipgo.Client // ivrd's own requests outside diago's dialogs, by transport
+	// drainUntil is set while the server drains: new INVITEs are refused until then.
+	drainUntil time.Time
 
 	recovered recovered // calls a crashed process carried, ended by this one
 }
@@ -379,6 +381,12 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 // admitInvite runs a new INVITE through the admission, then (admitted) through diago, which
 // calls handle and returns when the call has ended.
 func (s *Server) admitInvite(req *sip.Request, tx sip.ServerTransaction, next sipgo.RequestHandler) {
+	if res := s.drainRefusal(req); res != nil {
+		if err := tx.Respond(res); err != nil {
+			s.log.Debug("refusing INVITE", "err", err)
+		}
+		return
+	}
 	res, drop := s.adm.admit(req, time.Now())
 	if drop {
 		return

@@ -31,18 +31,7 @@ func TestCallsEndedAfterSIGKILL(t *testing.T) {
 	target := strings.TrimPrefix(number, "+")
 	tone := testpeer.SendAudio(audio.SineWave(1000, 20*time.Second, 8000))
 
-	// monitor answers the call from `from` with a Monitor and waits until it records.
-	monitor := func(from string) time.Time {
-		t.Helper()
-		n := a.next(15 * time.Second)
-		expect(t, n, "/answer", map[string]string{"ivr_block": "answer", "from": "+" + from, "session": "*"})
-		if st := a.call("middle/monitor", url.Values{"session": {n.params.Get("session")}, "notify_url": {a.url("/monitor")}}); st != "success_ok" {
-			t.Fatal(st)
-		}
-		on := a.next(15 * time.Second)
-		expect(t, on, "/monitor", map[string]string{"call_state": "ongoing", "session": n.params.Get("session")})
-		return on.at
-	}
+	monitor := func(from string) time.Time { _, at := answerWithMonitor(t, a, from); return at }
 	udp := peerCall(peerCtx, t, testpeer.Call{Target: p.sip, Number: target, From: callerNum, Script: []testpeer.Step{tone}, Timeout: 60 * time.Second})
 	monitor(callerNum)
 	tcp := peerCall(peerCtx, t, testpeer.Call{Target: p.sip, Number: target, From: callerNum2, Transport: "tcp", KeepOnClose: true,
@@ -107,4 +96,19 @@ func TestCallsEndedAfterSIGKILL(t *testing.T) {
 		t.Error("no late BYE answered 200 in the log")
 	}
 	t.Logf("after SIGKILL: UDP caller, TCP caller (new connection) and dialled far end got BYE; the crossing BYE was answered %v", byeAnswers)
+}
+
+// answerWithMonitor answers the call from `from` with a Monitor and waits until it records; it
+// returns the session and when the recording started.
+func answerWithMonitor(t *testing.T, a *app, from string) (string, time.Time) {
+	t.Helper()
+	n := a.next(15 * time.Second)
+	expect(t, n, "/answer", map[string]string{"ivr_block": "answer", "from": "+" + from, "session": "*"})
+	sid := n.params.Get("session")
+	if st := a.call("middle/monitor", url.Values{"session": {sid}, "notify_url": {a.url("/monitor")}}); st != "success_ok" {
+		t.Fatal(st)
+	}
+	on := a.next(15 * time.Second)
+	expect(t, on, "/monitor", map[string]string{"call_state": "ongoing", "session": sid})
+	return sid, on.at
 }
