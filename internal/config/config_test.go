@@ -52,6 +52,8 @@ func TestBadSettingsAreRefusedWithNameAndReason(t *testing.T) {
 		{"register without user", nil, []string{"--sip-trunk", "sip:127.0.0.1:5070", "--sip-trunk-register"}, "sip-trunk-register: needs"},
 		{"public url", nil, []string{"--public-url", "ftp://x"}, "public-url"},
 		{"sip from", nil, []string{"--sip-from", "a b"}, "sip-from"},
+		{"trunk CA missing", nil, []string{"--sip-trunk-ca", "/nonexistent/ca.pem"}, "sip-trunk-ca: open /nonexistent/ca.pem"},
+		{"trunk CA not PEM", map[string]string{"IVRD_SIP_TRUNK_CA": "config_test.go"}, nil, "sip-trunk-ca: no PEM certificate in it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.env, tc.args...)

@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
 	tel, err := telephony.NewServer(telephony.Config{
-		Listen: cfg.SIP, ListenTLS: cfg.SIPTLS, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ExternalIP: cfg.ExternalIP,
+		Listen: cfg.SIP, ListenTLS: cfg.SIPTLS, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, TrunkCA: cfg.SIPTrunkCA, ExternalIP: cfg.ExternalIP,
 		RTPPortLow: cfg.RTPPorts.Low, RTPPortHigh: cfg.RTPPorts.High, Allow: cfg.SIPAllow, InviteRate: cfg.SIPInviteRate,
 		UserAgent: "ivrd", Log: log,
 	})

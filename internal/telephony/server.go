@@ -38,6 +38,9 @@ type Config struct {
 	ListenTLS string // SIP over TLS, e.g. "0.0.0.0:5061" ("": none); needs TLSCert and TLSKey
 	TLSCert   string // certificate (PEM) for SIP over TLS
 	TLSKey    string // its private key (PEM)
+	// TrunkCA holds certificate authorities (PEM) trusted for ivrd's own TLS connections (to a
+	// transport=tls trunk), beside the system's ("": the system's only).
+	TrunkCA string
 	// ExternalIP is the address advertised in Via, Contact and SDP c= lines when ivrd sits
 	// behind 1:1 NAT ("": the bound address).
 	ExternalIP string
@@ -130,7 +133,12 @@ func NewServer(cfg Config) (*Server, error) {
 		mediaIP, _ = netip.AddrFromSlice(ip.To4())
 	}
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
+	clientTLS, err := clientTLSConfig(cfg.TrunkCA)
+	if err != nil {
+		ls.close()
+		return nil, err
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgenTLSConfig(clientTLS))
 	if err != nil {
 		ls.close()
 		return nil, fmt.Errorf("telephony: %w", err)
@@ -165,6 +173,11 @@ func NewServer(cfg Config) (*Server, error) {
 		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: th.String(), BindPort: tp,
 			ExternalHost: cfg.ExternalIP, MediaExternalIP: extIP, TLSConf: tlsConf, MediaSRTP: 1, TLSURINoSIPS: true}))
 		s.contacts["TLS"] = contactHeader(cfg.UserAgent, advertised(th, cfg.ExternalIP, mediaIP), tp, "tls")
+	} else {
+		// Outbound only (a transport=tls trunk): the dialogs' Contact is the connection's own
+		// address (tlsContact), SRTP is offered as on the listener's calls.
+		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: hostStr, BindPort: port,
+			ExternalHost: cfg.ExternalIP, MediaExternalIP: extIP, MediaSRTP: 1, TLSURINoSIPS: true}))
 	}
 	s.dg = diago.NewDiago(ua, opts...)
 	srv.OnUpdate(s.handleUpdate)

@@ -185,6 +185,7 @@ func startAnswerer(ctx context.Context, t *testing.T, a testpeer.Answerer) (stri
 type baresip struct {
 	t      *testing.T
 	cmd    *exec.Cmd
+	sip    string // its SIP address, host:port
 	cons   string
 	log    string
 	dir    string // its configuration; sndfile writes what it heard here (*-dec.wav)
@@ -198,6 +199,7 @@ type baresipOpts struct {
 	srtp      bool         // mandatory SDES-SRTP (RTP/SAVP)
 	mic       []int16      // what it sends (8 kHz), then silence; default: silence
 	nat       *testnet.NAT // run in the caller's namespace behind this NAT (else on 127.0.0.1)
+	answer    bool         // do not call: answer the calls to `from` (at baresip.sip) at once
 }
 
 // startBaresip makes baresip (account user `from`) call number at target, with a silent
@@ -253,18 +255,24 @@ snd_path %s
 		uriParams = ";transport=" + o.transport
 	}
 	account += uriParams + ">;regint=0"
+	if o.answer {
+		account += ";answermode=auto"
+	}
 	if o.srtp {
 		account += ";mediaenc=srtp-mand"
 	}
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := &baresip{t: t, cons: cons, log: filepath.Join(dir, "baresip.log"), dir: dir, exited: make(chan struct{})}
+	b := &baresip{t: t, sip: sipAddr, cons: cons, log: filepath.Join(dir, "baresip.log"), dir: dir, exited: make(chan struct{})}
 	logf, err := os.Create(b.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-f", dir, "-e", "/dial sip:" + strings.TrimPrefix(number, "+") + "@" + target + uriParams, "-t", "40"}
+	args := []string{"-f", dir, "-t", "40"}
+	if !o.answer {
+		args = append(args, "-e", "/dial sip:"+strings.TrimPrefix(number, "+")+"@"+target+uriParams)
+	}
 	if o.nat != nil {
 		b.cmd = o.nat.Command(context.Background(), "baresip", args...)
 	} else {
