@@ -71,3 +71,24 @@ func (s *Server) tlsContact(ctx context.Context, uri sip.Uri, user string) (*sip
 	c := contactHeader(user, host, port, "tls")
 	return &c, nil
 }
+
+// incomingContact is ivrd's Contact for a call that arrived over transport from source: the
+// listener's of that transport; for TLS without a TLS listener (the trunk's call came over the
+// connection ivrd opened to register), that connection's own address, as tlsContact.
+func (s *Server) incomingContact(transport, source string) sip.ContactHeader {
+	if transport != "TLS" || s.ls.tls != nil {
+		return s.contactFor(transport)
+	}
+	conn, err := s.ua.TransportLayer().GetConnection("tls", source)
+	if err != nil || conn == nil {
+		return s.contactFor(transport)
+	}
+	local := conn.LocalAddr()
+	_, _ = conn.TryClose() // the reference GetConnection took
+	ip, port := hostPort(local)
+	host := ip.String()
+	if s.media.external != nil {
+		host = s.media.external.String()
+	}
+	return contactHeader(s.name, host, port, "tls")
+}

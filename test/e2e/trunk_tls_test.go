@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"net/url"
 	"strings"
@@ -93,5 +94,40 @@ func TestTrunkOverTLSUntrusted(t *testing.T) {
 	}
 	if evs := ks.Events("request"); len(evs) != 0 {
 		t.Errorf("the provider got requests over an untrusted connection: %v", evs)
+	}
+}
+
+// TestTrunkOverTLSIncoming: registered over TLS (no TLS listener), ivrd gets the provider's
+// calls to its DID over the TLS connection it registered on; the call is answered, plays its
+// prompt, and ivrd's BYE goes back the same way.
+func TestTrunkOverTLSIncoming(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	files, err := testpeer.NewTLSFiles(t.TempDir(), net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := testpeer.Kamailio{User: trunkUser, Password: trunkPass, DIDs: []string{did}, TLS: &files}.Start(t)
+	t.Setenv(config.TrunkPasswordEnv, trunkPass)
+	r := newRig(t, "--sip-trunk", "sip:"+trunkUser+"@"+ks.AddrTLS+";transport=tls", "--sip-trunk-ca", files.CA, "--sip-trunk-register")
+	if regs := ks.WaitEvents("registered", 1, 10*time.Second); len(regs) == 0 {
+		t.Fatalf("ivrd did not register over TLS: %v", ks.Events(""))
+	}
+	resc := peerCall(ctx, t, testpeer.Call{Target: ks.Addr, Number: did, From: callerNum, Timeout: 30 * time.Second})
+	sid := r.answered(callerNum)
+	r.do("middle/play", "success_ok", url.Values{"session": {sid}, "msg": {"Hello over TLS."}, "notify_url": {r.a.url("/play")}})
+	expect(t, r.a.next(15*time.Second), "/play", map[string]string{"call_state": "ongoing", "session": sid})
+	r.hangup(sid)
+	res := <-resc
+	if !res.Answered || !res.ByeFromServer || audio.RMS(res.Heard) < 200 {
+		t.Fatalf("caller: answered %v, BYE %v, heard RMS %.0f", res.Answered, res.ByeFromServer, audio.RMS(res.Heard))
+	}
+	if l := r.p.logText(); !strings.Contains(l, "transport=TLS") {
+		t.Errorf("the provider's INVITE did not reach ivrd over TLS:\n%s", tail(l, 20))
+	}
+	for _, m := range testpeer.Messages(res.Trace) {
+		if c, _ := m.Header("Contact"); m.Status == 200 && m.Method == "INVITE" && !strings.Contains(c, "transport=tls") {
+			t.Errorf("ivrd's 200 names %s: not the TLS connection", c)
+		}
 	}
 }
