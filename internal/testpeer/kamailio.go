@@ -328,22 +328,3 @@ func freeUDPTCPPort() (int, error) {
 	}
 	return 0, errors.New("testpeer: no port free for both UDP and TCP")
 }
-
-// waitTCPListening waits until addr accepts TCP connections.
-func waitTCPListening(addr string, exited <-chan struct{}, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("%w: it exited", errNotListening)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w on %s within %v", errNotListening, addr, d)
-		}
-	}
-}
