@@ -200,6 +200,7 @@ type baresipOpts struct {
 	mic       []int16      // what it sends (8 kHz), then silence; default: silence
 	nat       *testnet.NAT // run in the caller's namespace behind this NAT (else on 127.0.0.1)
 	answer    bool         // do not call: answer the calls to `from` (at baresip.sip) at once
+	micHangup bool         // hang up once mic has been sent (baresip ends a call when its audio file ends)
 }
 
 // startBaresip makes baresip (account user `from`) call number at target, with a silent
@@ -224,8 +225,11 @@ func startBaresipWith(t *testing.T, target, from string, o baresipOpts) *baresip
 		sipAddr, cons = host+":5070", host+":5555"
 	}
 	mic := filepath.Join(dir, "mic.wav")
-	// baresip hangs up when its audio file ends: make it outlast the call.
-	pcm := append(append([]int16(nil), o.mic...), make([]int16, 60*audio.Rate)...)
+	// baresip hangs up when its audio file ends: make it outlast the call (unless asked not to).
+	pcm := append([]int16(nil), o.mic...)
+	if !o.micHangup {
+		pcm = append(pcm, make([]int16, 60*audio.Rate)...)
+	}
 	if err := os.WriteFile(mic, audio.EncodeWAV(pcm, audio.Rate), 0o644); err != nil {
 		t.Fatal(err)
 	}
