@@ -98,7 +98,7 @@ func (t *Take) Finish(end time.Time) (string, error) {
 	if res.Path == "" {
 		return "", ferr
 	}
-	url, err := t.a.store(t.ID(), res.Path)
+	url, err := t.a.storeLive(t.ID(), res.Path)
 	if err != nil {
 		return "", errors.Join(ferr, err)
 	}

@@ -192,24 +192,32 @@ func FromEnv() *Server {
 	return &Server{Endpoint: e, Bucket: os.Getenv(envBucket), Dir: os.Getenv(envDir), Access: access, Secret: secret}
 }
 
-// Objects lists the bucket's object names under prefix, read from the served directory
-// (what the server stores, without asking it), sorted, with their modification times.
-func (s *Server) Objects(prefix string) (map[string]time.Time, error) {
+// Object is an object as the server stores it.
+type Object struct {
+	Name    string
+	Size    int64
+	ModTime time.Time // when the server wrote it
+}
+
+// Objects lists the bucket's objects whose names start with prefix, sorted by name, read
+// from the served directory (what the server stored, without asking it).
+func (s *Server) Objects(prefix string) ([]Object, error) {
 	root := filepath.Join(s.Dir, s.Bucket)
-	out := map[string]time.Time{}
+	var out []Object
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		name, _ := filepath.Rel(root, p)
-		name = filepath.ToSlash(name)
-		if strings.HasPrefix(name, prefix) && !strings.HasPrefix(filepath.Base(name), ".") {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			out[name] = info.ModTime()
+		rel, _ := filepath.Rel(root, p)
+		name := filepath.ToSlash(rel)
+		if !strings.HasPrefix(name, prefix) || strings.HasPrefix(d.Name(), ".") {
+			return nil
 		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, Object{Name: name, Size: info.Size(), ModTime: info.ModTime()})
 		return nil
 	})
 	return out, err

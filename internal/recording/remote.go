@@ -2,10 +2,13 @@ package recording
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/blob"
 )
 
 // Pieces keeps copies of running recordings in a shared store, piece by piece, so that any
@@ -83,5 +86,29 @@ func (a *Archive) dropPieces(id string) {
 	defer cancel()
 	if err := a.up.pieces.DeletePieces(ctx, key(id)); err != nil {
 		a.log.Warn("recording stored, its pieces stay", "id", id, "err", err)
+	}
+}
+
+// A call's end waits this long for a remote store that is unavailable, trying again after
+// 1 s, 2 s, 4 s, ... (the Monitor notification waits with it): an outage shorter than that
+// costs the app nothing. After it the MP3 stays in the recorder's directory (logged).
+const (
+	liveStoreFor   = time.Minute
+	liveStoreFirst = time.Second
+)
+
+// storeLive is store for a call that just ended: it rides out a short outage of the store.
+func (a *Archive) storeLive(id, path string) (string, error) {
+	deadline := time.Now().Add(liveStoreFor)
+	for wait := liveStoreFirst; ; wait *= 2 {
+		url, err := a.store(id, path)
+		if err == nil || !errors.Is(err, blob.ErrUnavailable) || time.Now().Add(wait).After(deadline) {
+			if err != nil {
+				a.log.Error("recording not stored; it stays on this node's disk", "id", id, "file", path, "err", err)
+			}
+			return url, err
+		}
+		a.log.Warn("recording store unavailable, trying again", "id", id, "in", wait, "err", err)
+		time.Sleep(wait)
 	}
 }
