@@ -25,8 +25,10 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
+# The tests' S3 server (versitygw) is built once per machine into $(go env GOPATH)/bin.
 test:
 	@./scripts/install-deps.sh test
+	@./scripts/s3.sh install >/dev/null
 	@$(MAKE) --no-print-directory vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -race -timeout 20m $(RACE)

@@ -90,22 +90,6 @@ func (k *keepingBlobs) PutFile(key, src string) error {
 	return k.S3.PutFile(key, src)
 }
 
-// feedTone sends a 1 kHz caller tone to rec in real time until stop closes, stamping packets
-// with their schedule (as a leg deriving times from RTP timestamps does).
-func feedTone(rec *Recording, start time.Time, stop <-chan struct{}) {
-	g := &tone{freq: 1000, amp: 9000}
-	next := start
-	for {
-		rec.Inbound(g.frame(audio.FrameSamples), next)
-		next = next.Add(20 * time.Millisecond)
-		select {
-		case <-stop:
-			return
-		case <-time.After(time.Until(next)):
-		}
-	}
-}
-
 // sample is what the test saw of a recording at one moment.
 type sample struct {
 	at       time.Time
@@ -129,9 +113,8 @@ func TestArchiveS3UploadsPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
 	fed := make(chan struct{})
-	go func() { feedTone(take.Recording, start, stop); close(fed) }()
+	go func() { feedTone(take.Recording, start, callLen); close(fed) }()
 
 	var seen []sample
 	for time.Since(start) < callLen {
@@ -155,7 +138,6 @@ func TestArchiveS3UploadsPieces(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs, _ := srv.Objects("pieces/" + id + ".mp3/")
-	close(stop)
 	<-fed
 	u, err := take.Finish(time.Now())
 	if err != nil {

@@ -1,15 +1,11 @@
 package recording
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,9 +32,7 @@ func TestS3CrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Println("recording started")
-	stop := make(chan struct{})
-	go func() { time.Sleep(30 * time.Second); close(stop) }()
-	feedTone(take.Recording, start, stop)
+	feedTone(take.Recording, start, 30*time.Second)
 	t.Fatal("was not killed")
 }
 
@@ -53,48 +47,7 @@ func TestRecoverFromPiecesAfterSIGKILL(t *testing.T) {
 	}
 	srv := tests3.Start(t)
 	deadDir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestS3CrashChild$", "-test.count=1", "-test.timeout=60s")
-	cmd.Env = append(append(os.Environ(), s3CrashEnv+"="+deadDir), srv.Env()...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan time.Time, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "recording started") {
-				started <- time.Now()
-			}
-		}
-		close(started)
-	}()
-	var tStart time.Time
-	select {
-	case at, ok := <-started:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("child did not start recording: %s", stderr.String())
-		}
-		tStart = at
-	case <-time.After(20 * time.Second):
-		t.Fatal("child did not start in 20 s")
-	}
-	time.Sleep(9500 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	tKill := time.Now()
-	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("child exit: %v (want killed)\n%s", err, stderr.String())
-	}
+	tStart, tKill := killChild(t, "TestS3CrashChild", append([]string{s3CrashEnv + "=" + deadDir}, srv.Env()...), 9500*time.Millisecond)
 	killedAt := tKill.Sub(tStart)
 	pieces, _ := srv.Objects("pieces/crash.mp3/")
 	if len(pieces) < 2 {
