@@ -141,7 +141,7 @@ func TestMP3DurationErrors(t *testing.T) {
 func TestRecoverCutsPartialFrame(t *testing.T) {
 	r := manualRecorder(t)
 	start := time.Now()
-	rec, err := r.Start("cut", start)
+	rec, err := r.Start("cut", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,15 +194,15 @@ func TestRecoverCutsPartialFrame(t *testing.T) {
 func TestRecorderIDs(t *testing.T) {
 	r := manualRecorder(t)
 	for _, id := range []string{"", ".hidden", "../up", "a/b", `a\b`, "nul\x00"} {
-		if _, err := r.Start(id, time.Now()); err == nil {
+		if _, err := r.Start(id, time.Now(), Mono); err == nil {
 			t.Errorf("Start(%q) accepted", id)
 		}
 	}
-	rec, err := r.Start("dup", time.Now())
+	rec, err := r.Start("dup", time.Now(), Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Start("dup", time.Now()); err == nil {
+	if _, err := r.Start("dup", time.Now(), Mono); err == nil {
 		t.Fatal("second Start of a live id accepted")
 	}
 	if ids, err := r.Pending(); err != nil || len(ids) != 0 {
@@ -211,7 +211,7 @@ func TestRecorderIDs(t *testing.T) {
 	if _, err := rec.Finish(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Start("dup", time.Now()); err == nil {
+	if _, err := r.Start("dup", time.Now(), Mono); err == nil {
 		t.Fatal("Start over a finished .mp3 accepted")
 	}
 	if _, err := NewRecorder(t.TempDir(), WithBitrate(33)); err == nil {

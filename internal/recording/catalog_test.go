@@ -1,0 +1,185 @@
+package recording
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/blob"
+	"github.com/ivrd/ivrd/internal/store"
+)
+
+// storeTake records and stores the tone call as recording id of app/session.
+func (r *archiveRig) storeTake(t *testing.T, id, app, session string) string {
+	t.Helper()
+	start := time.Now()
+	take, err := r.a.Start(Info{ID: id, AppID: app, SessionID: session, Kind: store.RecordingMonitor, Start: start, Channels: Mono})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, end := toneCall()
+	feed(r.rec, take.Recording, start, ps, end)
+	u, err := take.Finish(start.Add(end))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// session journals a session of app, as the engine would before any recording of it.
+func (r *archiveRig) session(t *testing.T, id, app string) {
+	t.Helper()
+	if err := r.st.SaveSession(store.SessionRow{ID: id, AppID: app, State: "running", Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCatalog: apps see, fetch and delete only their own recordings; a deleted recording's
+// file is gone and its signed URL answers 404.
+func TestCatalog(t *testing.T) {
+	r := newArchiveRig(t)
+	r.session(t, "S1", "A1")
+	r.session(t, "S2", "A2")
+	u1 := r.storeTake(t, "rec-1", "A1", "S1")
+	r.storeTake(t, "rec-2", "A1", "S1")
+	r.storeTake(t, "rec-3", "A2", "S2")
+	c := r.catalog
+
+	ids := func(rs []store.Recording) string {
+		var s []string
+		for _, x := range rs {
+			s = append(s, x.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	for _, tc := range []struct {
+		f     store.RecordingFilter
+		want  string
+		total int
+		err   error
+	}{
+		{store.RecordingFilter{AppID: "A1"}, "rec-2,rec-1", 2, nil},
+		{store.RecordingFilter{AppID: "A1", SessionID: "S1", Limit: 1}, "rec-2", 2, nil},
+		{store.RecordingFilter{AppID: "A1", SessionID: "S2"}, "", 0, ErrOtherApp},
+		{store.RecordingFilter{AppID: "A1", SessionID: "S9"}, "", 0, ErrNotFound},
+		{store.RecordingFilter{SessionID: "S2"}, "rec-3", 1, nil}, // any app: the operator
+	} {
+		rs, total, err := c.List(tc.f)
+		if !errors.Is(err, tc.err) || ids(rs) != tc.want || total != tc.total {
+			t.Errorf("List(%+v): %s (%d), %v; want %s (%d), %v", tc.f, ids(rs), total, err, tc.want, tc.total, tc.err)
+		}
+	}
+
+	row, u, err := c.Get("A1", "rec-1")
+	if err != nil || row.ID != "rec-1" || row.AppID != "A1" || !strings.Contains(u, "/recordings/rec-1.mp3?Expires=") {
+		t.Fatalf("Get: %+v %q %v", row, u, err)
+	}
+	if _, _, err := c.Get("A2", "rec-1"); !errors.Is(err, ErrOtherApp) {
+		t.Fatalf("another app's Get: %v", err)
+	}
+	if _, _, err := c.Get("A1", "rec-9"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown Get: %v", err)
+	}
+	if err := c.Delete("A2", "rec-1"); !errors.Is(err, ErrOtherApp) {
+		t.Fatalf("another app's Delete: %v", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(blob.PathPrefix, blob.Handler(r.blobs, r.signer))
+	get := func(u string) int {
+		req := httptest.NewRequest(http.MethodGet, strings.TrimPrefix(u, "http://ivrd.test"), nil)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		return w.Code
+	}
+	if code := get(u1); code != 200 {
+		t.Fatalf("URL before delete: %d", code)
+	}
+	if err := c.Delete("A1", "rec-1"); err != nil {
+		t.Fatal(err)
+	}
+	if code := get(u1); code != 404 {
+		t.Fatalf("the first URL after delete: %d, want 404", code)
+	}
+	if code := get(u); code != 404 {
+		t.Fatalf("a fresh URL after delete: %d, want 404", code)
+	}
+	if _, _, err := c.Get("A1", "rec-1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after delete: %v", err)
+	}
+	if err := c.Delete("A1", "rec-1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := c.Delete("", "rec-3"); err != nil { // the operator deletes any app's
+		t.Fatal(err)
+	}
+}
+
+// TestCatalogRetention: with a retention, recordings stored longer ago than that are deleted
+// (file and row) by the catalog itself, and fresh ones are kept; Expire takes them in batches.
+func TestCatalogRetention(t *testing.T) {
+	r := newArchiveRigWith(t, 2*time.Second)
+	r.storeTake(t, "rec-old", "A1", "S1")
+	// Many old rows without files (more than one batch), and a fresh recording.
+	old := time.Now().Add(-time.Hour)
+	for i := range expireBatch + 20 {
+		if err := r.st.PutRecording(store.Recording{ID: fmt.Sprintf("rec-row%03d", i),
+			AppID: "A1", SessionID: "S1", Kind: store.RecordingRecord, Key: "none.mp3", StoredAt: old}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if rs, _, _ := r.st.Recordings(store.RecordingFilter{}); len(rs) == 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rs, _, _ := r.st.Recordings(store.RecordingFilter{})
+	if len(rs) != 1 || rs[0].ID != "rec-old" {
+		t.Fatalf("after the first sweep: %d rows", len(rs))
+	}
+	time.Sleep(1500 * time.Millisecond)
+	r.storeTake(t, "rec-new", "A1", "S1")
+	deadline = time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := r.st.Recording("rec-old"); errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := r.st.Recording("rec-old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an expired recording is still listed: %v", err)
+	}
+	if _, err := r.blobs.Open("rec-old.mp3"); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("an expired recording's file is still stored: %v", err)
+	}
+	if _, err := r.st.Recording("rec-new"); err != nil {
+		t.Fatalf("a fresh recording was deleted: %v", err)
+	}
+	if f, err := r.blobs.Open("rec-new.mp3"); err != nil {
+		t.Fatalf("a fresh recording's file was deleted: %v", err)
+	} else {
+		f.Close()
+	}
+}
+
+func TestSweepEvery(t *testing.T) {
+	for retention, want := range map[time.Duration]time.Duration{
+		2 * time.Second: time.Second, time.Minute: 6 * time.Second, 30 * 24 * time.Hour: 10 * time.Minute,
+	} {
+		if got := sweepEvery(retention); got != want {
+			t.Errorf("sweepEvery(%v) = %v, want %v", retention, got, want)
+		}
+	}
+	if _, err := NewCatalog(CatalogConfig{}); err == nil {
+		t.Error("a catalog without parts")
+	}
+	if _, err := NewCatalog(CatalogConfig{Index: &store.Store{}, Blobs: &blob.Local{}, Retention: -time.Second}); err == nil {
+		t.Error("a negative retention")
+	}
+}
