@@ -97,6 +97,21 @@ func (c *checker) oneOf(name, def, status string, allowed ...string) string {
 	return v
 }
 
+// The channels values of Monitor and Record (ours).
+const (
+	ChannelsMono = "mono" // both directions mixed into one channel (the default)
+	ChannelsDual = "dual" // stereo: the caller left, everything ivrd sends the caller right
+)
+
+// channels checks the optional channels parameter (ours, after a block's documented ones) and
+// returns the recording's channel count: 1 for mono, 2 for dual.
+func (c *checker) channels() int {
+	if c.oneOf("channels", ChannelsMono, StatusInvalidChannels, ChannelsMono, ChannelsDual) == ChannelsDual {
+		return 2
+	}
+	return 1
+}
+
 // checkNotifyURL returns "" when u is an absolute http(s) URL of at most 4000 characters whose
 // host resolves, else the status.
 func (e *Engine) checkNotifyURL(ctx context.Context, u string) string {

@@ -101,19 +101,27 @@ func (c *Catalog) owned(appID, id string) (store.Recording, error) {
 	return r, nil
 }
 
+// CheckSession reports whether session id exists (else ErrNotFound) and belongs to appID
+// ("": any app; else ErrOtherApp).
+func (c *Catalog) CheckSession(appID, id string) error {
+	s, err := c.cfg.Index.Session(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: session %s", ErrNotFound, id)
+	case err != nil:
+		return err
+	case appID != "" && s.AppID != appID:
+		return fmt.Errorf("%w: session %s", ErrOtherApp, id)
+	}
+	return nil
+}
+
 // List returns the recordings f selects, newest first, and how many it selects in all. With a
-// session, the session must exist (else ErrNotFound) and belong to f.AppID when that is set
-// (else ErrOtherApp).
+// session, the session must pass CheckSession for f.AppID.
 func (c *Catalog) List(f store.RecordingFilter) ([]store.Recording, int, error) {
 	if f.SessionID != "" {
-		s, err := c.cfg.Index.Session(f.SessionID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, 0, fmt.Errorf("%w: session %s", ErrNotFound, f.SessionID)
-		case err != nil:
+		if err := c.CheckSession(f.AppID, f.SessionID); err != nil {
 			return nil, 0, err
-		case f.AppID != "" && s.AppID != f.AppID:
-			return nil, 0, fmt.Errorf("%w: session %s", ErrOtherApp, f.SessionID)
 		}
 	}
 	return c.cfg.Index.Recordings(f)

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/notify"
@@ -10,15 +11,24 @@ import (
 	"github.com/ivrd/ivrd/internal/store"
 )
 
-// recorders start the engine's recordings in the archive (recorder → blob store → signed URL).
+// recorders start the engine's recordings in the archive (recorder → blob store → catalog →
+// signed URL), and find them again after a crash.
 type recorders struct{ a *recording.Archive }
 
 func (r recorders) Start(info ivr.RecordingInfo) (ivr.Recording, error) {
-	t, err := r.a.Start(info.ID, info.Start)
+	t, err := r.a.Start(archiveInfo(info))
 	if err != nil {
 		return nil, err // a nil *Take must not become a non-nil ivr.Recording
 	}
 	return t, nil
+}
+
+func (r recorders) Recover(info ivr.RecordingInfo) (string, time.Duration, error) {
+	return r.a.Recover(archiveInfo(info))
+}
+
+func archiveInfo(i ivr.RecordingInfo) recording.Info {
+	return recording.Info{ID: i.ID, AppID: i.AppID, SessionID: i.SessionID, Kind: i.Kind, Start: i.Start, Channels: i.Channels}
 }
 
 // notifier queues engine notifications in the durable outbox, once per delivery id.

@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	blobs := &blob.Local{Dir: filepath.Join(cfg.Data, "recordings")}
+	blobs := blobDir(cfg.Data)
 	signer := blob.Signer{Secret: secret, BaseURL: cfg.PublicURL, TTL: cfg.URLTTL}
 	rec, err := recording.NewRecorder(filepath.Join(cfg.Data, "recording"), recording.WithBitrate(cfg.MP3Kbps), recording.WithLogger(log))
 	if err != nil {
@@ -82,7 +82,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: blobs, Signer: signer, Log: log})
+	catalog, err := recording.NewCatalog(recording.CatalogConfig{Index: st, Blobs: blobs, Signer: signer, Retention: cfg.Retention, Log: log})
+	if err != nil {
+		return err
+	}
+	defer catalog.Close()
+	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: blobs, Signer: signer, Catalog: catalog, Log: log})
 	if err != nil {
 		return err
 	}
@@ -94,12 +99,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	deps.Telephony = trk
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
 	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCallsPerApp, Billing: s.billing}, deps)
-	if err := s.engine.Recover(archive); err != nil {
+	if err := s.engine.Recover(recorders{archive}); err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
 
 	mux := http.NewServeMux()
-	(&api.Handler{Engine: s.engine, Log: log, Apps: func(id string) (string, error) {
+	(&api.Handler{Engine: s.engine, Log: log, Recordings: catalog, Zone: loc, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.ErrNoApp

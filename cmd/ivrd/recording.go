@@ -1,0 +1,49 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/recording"
+	"github.com/ivrd/ivrd/internal/server"
+	"github.com/ivrd/ivrd/internal/store"
+)
+
+func recordingJSON(r store.Recording) map[string]string {
+	return map[string]string{"id": r.ID, "app_id": r.AppID, "session": r.SessionID, "kind": r.Kind,
+		"started": r.StartedAt.Format(time.RFC3339), "duration_ms": strconv.FormatInt(r.Duration.Milliseconds(), 10),
+		"size_bytes": strconv.FormatInt(r.Size, 10), "channels": strconv.Itoa(r.Channels), "key": r.Key,
+		"stored": r.StoredAt.Format(time.RFC3339)}
+}
+
+func recordingList(args []string) error {
+	fs, data := adminFlags("recording list")
+	app := fs.String("app", "", "only this app's recordings")
+	session := fs.String("session", "", "only this session's recordings")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return server.WithCatalog(*data, func(c *recording.Catalog) error {
+		rs, _, err := c.List(store.RecordingFilter{AppID: *app, SessionID: *session})
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if err := printJSON(recordingJSON(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func recordingDelete(args []string) error {
+	fs, data := adminFlags("recording delete")
+	id := fs.String("id", "", "recording id (rec-…)")
+	if err := parse(fs, args, "id"); err != nil {
+		return err
+	}
+	return server.WithCatalog(*data, func(c *recording.Catalog) error {
+		return c.Delete("", *id)
+	})
+}
