@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/server"
 	"github.com/ivrd/ivrd/internal/store"
@@ -12,7 +13,7 @@ import (
 func recordingJSON(r store.Recording) map[string]string {
 	return map[string]string{"id": r.ID, "app_id": r.AppID, "session": r.SessionID, "kind": r.Kind,
 		"started": r.StartedAt.Format(time.RFC3339), "duration_ms": strconv.FormatInt(r.Duration.Milliseconds(), 10),
-		"size_bytes": strconv.FormatInt(r.Size, 10), "channels": strconv.Itoa(r.Channels), "key": r.Key,
+		"size_bytes": strconv.FormatInt(r.Size, 10), "channels": ivr.ChannelsName(r.Channels), "key": r.Key,
 		"stored": r.StoredAt.Format(time.RFC3339)}
 }
 

@@ -31,10 +31,6 @@ const (
 	maxPage         = 1_000_000
 )
 
-// Channel layouts as the recordings endpoints report them (the values of the channels
-// parameter of Monitor and Record).
-var channelNames = map[int]string{1: ivr.ChannelsMono, 2: ivr.ChannelsDual}
-
 type recordingsEndpoint func(h *Handler, appID string, p ivr.Params) answer
 
 func (f recordingsEndpoint) bind(h *Handler) endpoint {
@@ -183,6 +179,6 @@ func (h *Handler) recordingFields(r store.Recording) map[string]string {
 		"date":        r.StartedAt.In(h.zone()).Format(DateLayout),
 		"duration_ms": strconv.FormatInt(r.Duration.Milliseconds(), 10),
 		"size_bytes":  strconv.FormatInt(r.Size, 10),
-		"channels":    channelNames[r.Channels],
+		"channels":    ivr.ChannelsName(r.Channels),
 	}
 }

@@ -103,6 +103,14 @@ const (
 	ChannelsDual = "dual" // stereo: the caller left, everything ivrd sends the caller right
 )
 
+// ChannelsName is how the API names a recording of n channels: mono or dual.
+func ChannelsName(n int) string {
+	if n == 2 {
+		return ChannelsDual
+	}
+	return ChannelsMono
+}
+
 // channels checks the optional channels parameter (ours, after a block's documented ones) and
 // returns the recording's channel count: 1 for mono, 2 for dual.
 func (c *checker) channels() int {
