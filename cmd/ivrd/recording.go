@@ -7,14 +7,13 @@ import (
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/server"
-	"github.com/ivrd/ivrd/internal/store"
 )
 
-func recordingJSON(r store.Recording) map[string]string {
+func recordingJSON(r recording.Entry) map[string]string {
 	return map[string]string{"id": r.ID, "app_id": r.AppID, "session": r.SessionID, "kind": r.Kind,
-		"started": r.StartedAt.Format(time.RFC3339), "duration_ms": strconv.FormatInt(r.Duration.Milliseconds(), 10),
+		"started": r.Started.Format(time.RFC3339), "duration_ms": strconv.FormatInt(r.Duration.Milliseconds(), 10),
 		"size_bytes": strconv.FormatInt(r.Size, 10), "channels": ivr.ChannelsName(r.Channels), "key": r.Key,
-		"stored": r.StoredAt.Format(time.RFC3339)}
+		"stored": r.Stored.Format(time.RFC3339)}
 }
 
 func recordingList(args []string) error {
@@ -25,7 +24,7 @@ func recordingList(args []string) error {
 		return err
 	}
 	return server.WithCatalog(*data, func(c *recording.Catalog) error {
-		rs, _, err := c.List(store.RecordingFilter{AppID: *app, SessionID: *session})
+		rs, _, err := c.List(recording.Filter{AppID: *app, SessionID: *session})
 		if err != nil {
 			return err
 		}

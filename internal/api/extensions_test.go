@@ -13,14 +13,14 @@ import (
 	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/recording"
-	"github.com/ivrd/ivrd/internal/store"
 )
 
 // extFixture is the API with its extensions over real parts: the engine, a recordings catalog
-// in a real database, a blob store on disk served by its handler at /recordings/.
+// (its index in memory: the store's is tested with the database in internal/server), a blob
+// store on disk served by its handler at /recordings/.
 type extFixture struct {
 	*fixture
-	st    *store.Store
+	idx   *recording.MemIndex
 	blobs *blob.Local
 }
 
@@ -29,14 +29,10 @@ var zone = time.FixedZone("GMT+8", 8*3600)
 
 func newExtFixture(t *testing.T) *extFixture {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "ivrd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	idx := &recording.MemIndex{}
 	blobs := &blob.Local{Dir: t.TempDir()}
 	signer := blob.Signer{Secret: []byte("0123456789abcdef0123456789abcdef")}
-	cat, err := recording.NewCatalog(recording.CatalogConfig{Index: st, Blobs: blobs, Signer: &signer})
+	cat, err := recording.NewCatalog(recording.CatalogConfig{Index: idx, Blobs: blobs, Signer: &signer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +43,7 @@ func newExtFixture(t *testing.T) *extFixture {
 		mux.Handle(blob.PathPrefix, blob.Handler(blobs, signer))
 	})
 	signer.BaseURL = f.srv.URL
-	return &extFixture{fixture: f, st: st, blobs: blobs}
+	return &extFixture{fixture: f, idx: idx, blobs: blobs}
 }
 
 // put stores a recording of session of app, started at a GMT+8 date, with a file.
@@ -57,9 +53,7 @@ func (f *extFixture) put(t *testing.T, id, app, session, date string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.st.SaveSession(store.SessionRow{ID: session, AppID: app, State: "ended", Data: []byte("{}")}); err != nil {
-		t.Fatal(err)
-	}
+	f.idx.AddSession(session, app)
 	src := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(src, []byte("ID3 not really an mp3"), 0o644); err != nil {
 		t.Fatal(err)
@@ -67,8 +61,8 @@ func (f *extFixture) put(t *testing.T, id, app, session, date string) {
 	if err := f.blobs.PutFile(id+".mp3", src); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.st.PutRecording(store.Recording{ID: id, AppID: app, SessionID: session, Kind: store.RecordingMonitor,
-		StartedAt: started, Duration: 61500 * time.Millisecond, Size: 21, Channels: 2, Key: id + ".mp3"}); err != nil {
+	if err := f.idx.Put(recording.Entry{ID: id, AppID: app, SessionID: session, Kind: recording.KindMonitor,
+		Started: started, Duration: 61500 * time.Millisecond, Size: 21, Channels: 2, Key: id + ".mp3"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -252,7 +246,7 @@ func TestContractExtensions(t *testing.T) {
 	}
 	check(t, "recordings/get", cred+"&id=rec-1", ivr.StatusRecordingNotFound)
 	check(t, "recordings/delete", cred+"&id=rec-1", ivr.StatusRecordingNotFound)
-	if _, err := f.st.Recording("rec-9"); err != nil {
+	if _, err := f.idx.Get("rec-9"); err != nil {
 		t.Fatalf("another app's recording was touched: %v", err)
 	}
 

@@ -8,15 +8,14 @@ import (
 
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/recording"
-	"github.com/ivrd/ivrd/internal/store"
 )
 
 // Recordings is the catalog of stored recordings the recordings endpoints serve
 // (recording.Catalog). An appID of "" is never passed: apps see their own recordings only.
 type Recordings interface {
 	CheckSession(appID, sessionID string) error
-	List(f store.RecordingFilter) ([]store.Recording, int, error)
-	Get(appID, id string) (store.Recording, string, error)
+	List(f recording.Filter) ([]recording.Entry, int, error)
+	Get(appID, id string) (recording.Entry, string, error)
 	Delete(appID, id string) error
 }
 
@@ -55,7 +54,7 @@ func (h *Handler) zone() *time.Location {
 
 // listQuery is a checked recordings/list request.
 type listQuery struct {
-	filter         store.RecordingFilter
+	filter         recording.Filter
 	page, pageSize int
 }
 
@@ -171,12 +170,12 @@ func (h *Handler) recordingStatus(err error, notFound string) string {
 }
 
 // recordingFields are a recording's fields in an answer (all strings, as §1 says).
-func (h *Handler) recordingFields(r store.Recording) map[string]string {
+func (h *Handler) recordingFields(r recording.Entry) map[string]string {
 	return map[string]string{
 		"id":          r.ID,
 		"session":     r.SessionID,
 		"kind":        r.Kind,
-		"date":        r.StartedAt.In(h.zone()).Format(DateLayout),
+		"date":        r.Started.In(h.zone()).Format(DateLayout),
 		"duration_ms": strconv.FormatInt(r.Duration.Milliseconds(), 10),
 		"size_bytes":  strconv.FormatInt(r.Size, 10),
 		"channels":    ivr.ChannelsName(r.Channels),

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"time"
-
-	"github.com/ivrd/ivrd/internal/store"
 )
 
 // Blobs is where finished recordings are kept (blob.Local).
@@ -70,7 +68,7 @@ type Info struct {
 	ID        string
 	AppID     string
 	SessionID string
-	Kind      string    // store.RecordingMonitor or store.RecordingRecord
+	Kind      string    // KindMonitor or KindRecord
 	Start     time.Time // the file's time zero; in Recover, zero when not known
 	Channels  int       // Mono or Dual (Start; Recover reads it from the file)
 }
@@ -118,8 +116,8 @@ func (a *Archive) catalogue(info Info, res Result) (string, error) {
 	if a.catalog == nil {
 		return url, nil
 	}
-	err := a.catalog.add(store.Recording{ID: info.ID, AppID: info.AppID, SessionID: info.SessionID, Kind: info.Kind,
-		StartedAt: info.Start, Duration: res.Duration, Size: res.Bytes, Channels: res.Channels, Key: k})
+	err := a.catalog.add(Entry{ID: info.ID, AppID: info.AppID, SessionID: info.SessionID, Kind: info.Kind,
+		Started: info.Start, Duration: res.Duration, Size: res.Bytes, Channels: res.Channels, Key: k})
 	if err != nil {
 		err = fmt.Errorf("recording: catalog %s: %w", info.ID, err)
 	}

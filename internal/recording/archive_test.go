@@ -11,17 +11,16 @@ import (
 
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/blob"
-	"github.com/ivrd/ivrd/internal/store"
 )
 
 // archiveRig is an Archive over a manual recorder, a real blob store and signer, and a
-// catalog in a real database.
+// catalog (its index in memory: the store's is tested with the database in internal/server).
 type archiveRig struct {
 	a       *Archive
 	rec     *Recorder
 	blobs   *blob.Local
 	signer  blob.Signer
-	st      *store.Store
+	idx     *MemIndex
 	catalog *Catalog
 }
 
@@ -33,14 +32,10 @@ func newArchiveRig(t *testing.T) *archiveRig {
 // newArchiveRigWith makes an archiveRig whose catalog keeps recordings for retention.
 func newArchiveRigWith(t *testing.T, retention time.Duration) *archiveRig {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "ivrd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	r := &archiveRig{rec: manualRecorder(t), blobs: &blob.Local{Dir: t.TempDir()},
-		signer: blob.Signer{Secret: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "http://ivrd.test"}, st: st}
-	if r.catalog, err = NewCatalog(CatalogConfig{Index: st, Blobs: r.blobs, Signer: r.signer, Retention: retention}); err != nil {
+		signer: blob.Signer{Secret: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "http://ivrd.test"}, idx: &MemIndex{}}
+	var err error
+	if r.catalog, err = NewCatalog(CatalogConfig{Index: r.idx, Blobs: r.blobs, Signer: r.signer, Retention: retention}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.catalog.Close() })
@@ -58,9 +53,9 @@ func info(id, kind string, start time.Time, channels int) Info {
 }
 
 // checkRow asserts that the catalog lists recording id as want says, its length near length.
-func (r *archiveRig) checkRow(t *testing.T, want Info, length time.Duration) store.Recording {
+func (r *archiveRig) checkRow(t *testing.T, want Info, length time.Duration) Entry {
 	t.Helper()
-	row, err := r.st.Recording(want.ID)
+	row, err := r.idx.Get(want.ID)
 	if err != nil {
 		t.Fatalf("not catalogued: %v", err)
 	}
@@ -70,7 +65,7 @@ func (r *archiveRig) checkRow(t *testing.T, want Info, length time.Duration) sto
 	}
 	if row.AppID != want.AppID || row.SessionID != want.SessionID || row.Kind != want.Kind || row.Channels != want.Channels ||
 		row.Key != want.ID+".mp3" || row.Size != st.Size() || !near(row.Duration, length, 80*ms) ||
-		!near(row.StartedAt.Sub(want.Start), 0, 100*ms) || time.Since(row.StoredAt) > time.Minute {
+		!near(row.Started.Sub(want.Start), 0, 100*ms) || time.Since(row.Stored) > time.Minute {
 		t.Fatalf("catalogued as %+v; want %+v, %v long, %d bytes", row, want, length, st.Size())
 	}
 	return row
@@ -117,7 +112,7 @@ func checkTone(t *testing.T, p string) {
 func TestArchiveFinish(t *testing.T) {
 	r := newArchiveRig(t)
 	start := time.Now()
-	take, err := r.a.Start(info("rec-fin", store.RecordingMonitor, start, Mono))
+	take, err := r.a.Start(info("rec-fin", KindMonitor, start, Mono))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +123,7 @@ func TestArchiveFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTone(t, r.checkURL(t, "rec-fin", u))
-	r.checkRow(t, info("rec-fin", store.RecordingMonitor, start, Mono), end)
+	r.checkRow(t, info("rec-fin", KindMonitor, start, Mono), end)
 	if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
 		t.Fatalf("left in the recorder's directory: %v", ents)
 	}
@@ -183,7 +178,7 @@ func TestArchiveRecover(t *testing.T) {
 			r := newArchiveRig(t)
 			c.leave(t, r, "rec-x")
 			start := time.Now().Add(-time.Minute)
-			u, length, err := r.a.Recover(info("rec-x", store.RecordingRecord, start, 0))
+			u, length, err := r.a.Recover(info("rec-x", KindRecord, start, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,7 +189,7 @@ func TestArchiveRecover(t *testing.T) {
 				if _, err := r.blobs.Open("rec-x.mp3"); err == nil {
 					t.Fatal("an empty recording was stored")
 				}
-				if _, err := r.st.Recording("rec-x"); err == nil {
+				if _, err := r.idx.Get("rec-x"); err == nil {
 					t.Fatal("an empty recording was catalogued")
 				}
 				return
@@ -206,14 +201,14 @@ func TestArchiveRecover(t *testing.T) {
 			if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
 				t.Fatalf("left in the recorder's directory: %v", ents)
 			}
-			r.checkRow(t, info("rec-x", store.RecordingRecord, start, Mono), length)
+			r.checkRow(t, info("rec-x", KindRecord, start, Mono), length)
 			// Recovering again (a second crash before the session was journaled) signs it
 			// again; without a known start, the file's last write less its length is taken.
-			if u2, l2, err := r.a.Recover(info("rec-x", store.RecordingRecord, time.Time{}, 0)); err != nil || u2 == "" || l2 != length {
+			if u2, l2, err := r.a.Recover(info("rec-x", KindRecord, time.Time{}, 0)); err != nil || u2 == "" || l2 != length {
 				t.Fatalf("second recovery: %q %v %v", u2, l2, err)
 			}
 			st, _ := os.Stat(filepath.Join(r.blobs.Dir, "rec-x.mp3"))
-			r.checkRow(t, info("rec-x", store.RecordingRecord, st.ModTime().Add(-length), Mono), length)
+			r.checkRow(t, info("rec-x", KindRecord, st.ModTime().Add(-length), Mono), length)
 		})
 	}
 }
@@ -232,10 +227,10 @@ func TestArchiveRecoverStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, r.rec.Path("rec-y"), recordMP3(t))
-	if _, _, err := a.Recover(info("rec-y", store.RecordingMonitor, time.Now(), 0)); err == nil {
+	if _, _, err := a.Recover(info("rec-y", KindMonitor, time.Now(), 0)); err == nil {
 		t.Fatal("no error")
 	}
-	if u, _, err := r.a.Recover(info("rec-y", store.RecordingMonitor, time.Now(), 0)); err != nil || u == "" {
+	if u, _, err := r.a.Recover(info("rec-y", KindMonitor, time.Now(), 0)); err != nil || u == "" {
 		t.Fatalf("the next attempt: %q %v", u, err)
 	}
 }

@@ -6,19 +6,52 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/ivrd/ivrd/internal/store"
 )
 
-// Index keeps the rows of stored recordings, and knows the sessions they belong to
-// (store.Store).
+// Kinds of recording: the block that made it.
+const (
+	KindMonitor = "monitor"
+	KindRecord  = "record"
+)
+
+// Entry is one stored recording as the Catalog lists it: its metadata, and the key of its file
+// in the blob store.
+type Entry struct {
+	ID        string
+	AppID     string
+	SessionID string
+	Kind      string // KindMonitor or KindRecord
+	Started   time.Time
+	Duration  time.Duration // play time of the file
+	Size      int64         // bytes
+	Channels  int           // Mono or Dual
+	Key       string        // blob store key
+	Stored    time.Time     // when the file was stored (zero in Index.Put: now)
+}
+
+// Filter selects entries. Zero fields select everything.
+type Filter struct {
+	AppID     string
+	SessionID string
+	From, To  time.Time // started at or after From, and before To
+	Limit     int       // at most this many (0: all), after skipping Offset
+	Offset    int
+}
+
+// Index keeps the Catalog's entries (the store, through the server's adapter; MemIndex in
+// tests). Lookups of what does not exist return an error wrapping ErrNotFound.
 type Index interface {
-	PutRecording(store.Recording) error
-	Recording(id string) (store.Recording, error)
-	Recordings(store.RecordingFilter) ([]store.Recording, int, error)
-	DeleteRecording(id string) error
-	RecordingsStoredBefore(t time.Time, limit int) ([]store.Recording, error)
-	Session(id string) (store.SessionRow, error)
+	// Put stores an entry, replacing the one with the same id.
+	Put(Entry) error
+	Get(id string) (Entry, error)
+	// List returns the entries f selects, newest first (by start, then id), and how many it
+	// selects in all, Limit and Offset aside.
+	List(f Filter) ([]Entry, int, error)
+	Delete(id string) error
+	// StoredBefore returns up to limit entries stored before t, oldest first.
+	StoredBefore(t time.Time, limit int) ([]Entry, error)
+	// SessionApp returns the app session id belongs to.
+	SessionApp(id string) (string, error)
 }
 
 // Errors of the Catalog's lookups by app.
@@ -77,9 +110,9 @@ func (c *Catalog) Close() error {
 	return nil
 }
 
-// add records a stored recording's row.
-func (c *Catalog) add(r store.Recording) error {
-	if err := c.cfg.Index.PutRecording(r); err != nil {
+// add records a stored recording's entry.
+func (c *Catalog) add(r Entry) error {
+	if err := c.cfg.Index.Put(r); err != nil {
 		return err
 	}
 	c.log.Info("recording stored", "id", r.ID, "session", r.SessionID, "kind", r.Kind, "duration", r.Duration, "bytes", r.Size)
@@ -88,15 +121,13 @@ func (c *Catalog) add(r store.Recording) error {
 
 // owned returns recording id if it belongs to appID ("" : any app), else ErrNotFound or
 // ErrOtherApp.
-func (c *Catalog) owned(appID, id string) (store.Recording, error) {
-	r, err := c.cfg.Index.Recording(id)
+func (c *Catalog) owned(appID, id string) (Entry, error) {
+	r, err := c.cfg.Index.Get(id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return store.Recording{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	case err != nil:
-		return store.Recording{}, err
+		return Entry{}, err
 	case appID != "" && r.AppID != appID:
-		return store.Recording{}, fmt.Errorf("%w: %s", ErrOtherApp, id)
+		return Entry{}, fmt.Errorf("%w: %s", ErrOtherApp, id)
 	}
 	return r, nil
 }
@@ -104,13 +135,11 @@ func (c *Catalog) owned(appID, id string) (store.Recording, error) {
 // CheckSession reports whether session id exists (else ErrNotFound) and belongs to appID
 // ("": any app; else ErrOtherApp).
 func (c *Catalog) CheckSession(appID, id string) error {
-	s, err := c.cfg.Index.Session(id)
+	app, err := c.cfg.Index.SessionApp(id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: session %s", ErrNotFound, id)
 	case err != nil:
 		return err
-	case appID != "" && s.AppID != appID:
+	case appID != "" && app != appID:
 		return fmt.Errorf("%w: session %s", ErrOtherApp, id)
 	}
 	return nil
@@ -118,17 +147,17 @@ func (c *Catalog) CheckSession(appID, id string) error {
 
 // List returns the recordings f selects, newest first, and how many it selects in all. With a
 // session, the session must pass CheckSession for f.AppID.
-func (c *Catalog) List(f store.RecordingFilter) ([]store.Recording, int, error) {
+func (c *Catalog) List(f Filter) ([]Entry, int, error) {
 	if f.SessionID != "" {
 		if err := c.CheckSession(f.AppID, f.SessionID); err != nil {
 			return nil, 0, err
 		}
 	}
-	return c.cfg.Index.Recordings(f)
+	return c.cfg.Index.List(f)
 }
 
 // Get returns recording id of appID ("": any app) and a freshly signed URL of its file.
-func (c *Catalog) Get(appID, id string) (store.Recording, string, error) {
+func (c *Catalog) Get(appID, id string) (Entry, string, error) {
 	r, err := c.owned(appID, id)
 	if err != nil {
 		return r, "", err
@@ -149,11 +178,11 @@ func (c *Catalog) Delete(appID, id string) error {
 	return c.remove(r, "deleted")
 }
 
-func (c *Catalog) remove(r store.Recording, why string) error {
+func (c *Catalog) remove(r Entry, why string) error {
 	if err := c.cfg.Blobs.Delete(r.Key); err != nil {
 		return err
 	}
-	if err := c.cfg.Index.DeleteRecording(r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := c.cfg.Index.Delete(r.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	c.log.Info("recording "+why, "id", r.ID, "session", r.SessionID, "app", r.AppID)
@@ -167,7 +196,7 @@ const expireBatch = 100
 func (c *Catalog) Expire(cutoff time.Time) (int, error) {
 	n := 0
 	for {
-		rs, err := c.cfg.Index.RecordingsStoredBefore(cutoff, expireBatch)
+		rs, err := c.cfg.Index.StoredBefore(cutoff, expireBatch)
 		if err != nil {
 			return n, err
 		}

@@ -10,14 +10,13 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/blob"
-	"github.com/ivrd/ivrd/internal/store"
 )
 
 // storeTake records and stores the tone call as recording id of app/session.
 func (r *archiveRig) storeTake(t *testing.T, id, app, session string) string {
 	t.Helper()
 	start := time.Now()
-	take, err := r.a.Start(Info{ID: id, AppID: app, SessionID: session, Kind: store.RecordingMonitor, Start: start, Channels: Mono})
+	take, err := r.a.Start(Info{ID: id, AppID: app, SessionID: session, Kind: KindMonitor, Start: start, Channels: Mono})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,12 +29,10 @@ func (r *archiveRig) storeTake(t *testing.T, id, app, session string) string {
 	return u
 }
 
-// session journals a session of app, as the engine would before any recording of it.
+// session makes a session of app known, as the engine's journal does before any recording.
 func (r *archiveRig) session(t *testing.T, id, app string) {
 	t.Helper()
-	if err := r.st.SaveSession(store.SessionRow{ID: id, AppID: app, State: "running", Data: []byte("{}")}); err != nil {
-		t.Fatal(err)
-	}
+	r.idx.AddSession(id, app)
 }
 
 // TestCatalog: apps see, fetch and delete only their own recordings; a deleted recording's
@@ -49,7 +46,7 @@ func TestCatalog(t *testing.T) {
 	r.storeTake(t, "rec-3", "A2", "S2")
 	c := r.catalog
 
-	ids := func(rs []store.Recording) string {
+	ids := func(rs []Entry) string {
 		var s []string
 		for _, x := range rs {
 			s = append(s, x.ID)
@@ -57,16 +54,16 @@ func TestCatalog(t *testing.T) {
 		return strings.Join(s, ",")
 	}
 	for _, tc := range []struct {
-		f     store.RecordingFilter
+		f     Filter
 		want  string
 		total int
 		err   error
 	}{
-		{store.RecordingFilter{AppID: "A1"}, "rec-2,rec-1", 2, nil},
-		{store.RecordingFilter{AppID: "A1", SessionID: "S1", Limit: 1}, "rec-2", 2, nil},
-		{store.RecordingFilter{AppID: "A1", SessionID: "S2"}, "", 0, ErrOtherApp},
-		{store.RecordingFilter{AppID: "A1", SessionID: "S9"}, "", 0, ErrNotFound},
-		{store.RecordingFilter{SessionID: "S2"}, "rec-3", 1, nil}, // any app: the operator
+		{Filter{AppID: "A1"}, "rec-2,rec-1", 2, nil},
+		{Filter{AppID: "A1", SessionID: "S1", Limit: 1}, "rec-2", 2, nil},
+		{Filter{AppID: "A1", SessionID: "S2"}, "", 0, ErrOtherApp},
+		{Filter{AppID: "A1", SessionID: "S9"}, "", 0, ErrNotFound},
+		{Filter{SessionID: "S2"}, "rec-3", 1, nil}, // any app: the operator
 	} {
 		rs, total, err := c.List(tc.f)
 		if !errors.Is(err, tc.err) || ids(rs) != tc.want || total != tc.total {
@@ -127,19 +124,19 @@ func TestCatalogRetention(t *testing.T) {
 	// Many old rows without files (more than one batch), and a fresh recording.
 	old := time.Now().Add(-time.Hour)
 	for i := range expireBatch + 20 {
-		if err := r.st.PutRecording(store.Recording{ID: fmt.Sprintf("rec-row%03d", i),
-			AppID: "A1", SessionID: "S1", Kind: store.RecordingRecord, Key: "none.mp3", StoredAt: old}); err != nil {
+		if err := r.idx.Put(Entry{ID: fmt.Sprintf("rec-row%03d", i),
+			AppID: "A1", SessionID: "S1", Kind: KindRecord, Key: "none.mp3", Stored: old}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		if rs, _, _ := r.st.Recordings(store.RecordingFilter{}); len(rs) == 1 {
+		if rs, _, _ := r.idx.List(Filter{}); len(rs) == 1 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rs, _, _ := r.st.Recordings(store.RecordingFilter{})
+	rs, _, _ := r.idx.List(Filter{})
 	if len(rs) != 1 || rs[0].ID != "rec-old" {
 		t.Fatalf("after the first sweep: %d rows", len(rs))
 	}
@@ -147,18 +144,18 @@ func TestCatalogRetention(t *testing.T) {
 	r.storeTake(t, "rec-new", "A1", "S1")
 	deadline = time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := r.st.Recording("rec-old"); errors.Is(err, store.ErrNotFound) {
+		if _, err := r.idx.Get("rec-old"); errors.Is(err, ErrNotFound) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := r.st.Recording("rec-old"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.idx.Get("rec-old"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("an expired recording is still listed: %v", err)
 	}
 	if _, err := r.blobs.Open("rec-old.mp3"); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("an expired recording's file is still stored: %v", err)
 	}
-	if _, err := r.st.Recording("rec-new"); err != nil {
+	if _, err := r.idx.Get("rec-new"); err != nil {
 		t.Fatalf("a fresh recording was deleted: %v", err)
 	}
 	if f, err := r.blobs.Open("rec-new.mp3"); err != nil {
@@ -179,7 +176,7 @@ func TestSweepEvery(t *testing.T) {
 	if _, err := NewCatalog(CatalogConfig{}); err == nil {
 		t.Error("a catalog without parts")
 	}
-	if _, err := NewCatalog(CatalogConfig{Index: &store.Store{}, Blobs: &blob.Local{}, Retention: -time.Second}); err == nil {
+	if _, err := NewCatalog(CatalogConfig{Index: &MemIndex{}, Blobs: &blob.Local{}, Retention: -time.Second}); err == nil {
 		t.Error("a negative retention")
 	}
 }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -74,4 +76,58 @@ func (j journal) Unfinished() ([]ivr.SessionRecord, error) {
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// index keeps the recordings catalog's entries in the store.
+type index struct{ st *store.Store }
+
+var _ recording.Index = index{}
+
+func entryOf(r store.Recording) recording.Entry {
+	return recording.Entry{ID: r.ID, AppID: r.AppID, SessionID: r.SessionID, Kind: r.Kind, Started: r.StartedAt,
+		Duration: r.Duration, Size: r.Size, Channels: r.Channels, Key: r.Key, Stored: r.StoredAt}
+}
+
+func entriesOf(rs []store.Recording) []recording.Entry {
+	out := make([]recording.Entry, len(rs))
+	for i, r := range rs {
+		out[i] = entryOf(r)
+	}
+	return out
+}
+
+// notFound turns the store's ErrNotFound into the catalog's.
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w (%w)", recording.ErrNotFound, err)
+	}
+	return err
+}
+
+func (x index) Put(e recording.Entry) error {
+	return x.st.PutRecording(store.Recording{ID: e.ID, AppID: e.AppID, SessionID: e.SessionID, Kind: e.Kind, StartedAt: e.Started,
+		Duration: e.Duration, Size: e.Size, Channels: e.Channels, Key: e.Key, StoredAt: e.Stored})
+}
+
+func (x index) Get(id string) (recording.Entry, error) {
+	r, err := x.st.Recording(id)
+	return entryOf(r), notFound(err)
+}
+
+func (x index) List(f recording.Filter) ([]recording.Entry, int, error) {
+	rs, total, err := x.st.Recordings(store.RecordingFilter{AppID: f.AppID, SessionID: f.SessionID, From: f.From, To: f.To,
+		Limit: f.Limit, Offset: f.Offset})
+	return entriesOf(rs), total, err
+}
+
+func (x index) Delete(id string) error { return notFound(x.st.DeleteRecording(id)) }
+
+func (x index) StoredBefore(t time.Time, limit int) ([]recording.Entry, error) {
+	rs, err := x.st.RecordingsStoredBefore(t, limit)
+	return entriesOf(rs), err
+}
+
+func (x index) SessionApp(id string) (string, error) {
+	s, err := x.st.Session(id)
+	return s.AppID, notFound(err)
 }

@@ -24,7 +24,7 @@ func blobDir(data string) *blob.Local { return &blob.Local{Dir: filepath.Join(da
 // recording …), runs f on it and closes it. It lists and deletes; it signs no URLs.
 func WithCatalog(data string, f func(*recording.Catalog) error) error {
 	return WithStore(data, func(st *store.Store) error {
-		c, err := recording.NewCatalog(recording.CatalogConfig{Index: st, Blobs: blobDir(data)})
+		c, err := recording.NewCatalog(recording.CatalogConfig{Index: index{st}, Blobs: blobDir(data)})
 		if err != nil {
 			return err
 		}

@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	catalog, err := recording.NewCatalog(recording.CatalogConfig{Index: st, Blobs: blobs, Signer: signer, Retention: cfg.Retention, Log: log})
+	catalog, err := recording.NewCatalog(recording.CatalogConfig{Index: index{st}, Blobs: blobs, Signer: signer, Retention: cfg.Retention, Log: log})
 	if err != nil {
 		return err
 	}

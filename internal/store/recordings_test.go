@@ -20,7 +20,7 @@ func TestRecordings(t *testing.T) {
 	s, _ := open(t)
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	put := func(id, app, session string, started time.Duration, stored time.Time) Recording {
-		r := Recording{ID: id, AppID: app, SessionID: session, Kind: RecordingMonitor, StartedAt: t0.Add(started),
+		r := Recording{ID: id, AppID: app, SessionID: session, Kind: "monitor", StartedAt: t0.Add(started),
 			Duration: 12345678 * time.Microsecond, Size: 49152, Channels: 2, Key: id + ".mp3", StoredAt: stored}
 		if err := s.PutRecording(r); err != nil {
 			t.Fatal(err)
@@ -98,7 +98,7 @@ func TestRecordingsDefaultStoredAt(t *testing.T) {
 	s, _ := open(t)
 	before := time.Now().Add(-time.Second)
 	for i := range 3 {
-		if err := s.PutRecording(Recording{ID: fmt.Sprint("r", i), AppID: "A", SessionID: "S", Kind: RecordingRecord, Key: "k", Channels: 1}); err != nil {
+		if err := s.PutRecording(Recording{ID: fmt.Sprint("r", i), AppID: "A", SessionID: "S", Kind: "record", Key: "k", Channels: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
