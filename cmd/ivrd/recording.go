@@ -28,12 +28,7 @@ func recordingList(args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, r := range rs {
-			if err := printJSON(recordingJSON(r)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return printLines(rs, recordingJSON)
 	})
 }
 

@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"cmp"
 	"errors"
 	"net/url"
 	"os"
@@ -107,23 +108,32 @@ func checkTone(t *testing.T, p string) {
 	}
 }
 
-// TestArchiveFinish: a finished recording moves into the blob store, comes back as a signed URL,
-// and decodes to the call that was recorded; nothing is left in the recorder's directory.
-func TestArchiveFinish(t *testing.T) {
-	r := newArchiveRig(t)
-	start := time.Now()
-	take, err := r.a.Start(info("rec-fin", KindMonitor, start, Mono))
+// storeTake records the tone call as in (a Monitor's, mono, starting now when those are not
+// set), stores it and returns its URL and what it was started as.
+func (r *archiveRig) storeTake(t *testing.T, in Info) (string, Info) {
+	t.Helper()
+	in.Kind, in.Channels, in.Start = cmp.Or(in.Kind, KindMonitor), cmp.Or(in.Channels, Mono), cmp.Or(in.Start, time.Now())
+	take, err := r.a.Start(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ps, end := toneCall()
-	feed(r.rec, take.Recording, start, ps, end)
-	u, err := take.Finish(start.Add(end))
+	feed(r.rec, take.Recording, in.Start, ps, end)
+	u, err := take.Finish(in.Start.Add(end))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u, in
+}
+
+// TestArchiveFinish: a finished recording moves into the blob store, comes back as a signed URL,
+// and decodes to the call that was recorded; nothing is left in the recorder's directory.
+func TestArchiveFinish(t *testing.T) {
+	r := newArchiveRig(t)
+	u, in := r.storeTake(t, info("rec-fin", KindMonitor, time.Now(), Mono))
 	checkTone(t, r.checkURL(t, "rec-fin", u))
-	r.checkRow(t, info("rec-fin", KindMonitor, start, Mono), end)
+	_, end := toneCall()
+	r.checkRow(t, in, end)
 	if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
 		t.Fatalf("left in the recorder's directory: %v", ents)
 	}

@@ -12,23 +12,6 @@ import (
 	"github.com/ivrd/ivrd/internal/blob"
 )
 
-// storeTake records and stores the tone call as recording id of app/session.
-func (r *archiveRig) storeTake(t *testing.T, id, app, session string) string {
-	t.Helper()
-	start := time.Now()
-	take, err := r.a.Start(Info{ID: id, AppID: app, SessionID: session, Kind: KindMonitor, Start: start, Channels: Mono})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, end := toneCall()
-	feed(r.rec, take.Recording, start, ps, end)
-	u, err := take.Finish(start.Add(end))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 // session makes a session of app known, as the engine's journal does before any recording.
 func (r *archiveRig) session(t *testing.T, id, app string) {
 	t.Helper()
@@ -41,9 +24,9 @@ func TestCatalog(t *testing.T) {
 	r := newArchiveRig(t)
 	r.session(t, "S1", "A1")
 	r.session(t, "S2", "A2")
-	u1 := r.storeTake(t, "rec-1", "A1", "S1")
-	r.storeTake(t, "rec-2", "A1", "S1")
-	r.storeTake(t, "rec-3", "A2", "S2")
+	u1, _ := r.storeTake(t, Info{ID: "rec-1", AppID: "A1", SessionID: "S1"})
+	r.storeTake(t, Info{ID: "rec-2", AppID: "A1", SessionID: "S1"})
+	r.storeTake(t, Info{ID: "rec-3", AppID: "A2", SessionID: "S2"})
 	c := r.catalog
 
 	ids := func(rs []Entry) string {
@@ -120,7 +103,7 @@ func TestCatalog(t *testing.T) {
 // (file and row) by the catalog itself, and fresh ones are kept; Expire takes them in batches.
 func TestCatalogRetention(t *testing.T) {
 	r := newArchiveRigWith(t, 2*time.Second)
-	r.storeTake(t, "rec-old", "A1", "S1")
+	r.storeTake(t, Info{ID: "rec-old", AppID: "A1", SessionID: "S1"})
 	// Many old rows without files (more than one batch), and a fresh recording.
 	old := time.Now().Add(-time.Hour)
 	for i := range expireBatch + 20 {
@@ -141,7 +124,7 @@ func TestCatalogRetention(t *testing.T) {
 		t.Fatalf("after the first sweep: %d rows", len(rs))
 	}
 	time.Sleep(1500 * time.Millisecond)
-	r.storeTake(t, "rec-new", "A1", "S1")
+	r.storeTake(t, Info{ID: "rec-new", AppID: "A1", SessionID: "S1"})
 	deadline = time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := r.idx.Get("rec-old"); errors.Is(err, ErrNotFound) {

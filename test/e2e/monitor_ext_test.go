@@ -77,12 +77,7 @@ func TestMonitorDualChannel(t *testing.T) {
 	t.Run("transfer: far party right", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		defer cancel()
-		trunk, far := startAnswerer(ctx, t, testpeer.Answerer{Mode: testpeer.ModeAnswer,
-			Script:      []testpeer.Step{testpeer.Pause(3 * time.Second), testpeer.SendAudio(audio.SineWave(2000, time.Second, 12000))},
-			HangupAfter: 5 * time.Second})
-		r := newRig(t, "--sip-trunk", trunk)
-		resc := r.callIn(ctx, callerNum, []testpeer.Step{testpeer.Pause(1500 * time.Millisecond), testpeer.SendAudio(audio.SineWave(1000, time.Second, 12000))}, 0)
-		sid := r.answered(callerNum)
+		r, sid, resc, far := twoTones(ctx, t)
 		r.do("middle/monitor", "success_ok", url.Values{"session": {sid}, "channels": {"dual"}, "notify_url": {r.a.url("/monitor")}})
 		mon := r.a.next(10 * time.Second)
 		r.do("end/transfer", "success_ok", url.Values{"session": {sid}, "dest": {farNumber}, "notify_url": {r.a.url("/transfer")}})
