@@ -25,8 +25,6 @@ type AppLookup func(appID string) (token string, err error)
 // Engine is what the API drives (the ivr engine).
 type Engine interface {
 	Handle(ctx context.Context, appID, block string, p ivr.Params) ivr.Response
-	PauseMonitor(appID string, p ivr.Params) ivr.Response
-	ResumeMonitor(appID string, p ivr.Params) ivr.Response
 }
 
 // stages lists the blocks of each path stage; a block is reachable only under its own stage.
@@ -40,6 +38,7 @@ var stages = map[string]map[string]bool{
 type Handler struct {
 	Apps       AppLookup
 	Engine     Engine
+	Monitors   Monitors       // monitor/pause and monitor/resume (nil: not served)
 	Recordings Recordings     // the recordings endpoints (nil: not served)
 	Zone       *time.Location // of the dates the recordings endpoints take and give (nil: ivr.DefaultZone)
 	Log        *slog.Logger

@@ -39,7 +39,7 @@ func newExtFixture(t *testing.T) *extFixture {
 	n := notifier{ch: make(chan url.Values, 1000)}
 	e := ivr.New(ivr.Config{}, ivr.Deps{Prompter: prompter{}, Recorders: recorders{}, Notifier: n, Resolver: resolver{}})
 	f := newFixtureWith(t, e, n, func(h *Handler, mux *http.ServeMux) {
-		h.Recordings, h.Zone = cat, zone
+		h.Monitors, h.Recordings, h.Zone = e, cat, zone
 		mux.Handle(blob.PathPrefix, blob.Handler(blobs, signer))
 	})
 	signer.BaseURL = f.srv.URL
@@ -290,10 +290,12 @@ func TestExtensionsMethod(t *testing.T) {
 			t.Errorf("%s: HTTP %d, want 404", path, code)
 		}
 	}
-	// Without a catalog the recordings endpoints are not served.
+	// Without a catalog the recordings endpoints are not served, without Monitors the pause ones.
 	plain := newFixture(t)
-	if code := httpGet(t, plain.srv.URL+"/open/ivr/recordings/list?app_id=A1&access_token=tok1"); code != 404 {
-		t.Errorf("recordings/list without a catalog: HTTP %d", code)
+	for _, path := range []string{"recordings/list", "monitor/pause", "monitor/resume"} {
+		if code := httpGet(t, plain.srv.URL+"/open/ivr/"+path+"?app_id=A1&access_token=tok1"); code != 404 {
+			t.Errorf("%s on a handler without it: HTTP %d", path, code)
+		}
 	}
 }
 

@@ -192,22 +192,28 @@ func (c *Catalog) remove(r Entry, why string) error {
 // expireBatch bounds the rows one query of Expire takes.
 const expireBatch = 100
 
-// Expire deletes every recording stored before cutoff and returns how many it deleted.
+// Expire deletes every recording stored before cutoff and returns how many it deleted. One
+// that cannot be deleted (its file, say) does not hold up the others; the failures are
+// returned together, and tried again at the next sweep.
 func (c *Catalog) Expire(cutoff time.Time) (int, error) {
 	n := 0
+	var errs []error
 	for {
 		rs, err := c.cfg.Index.StoredBefore(cutoff, expireBatch)
 		if err != nil {
-			return n, err
+			return n, errors.Join(append(errs, err)...)
 		}
+		deleted := 0
 		for _, r := range rs {
 			if err := c.remove(r, "expired"); err != nil {
-				return n, err
+				errs = append(errs, fmt.Errorf("recording %s: %w", r.ID, err))
+				continue
 			}
-			n++
+			deleted++
 		}
-		if len(rs) < expireBatch {
-			return n, nil
+		n += deleted
+		if len(rs) < expireBatch || deleted == 0 { // all done, or only failures left
+			return n, errors.Join(errs...)
 		}
 	}
 }

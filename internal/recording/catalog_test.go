@@ -163,3 +163,43 @@ func TestSweepEvery(t *testing.T) {
 		t.Error("a negative retention")
 	}
 }
+
+// stuckBlobs cannot delete one key.
+type stuckBlobs struct {
+	*blob.Local
+	stuck string
+}
+
+func (b stuckBlobs) Delete(key string) error {
+	if key == b.stuck {
+		return errors.New("permission denied")
+	}
+	return b.Local.Delete(key)
+}
+
+// TestExpireGoesPastFailures: a recording that cannot be deleted does not hold up the others,
+// and is reported (and stays listed, for the next sweep).
+func TestExpireGoesPastFailures(t *testing.T) {
+	idx := &MemIndex{}
+	c, err := NewCatalog(CatalogConfig{Index: idx, Blobs: stuckBlobs{&blob.Local{Dir: t.TempDir()}, "rec-stuck.mp3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	for i := range expireBatch + 5 {
+		id := fmt.Sprintf("rec-%03d", i)
+		if i == 3 {
+			id = "rec-stuck"
+		}
+		if err := idx.Put(Entry{ID: id, AppID: "A1", SessionID: "S1", Kind: KindRecord, Key: id + ".mp3", Stored: old.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := c.Expire(time.Now())
+	if n != expireBatch+4 || err == nil || !strings.Contains(err.Error(), "rec-stuck") {
+		t.Fatalf("expired %d, %v; want all but rec-stuck, and its error", n, err)
+	}
+	if rs, total, _ := idx.List(Filter{}); total != 1 || rs[0].ID != "rec-stuck" {
+		t.Fatalf("left listed: %v", rs)
+	}
+}

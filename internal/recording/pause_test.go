@@ -39,6 +39,44 @@ func TestApplyPauses(t *testing.T) {
 	}
 }
 
+// TestRecordingDual: a dual recording keeps the directions apart: the caller (1 kHz, 0.5–2.5 s)
+// on the left only, what was sent (2 kHz, 1–2 s) on the right only, each at full level and at
+// its time, as ffmpeg decodes the file in stereo.
+func TestRecordingDual(t *testing.T) {
+	r := manualRecorder(t)
+	start := time.Now()
+	rec, err := r.Start("dual", start, Dual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Channels() != Dual {
+		t.Fatalf("Channels %d", rec.Channels())
+	}
+	ps := append(frames(false, 1000, 500*ms, 2*time.Second), frames(true, 2000, time.Second, time.Second)...)
+	res := simulate(t, r, rec, start, ps, 3*time.Second)
+	if res.Channels != Dual || !near(res.Duration, 3*time.Second, 80*ms) {
+		t.Fatalf("result %+v", res)
+	}
+	mp3, _ := os.ReadFile(res.Path)
+	left, right := stereo(t, mp3)
+	checkSpans(t, left, 1000, audio.Span{Start: 500 * ms, End: 2500 * ms}, 60*ms)
+	checkSpans(t, right, 2000, audio.Span{Start: time.Second, End: 2 * time.Second}, 60*ms)
+	if s := audio.ToneSpans(left, audio.Rate, 2000, 20*ms, 0.2); len(s) != 0 {
+		t.Errorf("2 kHz on the left at %v", s)
+	}
+	if s := audio.ToneSpans(right, audio.Rate, 1000, 20*ms, 0.2); len(s) != 0 {
+		t.Errorf("1 kHz on the right at %v", s)
+	}
+	// Not a mix: each channel carries its tone at full level (9000 peak: RMS ≈ 6364).
+	for name, pcm := range map[string][]int16{"left": segment(left, 1100*ms, 1900*ms), "right": segment(right, 1100*ms, 1900*ms)} {
+		if rms := audio.RMS(pcm); rms < 5500 || rms > 7200 {
+			t.Errorf("%s RMS %.0f, want ≈ 6364", name, rms)
+		}
+	}
+	checkSilent(t, right, 0, 950*ms)
+	checkSilent(t, right, 2080*ms, 3*time.Second)
+}
+
 // TestPauseStates: Pause and Resume say whether they changed anything; a paused recording
 // stays paused (with its first behaviour) until Resume; a finished one takes neither.
 func TestPauseStates(t *testing.T) {

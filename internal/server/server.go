@@ -104,7 +104,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	}
 
 	mux := http.NewServeMux()
-	(&api.Handler{Engine: s.engine, Log: log, Recordings: catalog, Zone: loc, Apps: func(id string) (string, error) {
+	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Recordings: catalog, Zone: loc, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.ErrNoApp
