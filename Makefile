@@ -5,9 +5,10 @@ GO      ?= go
 BIN     := bin/ivrd
 PKGS    := ./...
 # packages whose tests exercise concurrency: run again under the race detector
-RACE    := ./internal/ivr/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/...
+RACE    := ./internal/ivr/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/... \
+           ./internal/httplimit/... ./internal/outbound/... ./internal/tally/... ./internal/diskwatch/...
 
-.PHONY: build run test vet fmt bench clean
+.PHONY: build run test soak vet fmt bench clean
 
 # build: what building and running needs; make test and make bench install their tools too.
 build:
@@ -24,11 +25,21 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
+# The end-to-end tests run on their own, after the others: they measure audio timing on real
+# calls, which other packages' tests running beside them (sipp, 20,000-connection floods) disturb.
 test:
 	@./scripts/install-deps.sh test
 	@$(MAKE) --no-print-directory vet
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v /test/e2e)
+	$(GO) test -count=1 -timeout 30m ./test/e2e/
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
+
+# make soak: the fault and attack tests at full length (test/e2e/soak_test.go), about 10 minutes:
+# the app refusing connections for a minute then answering 500 for a minute with ivrd SIGKILLed
+# and restarted meanwhile (20 calls), and 20,000 slow clients for 5 minutes. CI runs make test only.
+soak:
+	@./scripts/install-deps.sh test
+	IVRD_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'Soak' -v ./test/e2e/
 
 # make bench: the benchmark harness (bench/, BENCHMARKS.md): real sipp calls against a fresh ivrd in
 # steps until quality degrades, notification latency for short and 10-minute calls, API and encoder

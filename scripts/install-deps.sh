@@ -16,6 +16,8 @@ RUN=(
 TEST=(
   # real SIP peers, audio tools, captures, database, service checks
   sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql systemd
+  # prlimit (a known open-file limit for ivrd), mount (a tmpfs to fill)
+  util-linux mount
   # the SIP provider (registrar + proxy with digest authentication) of the trunk tests
   kamailio
   # callers behind NAT in network namespaces (ip netns, veth, nftables masquerading)

@@ -42,6 +42,7 @@ type Handler struct {
 	Recordings Recordings     // the recordings endpoints (nil: not served)
 	Zone       *time.Location // of the dates the recordings endpoints take and give (nil: ivr.DefaultZone)
 	Log        *slog.Logger
+	Limit      *Limiter // per-app request rate, every endpoint's; nil: none
 }
 
 // Register mounts the API on mux.
@@ -97,6 +98,9 @@ func (h *Handler) handle(r *http.Request, run endpoint) answer {
 	}
 	if st := h.auth(p); st != "" {
 		return status(st)
+	}
+	if !h.Limit.Allow(p["app_id"]) {
+		return status(ivr.StatusRateLimitExceeded)
 	}
 	return run(r.Context(), p["app_id"], p)
 }

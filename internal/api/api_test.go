@@ -84,6 +84,9 @@ func (resolver) LookupHost(_ context.Context, host string) ([]string, error) {
 	if strings.HasSuffix(host, ".invalid") {
 		return nil, errors.New("nxdomain")
 	}
+	if host == "metadata.test" {
+		return []string{"169.254.169.254", "fe80::a9fe:a9fe"}, nil
+	}
 	return []string{"127.0.0.1"}, nil
 }
 

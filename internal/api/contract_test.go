@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/ivr"
+	"github.com/ivrd/ivrd/internal/outbound"
 	"github.com/ivrd/ivrd/internal/prompt"
 )
 
@@ -83,7 +87,8 @@ func newContract(t *testing.T) *contract {
 	t.Cleanup(files.Close)
 	n := notifier{ch: make(chan url.Values, 1<<16)} // nobody reads them all; never block the engine
 	e := ivr.New(ivr.Config{}, ivr.Deps{Prompter: splitPrompter{ok, broken}, Recorders: recorders{}, Notifier: n,
-		Resolver: resolver{}, Telephony: &tel{rooms: map[string]bool{"lobby": true}}, Trunk: true})
+		Resolver: resolver{}, Telephony: &tel{rooms: map[string]bool{"lobby": true}}, Trunk: true,
+		Outbound: outbound.New(outbound.Config{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}})})
 	f := newFixtureWith(t, e, n)
 	return &contract{fixture: f, files: files}
 }
@@ -206,6 +211,11 @@ func TestContractEveryStatus(t *testing.T) {
 			case "optional":
 				check(t, name, body(t, name, "notify_url=ftp://x/"), ivr.StatusInvalidNotifyURL)
 				check(t, name, body(t, name, "notify_url=http://host.invalid/"), ivr.StatusUnresolvableNotify)
+				// Where ivrd may not connect (the outbound policy): a name resolving only to
+				// metadata addresses, a denied address, a link-local literal.
+				check(t, name, body(t, name, "notify_url=http://metadata.test/n"), ivr.StatusInvalidNotifyURL)
+				check(t, name, body(t, name, "notify_url=http://127.0.0.2:9/n"), ivr.StatusInvalidNotifyURL)
+				check(t, name, body(t, name, "notify_url="+url.QueryEscape("http://[fe80::1]/n")), ivr.StatusInvalidNotifyURL)
 			}
 		})
 	}
@@ -259,9 +269,34 @@ func TestContractEveryStatus(t *testing.T) {
 	}
 	reached[ivr.StatusCallLimitReached] = true
 
-	// Every status of the spec was reached (error_rate_limit_exceeded excepted: API limits are
-	// "None" for every block, so ivrd never returns it).
-	for _, st := range []string{ivr.StatusOK, ivr.StatusInvalidHTTPMethod, ivr.StatusMalformedParams, ivr.StatusInvalidAccessToken,
+	// The per-app request rate (--api-rate 1 --api-burst 2): counted after the credentials,
+	// per app; the third request of A1 at once is refused, A2 is not affected.
+	limited := &Handler{Engine: c.e, Apps: func(id string) (string, error) {
+		return map[string]string{"A1": "tok1", "A2": "tok2"}[id], nil
+	}, Limit: NewLimiter(RateLimit{Rate: 1, Burst: 2, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+	defer limited.Limit.Close()
+	lmux := http.NewServeMux()
+	limited.Register(lmux)
+	lsrv := httptest.NewServer(lmux)
+	defer lsrv.Close()
+	for i, want := range []string{ivr.StatusInvalidAccessToken, ivr.StatusInvalidAccessToken, ivr.StatusInvalidAccessToken,
+		ivr.StatusInvalidSession, ivr.StatusInvalidSession, ivr.StatusRateLimitExceeded, ivr.StatusRateLimitExceeded} {
+		tok := "tok1"
+		if i < 3 {
+			tok = "bad" // refused before the rate is counted
+		}
+		got := (&fixture{srv: lsrv}).post(t, "/open/ivr/middle/play", "app_id=A1&access_token="+tok+"&session=Snope")
+		if got != want {
+			t.Errorf("rate-limited request %d: got %s, want %s", i, got, want)
+		}
+		reached[got] = true
+	}
+	if got := (&fixture{srv: lsrv}).post(t, "/open/ivr/middle/play", "app_id=A2&access_token=tok2&session=Snope"); got != ivr.StatusInvalidSession {
+		t.Errorf("another app's request: got %s, want %s", got, ivr.StatusInvalidSession)
+	}
+
+	// Every status of the spec was reached.
+	for _, st := range []string{ivr.StatusOK, ivr.StatusRateLimitExceeded, ivr.StatusInvalidHTTPMethod, ivr.StatusMalformedParams, ivr.StatusInvalidAccessToken,
 		ivr.StatusInvalidAppID, ivr.StatusInternal, ivr.StatusInvalidSession, ivr.StatusSessionAccessDenied, ivr.StatusSessionEnded,
 		ivr.StatusSessionNotReady, ivr.StatusMsgInvalidLength, ivr.StatusMsgCannotConvertText, "error_msg_download_failed",
 		"error_msg_invalid_file_format", "error_msg_invalid_file_size", "error_msg_invalid_url", "error_msg_invalid_language",

@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,8 +22,9 @@ import (
 // store on disk served by its handler at /recordings/.
 type extFixture struct {
 	*fixture
-	idx   *recording.MemIndex
-	blobs *blob.Local
+	idx     *recording.MemIndex
+	catalog *recording.Catalog
+	blobs   *blob.Local
 }
 
 // zone is the configured time zone of the extension tests: dates are given in GMT+8.
@@ -43,7 +46,7 @@ func newExtFixture(t *testing.T) *extFixture {
 		mux.Handle(blob.PathPrefix, blob.Handler(blobs, signer))
 	})
 	signer.BaseURL = f.srv.URL
-	return &extFixture{fixture: f, idx: idx, blobs: blobs}
+	return &extFixture{fixture: f, idx: idx, catalog: cat, blobs: blobs}
 }
 
 // put stores a recording of session of app, started at a GMT+8 date, with a file.
@@ -340,5 +343,30 @@ func decodeJSON(t *testing.T, res *http.Response, v any) {
 	defer res.Body.Close()
 	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestExtensionsRateLimit: the extensions count against the app's request rate with its
+// blocks (--api-rate), after the credentials: over it they answer error_rate_limit_exceeded.
+func TestExtensionsRateLimit(t *testing.T) {
+	f := newExtFixture(t)
+	h := &Handler{Engine: f.e, Monitors: f.e, Recordings: f.catalog, Apps: func(id string) (string, error) { return "tok1", nil },
+		Limit: NewLimiter(RateLimit{Rate: 0.001, Burst: 2, Log: slog.New(slog.DiscardHandler)})}
+	defer h.Limit.Close()
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	lf := &fixture{srv: srv}
+	for i, tc := range []struct{ path, token, want string }{
+		{"monitor/pause", "bad", ivr.StatusInvalidAccessToken}, // not counted
+		{"monitor/pause", "tok1", ivr.StatusInvalidSession},
+		{"middle/play", "tok1", ivr.StatusInvalidSession},
+		{"recordings/get", "tok1", ivr.StatusRateLimitExceeded},
+		{"monitor/resume", "tok1", ivr.StatusRateLimitExceeded},
+	} {
+		if got := lf.post(t, "/open/ivr/"+tc.path, "app_id=A1&access_token="+tc.token+"&session=Snope&id=rec-x"); got != tc.want {
+			t.Errorf("request %d (%s): %s, want %s", i, tc.path, got, tc.want)
+		}
 	}
 }

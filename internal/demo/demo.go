@@ -41,10 +41,13 @@ type recording struct {
 	URL     string
 }
 
+// NotifyPath is where the demo app receives its notifications, on ivrd's own listener.
+const NotifyPath = "/demo/notify"
+
 // Register mounts the app under /demo/ on mux.
 func (a *App) Register(mux *http.ServeMux) {
 	rc := &client.Receiver{Token: func() string { return a.Token }, Handle: func(n client.Notification) { go a.next(n.Params) }}
-	mux.Handle("POST /demo/notify", rc)
+	mux.Handle("POST "+NotifyPath, rc)
 	mux.HandleFunc("GET /demo/{$}", a.page)
 }
 

@@ -141,6 +141,13 @@ type Resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
+// Outbound decides where ivrd may connect for an app (internal/outbound's Policy).
+type Outbound interface {
+	// CheckURL returns nil when ivrd may send a request to u whose host resolved to addrs
+	// (IP address strings), else why not.
+	CheckURL(u *url.URL, addrs []string) error
+}
+
 // Journal persists session state so that a restart can finish what a crash interrupted. The
 // engine saves a session's record after each transition, before acting on it, together with
 // the timeline entries that transition produced (one write).

@@ -36,6 +36,7 @@ type Deps struct {
 	Telephony Telephony // calls, bridges and rooms; nil: none
 	Trunk     bool      // numbers can be dialled (Dial, Transfer to a number)
 	Resolver  Resolver  // nil: notify_url hosts are not resolved
+	Outbound  Outbound  // where notify_url may point; nil: anywhere
 	HoldMusic []int16   // played by Hold without msg
 	// Dialogs ends the calls of sessions Recover finds still up; nil: not ended (the caller
 	// hears silence until it hangs up).
@@ -534,14 +535,16 @@ func (e *Engine) save(s *session) (SessionRecord, []Owed, error) {
 	return rec, ready, nil
 }
 
-// retryLater flushes the session again after a failure, backing off from 1 s to a minute.
+// retryLater flushes the session again after a failure (a full disk, a locked database),
+// backing off from 1 s to maxRetryWait: owed notifications go out soon after the store
+// recovers.
 func (e *Engine) retryLater(s *session) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s.retry != nil {
 		return
 	}
-	d := min(time.Second<<min(s.retries, 6), time.Minute)
+	d := min(time.Second<<min(s.retries, 6), maxRetryWait)
 	s.retries++
 	s.retry = time.AfterFunc(d, func() {
 		e.mu.Lock()
@@ -552,6 +555,9 @@ func (e *Engine) retryLater(s *session) {
 		}
 	})
 }
+
+// maxRetryWait bounds the wait between a session's journal retries.
+const maxRetryWait = 5 * time.Second
 
 func isDone(c Call) bool {
 	if c == nil {

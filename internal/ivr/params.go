@@ -121,7 +121,7 @@ func (c *checker) channels() int {
 }
 
 // checkNotifyURL returns "" when u is an absolute http(s) URL of at most 4000 characters whose
-// host resolves, else the status.
+// host resolves, to an address the outbound policy allows, else the status.
 func (e *Engine) checkNotifyURL(ctx context.Context, u string) string {
 	if len(u) > MaxNotifyURLLen {
 		return StatusInvalidNotifyURL
@@ -131,15 +131,21 @@ func (e *Engine) checkNotifyURL(ctx context.Context, u string) string {
 		return StatusInvalidNotifyURL
 	}
 	host := pu.Hostname()
-	if net.ParseIP(host) != nil {
-		return ""
+	addrs := []string{host}
+	if net.ParseIP(host) == nil {
+		if e.d.Resolver == nil {
+			return ""
+		}
+		addrs, err = e.d.Resolver.LookupHost(ctx, host)
+		if err != nil || len(addrs) == 0 {
+			return StatusUnresolvableNotify
+		}
 	}
-	if e.d.Resolver == nil {
-		return ""
-	}
-	addrs, err := e.d.Resolver.LookupHost(ctx, host)
-	if err != nil || len(addrs) == 0 {
-		return StatusUnresolvableNotify
+	if e.d.Outbound != nil {
+		if err := e.d.Outbound.CheckURL(pu, addrs); err != nil {
+			e.log.Warn("notify_url refused", "host", pu.Host, "err", err)
+			return StatusInvalidNotifyURL
+		}
 	}
 	return ""
 }

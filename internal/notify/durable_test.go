@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -196,32 +198,197 @@ func TestSessionOrder(t *testing.T) {
 	}
 }
 
-// An earlier item that fails its first attempt lets the next one of its session go, instead
-// of holding the session for the whole backoff.
+// An earlier item that fails is retried before the next one of its session is tried at all,
+// on every attempt, not only the first.
 func TestSessionOrderFailedFirstAttempt(t *testing.T) {
 	st := openStore(t, "")
 	rcv := newReceiver(t, testToken, func(h hit, n int) int {
-		if h.form.Get("seq") == "0" && h.attempt == "1" {
+		if h.form.Get("seq") == "0" && h.attempt != "3" {
 			return 500
 		}
 		return 200
 	})
 	o := testOptions()
-	o.MinBackoff = 300 * time.Millisecond
+	o.MinBackoff = 50 * time.Millisecond
 	q := New(st, o)
 	run(t, q)
-	for i := range 2 {
+	for i := range 3 {
 		if err := q.NotifySession("APtest", "S", rcv.URL+"/n", url.Values{"seq": {strconv.Itoa(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var got []string
-	for range 3 {
+	for range 5 {
 		h := rcv.wait(t, 5*time.Second)
 		got = append(got, h.form.Get("seq")+"/"+h.attempt)
 	}
-	if fmt.Sprint(got) != "[0/1 1/1 0/2]" {
+	if fmt.Sprint(got) != "[0/1 0/2 0/3 1/1 2/1]" {
 		t.Fatalf("order %v", got)
+	}
+}
+
+// Many sessions against a receiver that fails often: no item of a session is attempted
+// before every earlier item of it was delivered.
+func TestSessionOrderEveryAttempt(t *testing.T) {
+	st := openStore(t, "")
+	var mu sync.Mutex
+	delivered := map[string]int{} // session -> how many delivered (the next seq due)
+	var violations []string
+	rcv := newReceiver(t, testToken, func(h hit, n int) int {
+		s := h.form.Get("session")
+		seq, _ := strconv.Atoi(h.form.Get("seq"))
+		mu.Lock()
+		defer mu.Unlock()
+		if seq > delivered[s] {
+			violations = append(violations, fmt.Sprintf("%s seq %d attempted with %d delivered", s, seq, delivered[s]))
+		}
+		if n%3 != 0 { // two of three attempts fail
+			return 503
+		}
+		if seq == delivered[s] {
+			delivered[s]++
+		}
+		return 200
+	})
+	o := testOptions()
+	o.MinBackoff, o.MaxBackoff = 5*time.Millisecond, 20*time.Millisecond
+	q := New(st, o)
+	run(t, q)
+	const sessions, each = 8, 6
+	for i := range each {
+		for s := range sessions {
+			p := url.Values{"session": {fmt.Sprint("S", s)}, "seq": {strconv.Itoa(i)}}
+			if err := q.NotifySession("APtest", fmt.Sprint("S", s), rcv.URL+"/n", p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, 30*time.Second, "all delivered", func() bool {
+		n, _ := st.CountOutbox(store.OutboxDelivered)
+		return n == sessions*each
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(violations) > 0 {
+		t.Fatalf("%d out-of-order attempts, e.g. %v", len(violations), violations[0])
+	}
+}
+
+// A session's head that is given up (MaxAge) lets the rest of the session go.
+func TestSessionGiveUpUnblocks(t *testing.T) {
+	st := openStore(t, "")
+	rcv := newReceiver(t, testToken, func(h hit, n int) int {
+		if h.form.Get("seq") == "0" {
+			return 500
+		}
+		return 200
+	})
+	o := testOptions()
+	o.MaxAge = 300 * time.Millisecond
+	q := New(st, o)
+	run(t, q)
+	if err := q.NotifySession("APtest", "S", rcv.URL+"/n", url.Values{"seq": {"0"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := q.NotifySession("APtest", "S", rcv.URL+"/n", url.Values{"seq": {"1"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "head given up, next delivered", func() bool {
+		f, _ := st.CountOutbox(store.OutboxFailed)
+		d, _ := st.CountOutbox(store.OutboxDelivered)
+		return f == 1 && d == 1
+	})
+	var last0 time.Time
+	for _, h := range rcv.all() {
+		switch h.form.Get("seq") {
+		case "0":
+			last0 = h.arrived
+		case "1":
+			if h.arrived.Before(last0) || last0.IsZero() {
+				t.Fatalf("seq 1 attempted before seq 0 was given up")
+			}
+		}
+	}
+}
+
+// lockStore takes the database's write lock from another connection, as another process
+// would, until the returned func is called. Writes meanwhile fail with SQLITE_BUSY after the
+// store's busy timeout.
+func lockStore(t *testing.T, path string) (unlock func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
+}
+
+// While the database cannot be written, notifications are kept in memory in order and
+// stored (and delivered) once it can, without a restart; a delivery whose outcome could not
+// be recorded is not posted again.
+func TestStoreUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ivrd.db")
+	st := openStore(t, path)
+	var unlock func()
+	locked := make(chan struct{})
+	rcv := newReceiver(t, testToken, func(h hit, n int) int {
+		if h.form.Get("seq") == "0" && unlock == nil {
+			unlock = lockStore(t, path) // the outcome of this delivery cannot be recorded
+			close(locked)
+		}
+		return 200
+	})
+	var storeErrs atomic.Int32
+	o := testOptions()
+	o.OnStoreError = func(error) { storeErrs.Add(1) }
+	q := New(st, o)
+	run(t, q)
+	if err := q.NotifySession("APtest", "S", rcv.URL+"/n", url.Values{"seq": {"0"}}); err != nil {
+		t.Fatal(err)
+	}
+	<-locked
+	// The store is locked: these wait out its busy timeout, then are held in memory.
+	start := time.Now()
+	for i := 1; i <= 3; i++ {
+		if err := q.NotifySession("APtest", "S", rcv.URL+"/n", url.Values{"seq": {strconv.Itoa(i)}}); err != nil {
+			t.Fatalf("Notify while the store is locked: %v", err)
+		}
+	}
+	if q.Held() != 3 {
+		t.Fatalf("held %d, want 3", q.Held())
+	}
+	t.Logf("Notify calls while locked took %v; %d store errors reported", time.Since(start).Round(time.Millisecond), storeErrs.Load())
+	if storeErrs.Load() == 0 {
+		t.Fatal("OnStoreError never called")
+	}
+	unlock()
+	eventually(t, 15*time.Second, "all stored and delivered", func() bool {
+		n, _ := st.CountOutbox(store.OutboxDelivered)
+		return n == 4 && q.Held() == 0
+	})
+	var got []string
+	for _, h := range rcv.all() {
+		got = append(got, h.form.Get("seq")+"/"+h.attempt)
+	}
+	if fmt.Sprint(got) != "[0/1 1/1 2/1 3/1]" {
+		t.Fatalf("deliveries %v, want each once, in order", got)
 	}
 }
 

@@ -3,8 +3,11 @@
 // exponential backoff until the app answers 2xx or the notification is too old.
 //
 // Guarantees: at-least-once delivery (apps drop duplicates by X-Ivrd-Delivery-Id); an item is
-// never being delivered twice at the same time; items of one session (NotifySession) never
-// overtake an earlier item's first attempt.
+// never being delivered twice at the same time; items of one session (NotifySession) are
+// attempted strictly in order: none is tried while an earlier one is undelivered, until that
+// one is given up (MaxAge after it was queued). When the store cannot take a notification
+// (disk full, database locked), Notify keeps it in memory, in order, and Run stores it as
+// soon as the store can.
 package notify
 
 import (
@@ -19,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/outbound"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
@@ -36,6 +40,11 @@ type Options struct {
 	MinBackoff, MaxBackoff, MaxAge time.Duration
 	// Retain is how long delivered and failed items are kept (default 7 days).
 	Retain time.Duration
+	// Outbound is where deliveries may connect (nil: anywhere); used by the default Client.
+	// Environment proxies are never used.
+	Outbound *outbound.Policy
+	// OnStoreError, if set, hears every failed write to the store (e.g. to look at the disk).
+	OnStoreError func(error)
 }
 
 // Queue is the outbox. Notify may be called at any time, also when Run is not running.
@@ -44,6 +53,7 @@ type Queue struct {
 	o       Options
 	wake    chan struct{}
 	running atomic.Bool
+	spool   spool
 }
 
 // New returns a queue over st.
@@ -52,7 +62,7 @@ func New(st *store.Store, o Options) *Queue {
 		o.Workers = 32
 	}
 	if o.Client == nil {
-		o.Client = defaultClient(o.Workers)
+		o.Client = defaultClient(o.Workers, o.Outbound)
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -73,12 +83,12 @@ func New(st *store.Store, o Options) *Queue {
 	return &Queue{st: st, o: o, wake: make(chan struct{}, 1)}
 }
 
-func defaultClient(workers int) *http.Client {
+func defaultClient(workers int, policy *outbound.Policy) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = workers
 	return &http.Client{
 		Timeout:   10 * time.Second,
-		Transport: tr,
+		Transport: policy.Transport(tr, 10*time.Second),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a POST must not turn into a GET of the Location
 		},
@@ -94,7 +104,8 @@ func (q *Queue) Notify(appID, target string, params url.Values) error {
 // same sessionID (an empty sessionID means no ordering). target must be an absolute http(s)
 // URL; it is POSTed to as given. The body is target's query parameters plus params, params
 // winning on a clash, form-encoded and signed now with the app's access token. When
-// NotifySession returns nil the notification is in the database.
+// NotifySession returns nil the notification is in the database, or, while the store cannot
+// take it, held in memory until it can (it is lost only if the process ends before).
 func (q *Queue) NotifySession(appID, sessionID, target string, params url.Values) error {
 	return q.NotifyOnce(newDeliveryID(), appID, sessionID, target, params)
 }
@@ -117,13 +128,14 @@ func (q *Queue) NotifyOnce(deliveryID, appID, sessionID, target string, params u
 		return fmt.Errorf("notify: access token of app %s: %w", appID, err)
 	}
 	body := Body(u, params)
-	_, err = q.st.EnqueueOutbox(store.OutboxItem{
+	err = q.enqueue(store.OutboxItem{
 		DeliveryID: deliveryID,
 		AppID:      appID,
 		SessionKey: sessionID,
 		Target:     target,
 		Body:       body,
 		Signature:  Sign(token, body),
+		CreatedAt:  time.Now().UTC().Truncate(time.Microsecond),
 	})
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)

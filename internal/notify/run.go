@@ -17,19 +17,27 @@ import (
 // Run delivers queued notifications until ctx is done, then returns nil once in-flight
 // attempts have been abandoned. An abandoned attempt is not counted: the item stays due.
 // On start, every undelivered item is due again at once (no old backoff is waited out).
-// Only one Run may be active per Queue.
+// Only one Run may be active per Queue. Notifications held in memory (the store could not
+// take them) are stored by Run as soon as the store can; those still held when Run returns are
+// lost, and logged.
 func (q *Queue) Run(ctx context.Context) error {
 	if !q.running.CompareAndSwap(false, true) {
 		return errors.New("notify: Run is already running")
 	}
 	defer q.running.Store(false)
 	n, err := q.st.RequeueOutbox(time.Now())
-	if err != nil {
-		return fmt.Errorf("notify: %w", err)
+	if err != nil { // the items are still there, due after their backoff
+		q.storeFailed(err)
+		q.o.Log.Error("notify: requeue undelivered notifications", "err", err)
 	}
 	if n > 0 {
 		q.o.Log.Info("notify: undelivered notifications queued", "count", n)
 	}
+	defer func() {
+		if q.Held() > 0 && q.flushSpool() > 0 {
+			q.o.Log.Error("notify: notifications lost: the store could not take them before shutdown", "count", q.Held())
+		}
+	}()
 
 	work := make(chan store.OutboxItem, q.o.Workers)
 	done := make(chan result, q.o.Workers) // at most Workers items are in flight: sends never block
@@ -43,7 +51,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	defer func() { close(work); wg.Wait() }()
 
-	d := dispatcher{q: q, work: work, inflight: map[int64]bool{}, hold: map[int64]time.Time{}}
+	d := dispatcher{q: q, work: work, inflight: map[int64]bool{}, hold: map[int64]time.Time{}, unmarked: map[int64]int{}}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var lastPurge time.Time
@@ -85,28 +93,61 @@ type dispatcher struct {
 	q        *Queue
 	work     chan<- store.OutboxItem
 	inflight map[int64]bool
-	hold     map[int64]time.Time // items whose outcome could not be recorded: not before then
+	hold     map[int64]time.Time // failed attempts whose outcome could not be recorded: not before then
+	// unmarked are delivered items the store has not recorded as such yet (attempts made):
+	// they are not posted again, only recorded, every MinBackoff.
+	unmarked  map[int64]int
+	lastMark  time.Time
+	lastFlush time.Time
 }
 
 type result struct {
-	id   int64
-	hold bool // recording the outcome failed: wait a little before trying again
+	id        int64
+	attempts  int
+	delivered bool // the app answered 2xx
+	markErr   error
 }
 
 func (d *dispatcher) finish(r result) {
 	delete(d.inflight, r.id)
-	if r.hold {
+	switch {
+	case r.markErr == nil:
+	case r.delivered:
+		d.unmarked[r.id] = r.attempts
+	default:
 		d.hold[r.id] = time.Now().Add(d.q.o.MinBackoff)
+	}
+}
+
+// retryStore does, at most every MinBackoff, the store writes that failed before: storing
+// notifications held in memory, and recording deliveries.
+func (d *dispatcher) retryStore(now time.Time) {
+	if d.q.Held() > 0 && now.Sub(d.lastFlush) >= d.q.o.MinBackoff {
+		d.lastFlush = now
+		d.q.flushSpool()
+	}
+	if len(d.unmarked) > 0 && now.Sub(d.lastMark) >= d.q.o.MinBackoff {
+		d.lastMark = now
+		for id, attempts := range d.unmarked {
+			err := d.q.st.MarkDelivered(id, attempts)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				d.q.storeFailed(err)
+				break
+			}
+			delete(d.unmarked, id)
+		}
 	}
 }
 
 // dispatch hands due items to free workers and returns how long to sleep before looking again
 // (worker results and Notify wake Run earlier).
 func (d *dispatcher) dispatch(now time.Time) time.Duration {
+	d.retryStore(now)
 	free := d.q.o.Workers - len(d.inflight)
 	if free > 0 {
-		// In-flight and held items are still pending and due, so ask for enough to see past them.
-		items, err := d.q.st.DueOutbox(now, len(d.inflight)+len(d.hold)+free)
+		// In-flight, held and unmarked items are still pending and due, so ask for enough
+		// to see past them.
+		items, err := d.q.st.DueOutbox(now, len(d.inflight)+len(d.hold)+len(d.unmarked)+free)
 		if err != nil {
 			d.q.o.Log.Error("notify: read outbox", "err", err)
 			return d.q.o.MinBackoff
@@ -115,7 +156,7 @@ func (d *dispatcher) dispatch(now time.Time) time.Duration {
 			if free == 0 {
 				break
 			}
-			if d.inflight[it.ID] {
+			if _, ok := d.unmarked[it.ID]; ok || d.inflight[it.ID] {
 				continue
 			}
 			if until, ok := d.hold[it.ID]; ok {
@@ -138,6 +179,12 @@ func (d *dispatcher) dispatch(now time.Time) time.Duration {
 			wait = min(wait, until.Sub(now))
 		}
 	}
+	if d.q.Held() > 0 {
+		wait = min(wait, d.lastFlush.Add(d.q.o.MinBackoff).Sub(now))
+	}
+	if len(d.unmarked) > 0 {
+		wait = min(wait, d.lastMark.Add(d.q.o.MinBackoff).Sub(now))
+	}
 	return max(wait, time.Millisecond)
 }
 
@@ -146,7 +193,7 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 	attempt := it.Attempts + 1
 	err := q.post(ctx, it, attempt)
 	if err != nil && ctx.Err() != nil {
-		return result{id: it.ID} // shutting down: the attempt does not count
+		return result{id: it.ID, attempts: it.Attempts} // shutting down: the attempt does not count
 	}
 	log := q.o.Log.With("delivery_id", it.DeliveryID, "app", it.AppID, "url", redact(it.Target), "attempt", attempt)
 	var markErr error
@@ -167,9 +214,10 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 		log.Warn("notify: attempt failed, will retry", "in", next.Sub(now).Round(time.Millisecond), "err", err)
 	}
 	if markErr != nil {
+		q.storeFailed(markErr)
 		log.Error("notify: record delivery outcome", "err", markErr)
 	}
-	return result{id: it.ID, hold: markErr != nil}
+	return result{id: it.ID, attempts: attempt, delivered: err == nil, markErr: markErr}
 }
 
 // backoff is the wait after a failed attempt number n (1-based): MinBackoff·2^(n-1), capped.

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/outbound"
 )
 
 // MaxFileBytes is the largest audio file a <url> may serve (spec: 10 MB).
@@ -197,22 +198,21 @@ func readLimited(r io.Reader, max int64, idle time.Duration, cancel context.Canc
 }
 
 // newHTTPClient builds the download client: connect and header timeouts, at most
-// maxRedirects redirects, http/https only. A caller-supplied client is copied and keeps its
+// maxRedirects redirects, http/https only, every connection (each redirect hop's too) checked
+// against policy when it is dialled. A caller-supplied client is copied and keeps its
 // transport; its CheckRedirect is used if set.
-func newHTTPClient(base *http.Client, connect, read time.Duration) *http.Client {
+func newHTTPClient(base *http.Client, policy *outbound.Policy, connect, read time.Duration) *http.Client {
 	var c http.Client
 	if base != nil {
 		c = *base
 	} else {
-		c.Transport = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		c.Transport = policy.Transport(&http.Transport{
 			TLSHandshakeTimeout:   connect,
 			ResponseHeaderTimeout: read,
 			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       90 * time.Second,
 			ForceAttemptHTTP2:     true,
-		}
+		}, connect)
 	}
 	if c.CheckRedirect == nil {
 		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {

@@ -3,13 +3,18 @@ package prompt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/outbound"
+	"github.com/ivrd/ivrd/internal/testlog"
 )
 
 var lastMod = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -123,6 +128,49 @@ func TestPrepareURLErrors(t *testing.T) {
 				checkTone(t, pcm, 1000, time.Second, 0.95)
 			}
 		})
+	}
+}
+
+// <url> downloads and each redirect hop are checked against the outbound policy on the
+// address actually dialled: a denied server answers error_msg_download_failed and is never
+// asked, and the refusal is logged with its reason.
+func TestPrepareURLOutboundPolicy(t *testing.T) {
+	allowed := newFileServer(t)
+	denied := newFileServerOn(t, "127.0.0.2:0")
+	wav := fixture(t, "pcm16-8k.wav")
+	allowed.set("ok.wav", file{body: wav})
+	denied.set("ok.wav", file{body: wav})
+	log, logs := testlog.New()
+	policy := outbound.New(outbound.Config{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Log: log})
+	p := newTestPrompter(t, Options{Outbound: policy, Log: log})
+	tests := []struct {
+		name, url, want string
+	}{
+		{"allowed", allowed.url("ok.wav"), ""},
+		{"denied", denied.url("ok.wav"), StatusDownloadFailed},
+		{"redirect to denied", allowed.URL + "/to/a.wav?url=" + url.QueryEscape(denied.url("ok.wav")), StatusDownloadFailed},
+		{"metadata address", "http://169.254.169.254/latest/a.wav", StatusDownloadFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			pcm, err := p.Prepare(ctx, "<url>"+tc.url+"</url>")
+			if StatusOf(err) != tc.want {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if tc.want == "" {
+				checkTone(t, pcm, 1000, time.Second, 0.95)
+			} else if !errors.Is(err, outbound.ErrDenied) {
+				t.Fatalf("err = %v, want an outbound refusal", err)
+			}
+		})
+	}
+	if n, _, _ := denied.counts("ok.wav"); n != 0 {
+		t.Fatalf("the denied server was asked %d times", n)
+	}
+	if !strings.Contains(logs.String(), "refused by policy") || !strings.Contains(logs.String(), "--outbound-deny range 127.0.0.2/32") {
+		t.Fatalf("no log line saying why:\n%s", logs.String())
 	}
 }
 

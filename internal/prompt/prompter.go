@@ -14,14 +14,19 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/outbound"
 )
 
 // Options configure a Prompter. Zero values take the defaults noted.
 type Options struct {
-	CacheDir      string        // disk cache root; empty: memory only
-	Espeak        string        // espeak-ng program; default "espeak-ng"
-	Log           *slog.Logger  // default slog.Default()
-	HTTPClient    *http.Client  // for <url> downloads; default: own client with the timeouts below
+	CacheDir   string       // disk cache root; empty: memory only
+	Espeak     string       // espeak-ng program; default "espeak-ng"
+	Log        *slog.Logger // default slog.Default()
+	HTTPClient *http.Client // for <url> downloads; default: own client with the timeouts below
+	// Outbound is where the default client's downloads (and their redirects) may connect; nil:
+	// anywhere. Environment proxies are never used.
+	Outbound      *outbound.Policy
 	PrepareBudget time.Duration // how long Prepare waits for synthesis/downloads; default 10 s
 
 	MemoryBytes     int64         // in-memory PCM cache bound; default 64 MiB
@@ -73,7 +78,7 @@ func New(opts Options) (*Prompter, error) {
 		opts:      opts,
 		espeak:    opts.Espeak,
 		log:       opts.Log,
-		client:    newHTTPClient(opts.HTTPClient, opts.ConnectTimeout, opts.ReadTimeout),
+		client:    newHTTPClient(opts.HTTPClient, opts.Outbound, opts.ConnectTimeout, opts.ReadTimeout),
 		mem:       newMemCache(opts.MemoryBytes),
 		espeakSem: make(semaphore, max(2, runtime.NumCPU())),
 		urlMetas:  map[string]urlMeta{},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -108,7 +109,15 @@ type fileServer struct {
 	notModified map[string]int // 304 answers
 }
 
-func newFileServer(t *testing.T) *fileServer {
+func newFileServer(t *testing.T) *fileServer { return newFileServerOn(t, "127.0.0.1:0") }
+
+// newFileServerOn is newFileServer listening on addr. Besides /files/ and /redirect/ it
+// serves /to/<name>?url=U, a redirect to U.
+func newFileServerOn(t *testing.T, addr string) *fileServer {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
 	s := &fileServer{files: map[string]file{}, requests: map[string]int{},
 		conditional: map[string]int{}, notModified: map[string]int{}}
 	mux := http.NewServeMux()
@@ -124,8 +133,12 @@ func newFileServer(t *testing.T) *fileServer {
 	mux.HandleFunc("/ftp-redirect.mp3", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "ftp://example.com/a.mp3", http.StatusFound)
 	})
+	mux.HandleFunc("/to/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("url"), http.StatusFound)
+	})
 	mux.HandleFunc("/files/", s.serve)
-	s.Server = httptest.NewServer(mux)
+	s.Server = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }

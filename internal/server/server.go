@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,8 +25,11 @@ import (
 	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/demo"
+	"github.com/ivrd/ivrd/internal/diskwatch"
+	"github.com/ivrd/ivrd/internal/httplimit"
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/notify"
+	"github.com/ivrd/ivrd/internal/outbound"
 	"github.com/ivrd/ivrd/internal/prompt"
 	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/store"
@@ -40,6 +44,7 @@ type Server struct {
 	q       *notify.Queue
 	billing ivr.Billing
 	engine  *ivr.Engine
+	disk    *diskwatch.Watcher
 	calls   atomic.Int64 // incoming calls routed to an app and not yet ended
 }
 
@@ -56,6 +61,27 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err := firstStart(st, cfg, out); err != nil {
 		return err
 	}
+	fdLimit, err := httplimit.RaiseFDLimit()
+	if err != nil {
+		log.Warn("raise the open-file limit", "err", err)
+	}
+	disk, err := diskwatch.New(diskwatch.Config{Dir: cfg.Data, Log: log})
+	if err != nil {
+		return err
+	}
+	defer disk.Close()
+	// Listen first: the outbound policy keeps notifications and downloads off this listener.
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var proxy *url.URL
+	if cfg.OutboundProxy != "" {
+		proxy, _ = url.Parse(cfg.OutboundProxy) // checked by config
+	}
+	policy := outbound.New(outbound.Config{Allow: cfg.OutboundAllow, Deny: cfg.OutboundDeny, Proxy: proxy,
+		Self: outbound.SelfFromAddr(ln.Addr()), SelfPaths: []string{demo.NotifyPath, blob.PathPrefix}, Log: log})
 	secret, err := blob.LoadOrCreateSecret(filepath.Join(cfg.Data, "url-signing.key"))
 	if err != nil {
 		return err
@@ -66,12 +92,13 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	prompter, err := prompt.New(prompt.Options{CacheDir: filepath.Join(cfg.Data, "cache"), Espeak: cfg.Espeak, Log: log, PrepareBudget: cfg.PrepareBudget})
+	prompter, err := prompt.New(prompt.Options{CacheDir: filepath.Join(cfg.Data, "cache"), Espeak: cfg.Espeak, Log: log,
+		PrepareBudget: cfg.PrepareBudget, Outbound: policy})
 	if err != nil {
 		return err
 	}
 	tokens := newTokenCache(st).token
-	q := notify.New(st, notify.Options{Log: log, Tokens: tokens})
+	q := notify.New(st, notify.Options{Log: log, Tokens: tokens, Outbound: policy, OnStoreError: disk.Check})
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
 	tel, err := telephony.NewServer(telephony.Config{
@@ -91,10 +118,10 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := &Server{cfg: cfg, log: log, st: st, q: q,
+	s := &Server{cfg: cfg, log: log, st: st, q: q, disk: disk,
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
 	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log},
-		Resolver: net.DefaultResolver, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
+		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
 	trk := newTrunk(tel, cfg, log)
 	deps.Telephony = trk
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
@@ -104,22 +131,22 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	}
 
 	mux := http.NewServeMux()
-	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Recordings: catalog, Zone: loc, Apps: func(id string) (string, error) {
+	limit := api.NewLimiter(api.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst, Log: log})
+	defer limit.Close()
+	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.ErrNoApp
 		}
 		return t, err
 	}}).Register(mux)
-	mux.Handle("/recordings/", blob.Handler(blobs, signer))
+	mux.Handle("/recordings/", httplimit.Streaming(blob.Handler(blobs, signer)))
 	mux.Handle("GET /open/ivr/languages", prompt.LanguagesHandler())
 	s.mountDemo(mux)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.HandleFunc("/healthz", s.healthz)
+	// A request waits up to the prepare budget for its msg: the write timeout allows for it.
+	hs := httplimit.New(mux, httplimit.Config{MaxConns: cfg.HTTPMaxConns, WriteTimeout: httplimit.DefaultWriteTimeout + cfg.PrepareBudget, Log: log})
+	log.Info("http limits", "max_conns", hs.MaxConns(), "open_file_limit", fdLimit)
 	if cfg.PProf != "" {
 		stopPprof, err := startPprof(cfg.PProf, log)
 		if err != nil {
@@ -186,6 +213,15 @@ func waitTimeout(wait func(), d time.Duration) {
 	}
 }
 
+// healthz answers 200 "ok", or 503 with the reason ivrd cannot take calls.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if p := s.disk.Problem(); p != "" {
+		http.Error(w, "unhealthy: "+p, http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
 // onCall routes an incoming INVITE: to the app that owns the dialled number (the
 // Request-URI user, else the To user, where registration-based providers put it), or 404.
 func (s *Server) onCall(leg *telephony.Leg) {
@@ -199,6 +235,12 @@ func (s *Server) onCall(leg *telephony.Leg) {
 		}
 		s.log.Info("call to unknown number", "to", leg.To(), "to_header", leg.ToHeader(), "from", leg.From())
 		_ = leg.Reject(404)
+		return
+	}
+	// A call could not be recorded or journaled: refuse it while the disk is full.
+	if p := s.disk.Problem(); p != "" {
+		s.log.Warn("call refused: data directory cannot be written", "problem", p, "from", leg.From(), "to", n.Number)
+		_ = leg.Reject(503)
 		return
 	}
 	// A machine has only so many cores: past --max-calls a new caller is refused at once
@@ -217,8 +259,12 @@ func (s *Server) onCall(leg *telephony.Leg) {
 		return
 	}
 	if err != nil {
-		s.log.Error("incoming call", "err", err)
-		_ = leg.Reject(500)
+		code := 500
+		if p := s.disk.Probe(); p != "" { // the write failed because the disk just filled
+			code = 503
+		}
+		s.log.Error("incoming call", "err", err, "sip_status", code)
+		_ = leg.Reject(code)
 		return
 	}
 	s.log.Info("incoming call", "session", sid, "from", leg.From(), "to", n.Number, "app", n.AppID)
@@ -246,7 +292,7 @@ func firstStart(st *store.Store, cfg config.Config, out io.Writer) error {
 	return nil
 }
 
-func demoURL(cfg config.Config) string { return cfg.PublicURL + "/demo/notify" }
+func demoURL(cfg config.Config) string { return cfg.PublicURL + demo.NotifyPath }
 
 // mountDemo serves the demo app when the demo number is routed to it.
 func (s *Server) mountDemo(mux *http.ServeMux) {

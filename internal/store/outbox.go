@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Outbox item states.
@@ -29,6 +32,24 @@ type OutboxItem struct {
 	NextAt     time.Time // when the next attempt is due
 	UpdatedAt  time.Time
 	LastError  string
+}
+
+// Transient reports whether a failed write may succeed when tried again later: the disk is
+// full, the database is locked or busy, an I/O error. A write refused for what it holds (a
+// constraint, a value too big) is not transient.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return true // timeouts, a closed pool: nothing about the item itself
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE:
+		return false
+	}
+	return true
 }
 
 const outboxCols = `id, delivery_id, app_id, session_key, target, body, signature, state, attempts,
@@ -72,12 +93,13 @@ func (s *Store) EnqueueOutbox(it OutboxItem) (OutboxItem, error) {
 }
 
 // DueOutbox returns up to limit pending items due at now, longest due first. An item with a
-// session key is held back while an earlier item with the same key is pending and has not yet
-// been attempted, so one session's notifications never overtake each other's first attempt.
+// session key is held back while an earlier item with the same key is still pending, so one
+// session's notifications are attempted strictly in order, on every attempt: an item is not
+// tried until the one before it was delivered or given up.
 func (s *Store) DueOutbox(now time.Time, limit int) ([]OutboxItem, error) {
 	return s.outbox(`WHERE o.state = 'pending' AND o.next_at <= ?
 		AND (o.session_key = '' OR NOT EXISTS (SELECT 1 FROM outbox e
-			WHERE e.session_key = o.session_key AND e.state = 'pending' AND e.attempts = 0 AND e.id < o.id))
+			WHERE e.session_key = o.session_key AND e.state = 'pending' AND e.id < o.id))
 		ORDER BY o.next_at, o.id LIMIT ?`, micros(now), limit)
 }
 

@@ -130,12 +130,14 @@ func TestOutboxSessionOrder(t *testing.T) {
 		want string
 	}{
 		{nil, "s1a s2a free1 free2 "},
-		// s1a failed its first attempt and waits: s1b may go now.
-		{func() error { return s.MarkRetry(s1a.ID, 1, t0.Add(time.Hour), "HTTP 503") }, "s1b s2a free1 free2 "},
+		// s1a failed its first attempt and waits: s1b waits behind it, on every attempt.
+		{func() error { return s.MarkRetry(s1a.ID, 1, t0.Add(time.Hour), "HTTP 503") }, "s2a free1 free2 "},
 		{func() error {
 			it, _ := s.OutboxByDeliveryID("s2a")
 			return s.MarkDelivered(it.ID, 1)
-		}, "s1b free1 s2b free2 "},
+		}, "free1 s2b free2 "},
+		// s1a is given up: s1b goes.
+		{func() error { return s.MarkFailed(s1a.ID, 2, "HTTP 503") }, "s1b free1 s2b free2 "},
 	}
 	for i, st := range steps {
 		if st.do != nil {
@@ -189,5 +191,24 @@ func BenchmarkDueOutboxOneSessionBacklog(b *testing.B) {
 		if due, err := s.DueOutbox(t0, 64); err != nil || len(due) != 1 {
 			b.Fatal(len(due), err)
 		}
+	}
+}
+
+func TestTransient(t *testing.T) {
+	s, _ := open(t)
+	a, err := s.CreateApp("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A constraint violation is about the row itself: retrying it cannot help.
+	_, err = s.db.Exec(`INSERT INTO apps (id, name, access_token, created_at) VALUES (?, 'b', 'other', 0)`, a.ID)
+	if err == nil || Transient(err) {
+		t.Fatalf("duplicate app id: err %v, transient %v; want a permanent error", err, Transient(err))
+	}
+	if Transient(nil) {
+		t.Fatal("nil is transient")
+	}
+	if !Transient(errors.New("context deadline exceeded")) {
+		t.Fatal("a non-SQLite failure is not transient")
 	}
 }

@@ -26,8 +26,9 @@ var (
 // Play sends pcm (8 kHz mono) to the caller as the negotiated G.711 in 20 ms RTP frames, paced
 // in real time; a last partial frame is padded with silence. Each frame sent also goes to the
 // tap's Outbound. Play returns when the last frame has played out, when ctx is done
-// (ctx.Err()), or when the call ends (ErrCallEnded). Plays are serialised: a second Play waits
-// for the first.
+// (ctx.Err()), or when the call ends (ErrCallEnded, once Done is closed: a caller that sees
+// ErrCallEnded can rely on the call being over). Plays are serialised: a second Play waits for
+// the first.
 //
 // From the answer to the hang-up a leg sends a frame every 20 ms in one continuous RTP stream:
 // a Play's audio starts at the stream's next frame, and while nothing plays the frames are
@@ -39,6 +40,14 @@ var (
 // (they do not hear it), frame by frame as the mixer ticks. A Play that is running when the leg
 // joins or leaves carries on in the new mode where it was.
 func (l *Leg) Play(ctx context.Context, pcm []int16) error {
+	err := l.play(ctx, pcm)
+	if errors.Is(err, ErrCallEnded) {
+		<-l.done // the end is under way (media closing, BYE being sent): let it complete
+	}
+	return err
+}
+
+func (l *Leg) play(ctx context.Context, pcm []int16) error {
 	l.mu.Lock()
 	st := l.state
 	l.mu.Unlock()

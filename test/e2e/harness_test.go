@@ -29,6 +29,9 @@ import (
 var ivrdBin string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(floodEnv); spec != "" { // a helper process of a test, not the tests
+		os.Exit(floodMain(spec))
+	}
 	dir, err := os.MkdirTemp("", "ivrd-e2e")
 	if err != nil {
 		panic(err)
@@ -104,6 +107,7 @@ type ivrd struct {
 	http, sip string
 	cmd       *exec.Cmd
 	exited    chan struct{}
+	logPath   string
 }
 
 // ivrdCmd runs an ivrd admin command and returns its stdout.
@@ -120,6 +124,13 @@ func ivrdCmd(t *testing.T, args ...string) string {
 // answers HTTP.
 func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *ivrd {
 	t.Helper()
+	return startIvrdUnder(t, nil, data, httpAddr, sipAddr, extra...)
+}
+
+// startIvrdUnder is startIvrd with ivrd run by a wrapper that execs it, e.g.
+// {"prlimit", "--nofile=20000:20000", "--"}.
+func startIvrdUnder(t *testing.T, wrapper []string, data, httpAddr, sipAddr string, extra ...string) *ivrd {
+	t.Helper()
 	if httpAddr == "" {
 		httpAddr = freePort(t, "tcp")
 	}
@@ -127,7 +138,8 @@ func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *i
 		sipAddr = freeSIPPort(t)
 	}
 	args := append([]string{"serve", "--data", data, "--http", httpAddr, "--sip", sipAddr}, extra...)
-	cmd := exec.Command(ivrdBin, args...)
+	argv := append(append(append([]string(nil), wrapper...), ivrdBin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	logf, err := os.OpenFile(logPath(data), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +148,7 @@ func startIvrd(t *testing.T, data, httpAddr, sipAddr string, extra ...string) *i
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &ivrd{t: t, data: data, http: httpAddr, sip: sipAddr, cmd: cmd, exited: make(chan struct{})}
+	p := &ivrd{t: t, data: data, http: httpAddr, sip: sipAddr, cmd: cmd, exited: make(chan struct{}), logPath: logf.Name()}
 	go func() { cmd.Wait(); logf.Close(); close(p.exited) }()
 	t.Cleanup(func() {
 		p.signal(syscall.SIGTERM)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,13 +18,20 @@ import (
 )
 
 // fileServer serves a 1 s 2 kHz WAV with Last-Modified (answering If-Modified-Since with 304)
-// and counts requests.
+// and counts requests; /to/<name>?url=U redirects to U.
 type fileServer struct {
 	*httptest.Server
-	full, notModified atomic.Int32
+	full, notModified, requests atomic.Int32
 }
 
-func newFileServer(t *testing.T) *fileServer {
+func newFileServer(t *testing.T) *fileServer { return newFileServerOn(t, "127.0.0.1:0") }
+
+// newFileServerOn is newFileServer listening on addr (e.g. "127.0.0.2:0").
+func newFileServerOn(t *testing.T, addr string) *fileServer {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
 	tone16k, err := audio.Resample(audio.SineWave(2000, time.Second, 12000), audio.Rate, 16000)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +39,12 @@ func newFileServer(t *testing.T) *fileServer {
 	wav := audio.EncodeWAV(tone16k, 16000) // served at 16 kHz: ivrd resamples
 	mod := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	fs := &fileServer{}
-	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fs.Server = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fs.requests.Add(1)
+		if strings.HasPrefix(r.URL.Path, "/to/") {
+			http.Redirect(w, r, r.URL.Query().Get("url"), http.StatusFound)
+			return
+		}
 		switch r.URL.Path {
 		case "/tone.wav":
 			if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !mod.After(ims) {
@@ -49,7 +62,8 @@ func newFileServer(t *testing.T) *fileServer {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
+	})}}
+	fs.Start()
 	t.Cleanup(fs.Close)
 	return fs
 }

@@ -1,0 +1,162 @@
+package httplimit
+
+import (
+	"container/list"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// listener caps the connections open at once. A connection accepted at the cap closes one
+// already open: the longest idle keep-alive connection if there is one, else the busy one that
+// has been quiet longest (nothing read or written: a slow client trickling its request, or a
+// client that stopped reading its response). A flood of slow clients therefore cannot lock out
+// new ones: a quick request (a health check, an app's API call) is done long before its
+// connection is the quietest, and a download that keeps streaming is never the quietest.
+type listener struct {
+	net.Listener
+	max    int
+	onShed func() // a connection was closed to make room
+	mu     sync.Mutex
+	idle   list.List // of *conn, oldest first
+	busy   list.List // of *conn, quiet longest first
+}
+
+// touchEvery limits how often a connection's activity moves it in its list.
+const touchEvery = 50 * time.Millisecond
+
+// conn is an accepted connection, on one of the listener's lists until it is closed.
+type conn struct {
+	net.Conn
+	l      *listener
+	elem   *list.Element // nil once off the lists
+	onList *list.List
+	once   sync.Once
+	last   atomic.Int64 // unix nanoseconds of the last move to the back of its list
+}
+
+func newListener(ln net.Listener, max int, onShed func()) *listener {
+	return &listener{Listener: ln, max: max, onShed: onShed}
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{Conn: nc, l: l}
+	var shed []*conn
+	l.mu.Lock()
+	for l.idle.Len()+l.busy.Len() >= l.max {
+		v := l.oldest()
+		if v == nil {
+			break
+		}
+		l.remove(v)
+		shed = append(shed, v)
+	}
+	l.push(c, &l.busy)
+	l.mu.Unlock()
+	for _, v := range shed {
+		v.Conn.Close()
+		l.onShed()
+	}
+	return c, nil
+}
+
+// oldest picks the connection to close for room (l.mu held).
+func (l *listener) oldest() *conn {
+	if e := l.idle.Front(); e != nil {
+		return e.Value.(*conn)
+	}
+	if e := l.busy.Front(); e != nil {
+		return e.Value.(*conn)
+	}
+	return nil
+}
+
+func (l *listener) push(c *conn, to *list.List) {
+	c.elem, c.onList = to.PushBack(c), to
+	c.last.Store(time.Now().UnixNano())
+}
+
+// touch moves a busy connection that just read or wrote to the back of the busy list (at
+// most every touchEvery).
+func (c *conn) touch() {
+	now := time.Now().UnixNano()
+	if now-c.last.Load() < int64(touchEvery) {
+		return
+	}
+	l := c.l
+	l.mu.Lock()
+	if c.onList == &l.busy {
+		l.remove(c)
+		l.push(c, &l.busy)
+	}
+	l.mu.Unlock()
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+func (l *listener) remove(c *conn) {
+	if c.elem != nil {
+		c.onList.Remove(c.elem)
+		c.elem, c.onList = nil, nil
+	}
+}
+
+// connState is http.Server.ConnState: it moves a connection to the back of the idle list when
+// it goes idle and to the back of the busy list when a request starts on it.
+func (l *listener) connState(nc net.Conn, st http.ConnState) {
+	c, ok := nc.(*conn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.elem == nil { // closed, or shed
+		return
+	}
+	switch st {
+	case http.StateIdle:
+		l.remove(c)
+		l.push(c, &l.idle)
+	case http.StateActive:
+		l.remove(c)
+		l.push(c, &l.busy)
+	case http.StateHijacked, http.StateClosed:
+		l.remove(c)
+	}
+}
+
+// open returns how many connections are open.
+func (l *listener) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle.Len() + l.busy.Len()
+}
+
+func (c *conn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		c.l.remove(c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
