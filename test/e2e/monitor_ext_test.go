@@ -158,11 +158,27 @@ func TestMonitorPause(t *testing.T) {
 				if !near(length, call-paused, 500*time.Millisecond) {
 					t.Fatalf("recording is %v; the call %v less the pause %v is %v", length, call, paused, call-paused)
 				}
-				if len(spans) != 1 || !near(spans[0].Start, toneFrom, 350*time.Millisecond) || !near(spans[0].Len(), before+after, 350*time.Millisecond) {
+				// Where the two parts meet the tone's phase jumps, which can cost the detector
+				// one 40 ms window: a run is spans less than 100 ms apart.
+				run := joined(spans, 100*time.Millisecond)
+				if len(run) != 1 || !near(run[0].Start, toneFrom, 350*time.Millisecond) || !near(run[0].Len(), before+after, 350*time.Millisecond) {
 					t.Fatalf("1 kHz at %v; want one run from %v of %v (%v before the pause, %v after the resume)", spans, toneFrom, before+after, before, after)
 				}
 			}
 			t.Logf("%s: MP3 %v (call %v, paused %v); 1 kHz at %v", behavior, length, call.Round(time.Millisecond), paused.Round(time.Millisecond), spans)
 		})
 	}
+}
+
+// joined merges spans less than gap apart.
+func joined(spans []audio.Span, gap time.Duration) []audio.Span {
+	var out []audio.Span
+	for _, s := range spans {
+		if n := len(out); n > 0 && s.Start-out[n-1].End < gap {
+			out[n-1].End = s.End
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
