@@ -41,6 +41,16 @@ func parse(fs *flag.FlagSet, args []string, required ...string) error {
 // printJSON writes v as one line of JSON.
 func printJSON(v any) error { return json.NewEncoder(os.Stdout).Encode(v) }
 
+// printLines writes each of xs as f describes it, one line of JSON each.
+func printLines[T any](xs []T, f func(T) map[string]string) error {
+	for _, x := range xs {
+		if err := printJSON(f(x)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func appJSON(a store.App) map[string]string {
 	return map[string]string{"app_id": a.ID, "name": a.Name, "access_token": a.AccessToken, "created": a.CreatedAt.Format(time.RFC3339)}
 }
@@ -70,12 +80,7 @@ func appList(args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, a := range apps {
-			if err := printJSON(appJSON(a)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return printLines(apps, appJSON)
 	})
 }
 
@@ -128,12 +133,7 @@ func numberList(args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, n := range ns {
-			if err := printJSON(numberJSON(n)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return printLines(ns, numberJSON)
 	})
 }
 
