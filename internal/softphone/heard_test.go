@@ -54,7 +54,9 @@ func TestHeardTimeAligned(t *testing.T) {
 	if len(spans) != 3 {
 		t.Fatalf("tone heard as %v, want three stretches", spans)
 	}
-	near := func(got, want time.Duration) bool { return got > want-heardSlack-20*time.Millisecond && got < want+heardSlack+20*time.Millisecond }
+	near := func(got, want time.Duration) bool {
+		return got > want-heardSlack-20*time.Millisecond && got < want+heardSlack+20*time.Millisecond
+	}
 	if !near(spans[0].Start, 0) || !near(spans[0].End, time.Second) || !near(spans[1].Start, 2*time.Second) || !near(spans[1].End, 3*time.Second) ||
 		!near(spans[2].Start, 3700*time.Millisecond) || !near(spans[2].End, 4*time.Second) {
 		t.Fatalf("tone heard as %v, want 0–1 s, 2–3 s and 3.7–4 s", spans)
