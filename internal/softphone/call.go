@@ -304,6 +304,9 @@ func sendKeys(ctx context.Context, leg *telephony.Leg, o Options) keysResult {
 		switch {
 		case err == nil:
 			r.sent += string(k)
+		case errors.Is(err, telephony.ErrDigitCut): // begun: the far end may have it
+			r.sent += string(k)
+			return r
 		case ctx.Err() != nil || errors.Is(err, telephony.ErrCallEnded):
 			return r
 		default:

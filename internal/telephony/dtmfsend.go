@@ -45,6 +45,9 @@ var (
 	ErrNoTelephoneEvent = errors.New("telephony: telephone-event was not negotiated")
 	// ErrInvalidDigit: not one of 0-9 * # A-D.
 	ErrInvalidDigit = errors.New("telephony: not a DTMF key")
+	// ErrDigitCut: the call ended while the key was being sent, after its first packet went
+	// out (so the far end may have taken it). It is an ErrCallEnded.
+	ErrDigitCut = fmt.Errorf("%w during the key", ErrCallEnded)
 )
 
 // digitEvent maps a key (0-9 * # A-D, a-d) to its RFC 4733 event code.
@@ -85,7 +88,8 @@ func eventPackets(code uint8, d time.Duration) []eventPacket {
 // MaxDigitDuration), and returns once its last end packet has gone out. The leg's audio
 // (a Play's, or silence) pauses meanwhile. It fails with ErrNoTelephoneEvent when the SDP
 // exchange did not agree on telephone-event/8000, ErrInvalidDigit for another key,
-// ErrNotAnswered or ErrCallEnded. If ctx ends during the event, the event ends there (its end
+// ErrNotAnswered, or ErrCallEnded (ErrDigitCut when the call ended after the event's first
+// packet went out). If ctx ends during the event, the event ends there (its end
 // packets are still sent) and ctx.Err() is returned.
 func (l *Leg) SendDigit(ctx context.Context, key rune, d time.Duration) error {
 	code, ok := digitEvent(key)
@@ -144,16 +148,25 @@ func (l *Leg) sendEvent(ctx context.Context, pt, code uint8, d time.Duration) er
 			case <-l.done:
 				t.Stop()
 				l.endEvent(start, 0)
-				return ErrCallEnded
+				return cutError(i, ErrCallEnded)
 			}
 		}
 		if err := l.writeEventPacket(p, pt); err != nil {
 			l.endEvent(start, 0)
-			return err
+			return cutError(i, err)
 		}
 	}
 	l.endEvent(start, audio.Duration(int(plan[len(plan)-1].ev.Duration)))
 	return cut
+}
+
+// cutError is err for an event that ended before its packet i: ErrDigitCut instead of
+// ErrCallEnded once a packet went out.
+func cutError(i int, err error) error {
+	if i > 0 && errors.Is(err, ErrCallEnded) {
+		return ErrDigitCut
+	}
+	return err
 }
 
 // endPackets are the end packets of an event cut short elapsed after its start (the first

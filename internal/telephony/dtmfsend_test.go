@@ -307,3 +307,19 @@ func TestInfoDTMFBody(t *testing.T) {
 		}
 	}
 }
+
+// TestSendDigitCallEnds: a call that ends during a key gives ErrDigitCut once the key's first
+// packet went out (the far end may have taken it), plain ErrCallEnded before.
+func TestSendDigitCallEnds(t *testing.T) {
+	for _, tt := range []struct {
+		endAfter time.Duration
+		want     error
+	}{{80 * time.Millisecond, ErrDigitCut}, {20 * time.Millisecond, ErrCallEnded}} {
+		l := sendingLeg(&rtpCapture{})
+		time.AfterFunc(tt.endAfter, func() { l.ended.Store(true); close(l.done) })
+		err := l.sendEvent(context.Background(), 101, 1, time.Second)
+		if !errors.Is(err, tt.want) || !errors.Is(err, ErrCallEnded) || (tt.want == ErrCallEnded && errors.Is(err, ErrDigitCut)) {
+			t.Errorf("call ended %v in: %v, want %v", tt.endAfter, err, tt.want)
+		}
+	}
+}
