@@ -45,9 +45,10 @@ type Handler struct {
 	Limit      *Limiter // per-app request rate, every endpoint's; nil: none
 }
 
-// Register mounts the API on mux.
+// Register mounts the API on mux, and its OpenAPI document at OpenAPIPath.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("/open/ivr/{stage}/{block}", h)
+	mux.HandleFunc("GET "+OpenAPIPath, serveOpenAPI)
 }
 
 // endpoint answers a request to one path once it is decoded and its credentials checked.

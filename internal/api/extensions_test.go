@@ -355,7 +355,7 @@ func TestExtensionsRateLimit(t *testing.T) {
 	defer h.Limit.Close()
 	mux := http.NewServeMux()
 	h.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(validating(t, mux))
 	defer srv.Close()
 	lf := &fixture{srv: srv}
 	for i, tc := range []struct{ path, token, want string }{
