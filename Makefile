@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/ivrd
 PKGS    := ./...
 # packages whose tests exercise concurrency: run again under the race detector
-RACE    := ./internal/ivr/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/... \
+RACE    := ./internal/ivr/... ./internal/store/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/... \
            ./internal/httplimit/... ./internal/outbound/... ./internal/tally/... ./internal/diskwatch/...
 
 .PHONY: build run test soak vet fmt bench clean

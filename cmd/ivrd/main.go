@@ -28,7 +28,7 @@ const usage = `usage:
                                      route calls to that number to the app
   ivrd number list                   every routed number, one JSON object a line
   ivrd number remove --number N      stop routing a number (its calls then get SIP 404)
-every command takes --data DIR (default ./data, or IVRD_DATA)
+every command takes --data DIR (default ./data, or IVRD_DATA) and --store URL (PostgreSQL, or IVRD_STORE)
 `
 
 // command is one admin command: its words and what it runs.

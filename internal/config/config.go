@@ -14,11 +14,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/store"
 )
 
 // Config is every setting of `ivrd serve`. Field names follow the flag names.
 type Config struct {
 	Data          string        // data directory: SQLite database, recordings, caches, secrets
+	Store         string        // PostgreSQL URL for the metadata ("" = SQLite in Data)
 	HTTP          string        // HTTP listen address (API, recordings)
 	SIP           string        // SIP listen address (UDP and TCP)
 	SIPTLS        string        // SIP over TLS listen address ("" = none)
@@ -101,6 +104,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		usage string
 	}{
 		{"data", stringValue{p: &c.Data, check: nonEmpty}, "data directory (database, recordings, caches, URL-signing key)"},
+		{"store", storeValue{p: &c.Store}, "PostgreSQL for apps, numbers, sessions and notifications: postgres://user:password@host:port/database?sslmode=disable (empty: SQLite in the data directory)"},
 		{"http", stringValue{p: &c.HTTP, check: hostPort}, "HTTP listen address (API, recordings)"},
 		{"sip", stringValue{p: &c.SIP, check: hostPort}, "SIP listen address, UDP and TCP"},
 		{"sip-tls", stringValue{p: &c.SIPTLS, check: optionalHostPort}, "SIP over TLS listen address (needs --tls-cert and --tls-key; empty: none)"},
@@ -143,7 +147,11 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		env := EnvName(s.name)
 		if v, ok := os.LookupEnv(env); ok {
 			if err := s.v.Set(v); err != nil {
-				c.errs = append(c.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+				shown := v
+				if r, ok := s.v.(redacter); ok {
+					shown = r.redact(v)
+				}
+				c.errs = append(c.errs, fmt.Errorf("%s=%q: %w", env, shown, err))
 			}
 		}
 		fs.Var(s.v, s.name, s.usage+" ("+env+")")
@@ -166,6 +174,34 @@ func (v trunkValue) Set(s string) error {
 		return err
 	}
 	*v.p = t
+	return nil
+}
+
+// redacter is a flag.Value whose raw text may hold a secret: errors show redact's text.
+type redacter interface{ redact(string) string }
+
+// storeValue parses --store: "" (SQLite) or a PostgreSQL URL, shown without its password.
+type storeValue struct{ p *string }
+
+// StoreValue is the --store flag of the admin commands, checked and shown as serve's.
+func StoreValue(p *string) flag.Value { return storeValue{p} }
+
+func (storeValue) redact(s string) string { return store.RedactURL(s) }
+
+func (v storeValue) String() string {
+	if v.p == nil || *v.p == "" {
+		return ""
+	}
+	return store.RedactURL(*v.p)
+}
+
+func (v storeValue) Set(s string) error {
+	if s != "" {
+		if err := store.CheckPostgresURL(s); err != nil {
+			return err
+		}
+	}
+	*v.p = s
 	return nil
 }
 

@@ -52,6 +52,9 @@ func TestBadSettingsAreRefusedWithNameAndReason(t *testing.T) {
 		{"register without user", nil, []string{"--sip-trunk", "sip:127.0.0.1:5070", "--sip-trunk-register"}, "sip-trunk-register: needs"},
 		{"public url", nil, []string{"--public-url", "ftp://x"}, "public-url"},
 		{"sip from", nil, []string{"--sip-from", "a b"}, "sip-from"},
+		{"store scheme", nil, []string{"--store", "mysql://u:p@h/db"}, `store: scheme "mysql"`},
+		{"store database", map[string]string{"IVRD_STORE": "postgres://u:p@127.0.0.1:5432"}, nil, "IVRD_STORE"},
+		{"store sslmode", nil, []string{"--store", "postgres://u@h/db?sslmode=sometimes"}, "store:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.env, tc.args...)
@@ -91,6 +94,25 @@ func TestTrunkPasswordFromEnvironment(t *testing.T) {
 	c.Bind(fs)
 	if s := fs.Lookup("sip-trunk").Value.String(); strings.Contains(s, "secret") {
 		t.Fatalf("flag value shows the password: %q", s)
+	}
+}
+
+func TestStore(t *testing.T) {
+	c, err := parse(t, nil)
+	if err != nil || c.Store != "" {
+		t.Fatalf("default store %q, %v; want empty (SQLite)", c.Store, err)
+	}
+	c, err = parse(t, map[string]string{"IVRD_STORE": "postgres://ivrd:env-secret@127.0.0.1:5432/ivrd?sslmode=disable"})
+	if err != nil || c.Store != "postgres://ivrd:env-secret@127.0.0.1:5432/ivrd?sslmode=disable" {
+		t.Fatalf("store %q, %v", c.Store, err)
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	c.Bind(fs)
+	if s := fs.Lookup("store").Value.String(); strings.Contains(s, "secret") || !strings.Contains(s, "127.0.0.1:5432/ivrd") {
+		t.Fatalf("flag value %q: want the URL without its password", s)
+	}
+	if _, err := parse(t, map[string]string{"IVRD_STORE": "postgres://u:other-secret@h"}); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("bad store URL: %v; want an error without the password", err)
 	}
 }
 

@@ -53,11 +53,15 @@ type Server struct {
 func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	log := newLogger(cfg.LogLevel, cfg.LogFormat)
 	media.SetDefaultLogger(log.With("caller", "media")) // diago's media logger is global: set once, before calls
-	st, err := openStore(cfg.Data)
+	st, err := openStore(cfg.Data, cfg.Store)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	node, err := loadOrCreateNodeID(cfg.Data)
+	if err != nil {
+		return err
+	}
 	if err := firstStart(st, cfg, out); err != nil {
 		return err
 	}
@@ -98,7 +102,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		return err
 	}
 	tokens := newTokenCache(st).token
-	q := notify.New(st, notify.Options{Log: log, Tokens: tokens, Outbound: policy, OnStoreError: disk.Check})
+	q := notify.New(st, notify.Options{Log: log, Tokens: tokens, Outbound: policy, OnStoreError: disk.Check, Node: node})
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
 	tel, err := telephony.NewServer(telephony.Config{
@@ -115,7 +119,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	}
 	s := &Server{cfg: cfg, log: log, st: st, q: q, disk: disk,
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
-	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log},
+	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log, node},
 		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
 	trk := newTrunk(tel, cfg, log)
 	deps.Telephony = trk
@@ -163,7 +167,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	stopRegister := trk.keepRegistered(telCtx)
 	httpdone := make(chan error, 1)
 	go func() { httpdone <- hs.Serve(ln) }()
-	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", tel.Addr(), "sip_tls", tel.AddrTLS(), "data", cfg.Data, "public_url", cfg.PublicURL)
+	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", tel.Addr(), "sip_tls", tel.AddrTLS(), "data", cfg.Data, "public_url", cfg.PublicURL,
+		"store", storeName(cfg), "node", node)
 	sipTLS := ""
 	if a := tel.AddrTLS(); a != "" {
 		sipTLS = "  sip:" + a + " (tls)"
