@@ -219,31 +219,21 @@ func TestConcurrentTakeOver(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		var mu sync.Mutex
 		owner := map[string]string{}
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for n := range 4 {
-			node := fmt.Sprint("n", n)
-			st := b.store(t)
-			wg.Go(func() {
-				got, err := st.TakeOverSessions("dead", node, 10*time.Millisecond)
-				if err != nil {
-					errs <- err
-					return
+		var twice []string
+		asNodes(t, b, 4, func(st *Store, node string) error {
+			got, err := st.TakeOverSessions("dead", node, 10*time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range got {
+				if prev, ok := owner[r.ID]; ok {
+					twice = append(twice, fmt.Sprintf("%s taken by %s and %s", r.ID, prev, node))
 				}
-				mu.Lock()
-				defer mu.Unlock()
-				for _, r := range got {
-					if prev, ok := owner[r.ID]; ok {
-						errs <- fmt.Errorf("%s taken by %s and %s", r.ID, prev, node)
-					}
-					owner[r.ID] = node
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
+				owner[r.ID] = node
+			}
+			return err
+		})
+		if len(twice) > 0 {
+			t.Fatal(twice)
 		}
 		if len(owner) != sessions {
 			t.Fatalf("%d sessions taken over, want %d", len(owner), sessions)

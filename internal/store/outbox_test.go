@@ -323,55 +323,47 @@ func TestOutboxConcurrentClaims(t *testing.T) {
 		claimed := map[string]string{} // delivery id → node
 		busy := map[string]bool{}      // session → an item of it is claimed
 		next := map[string]int{}       // session → next seq expected
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for n := range 4 {
-			node := fmt.Sprint("n", n)
-			st := b.store(t)
-			wg.Go(func() {
-				for idle := 0; idle < 50; {
-					items, err := st.ClaimOutbox(node, time.Now(), time.Minute, 3)
-					if err != nil {
-						errs <- err
-						return
+		var violations []string
+		asNodes(t, b, 4, func(st *Store, node string) error {
+			for idle := 0; idle < 50; {
+				items, err := st.ClaimOutbox(node, time.Now(), time.Minute, 3)
+				if err != nil {
+					return err
+				}
+				if len(items) == 0 {
+					idle++
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				idle = 0
+				for _, it := range items {
+					var k, seq int
+					fmt.Sscanf(it.DeliveryID, "S%d-%d", &k, &seq)
+					mu.Lock()
+					if prev, ok := claimed[it.DeliveryID]; ok {
+						violations = append(violations, fmt.Sprintf("%s claimed by %s and %s", it.DeliveryID, prev, node))
 					}
-					if len(items) == 0 {
-						idle++
-						time.Sleep(2 * time.Millisecond)
-						continue
+					claimed[it.DeliveryID] = node
+					if busy[it.SessionKey] || next[it.SessionKey] != seq {
+						violations = append(violations, fmt.Sprintf("%s claimed out of order (busy %v, next %d)", it.DeliveryID, busy[it.SessionKey], next[it.SessionKey]))
 					}
-					idle = 0
-					for _, it := range items {
-						var k, seq int
-						fmt.Sscanf(it.DeliveryID, "S%d-%d", &k, &seq)
-						mu.Lock()
-						if prev, ok := claimed[it.DeliveryID]; ok {
-							errs <- fmt.Errorf("%s claimed by %s and %s", it.DeliveryID, prev, node)
-						}
-						claimed[it.DeliveryID] = node
-						if busy[it.SessionKey] || next[it.SessionKey] != seq {
-							errs <- fmt.Errorf("%s claimed out of order (busy %v, next %d)", it.DeliveryID, busy[it.SessionKey], next[it.SessionKey])
-						}
-						busy[it.SessionKey] = true
-						mu.Unlock()
-					}
-					for _, it := range items {
-						mu.Lock()
-						busy[it.SessionKey] = false
-						next[it.SessionKey]++
-						mu.Unlock()
-						if err := st.MarkDelivered(it.ID, node, 1); err != nil {
-							errs <- err
-							return
-						}
+					busy[it.SessionKey] = true
+					mu.Unlock()
+				}
+				for _, it := range items {
+					mu.Lock()
+					busy[it.SessionKey] = false
+					next[it.SessionKey]++
+					mu.Unlock()
+					if err := st.MarkDelivered(it.ID, node, 1); err != nil {
+						return err
 					}
 				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
+			}
+			return nil
+		})
+		if len(violations) > 0 {
+			t.Fatalf("%d violations, e.g. %s", len(violations), violations[0])
 		}
 		perNode := map[string]int{}
 		for _, node := range claimed {

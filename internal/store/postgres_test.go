@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ivrd/ivrd/internal/testpg"
 )
 
@@ -104,6 +106,24 @@ func TestCheckPostgresURL(t *testing.T) {
 	}
 	if got := RedactURL("postgres://ivrd:secret@h/db?password=other"); strings.Contains(got, "secret") || strings.Contains(got, "other") {
 		t.Fatalf("RedactURL = %q", got)
+	}
+}
+
+func TestTransientPostgresErrors(t *testing.T) {
+	for code, want := range map[string]bool{
+		"23505": false, // unique violation
+		"22001": false, // string data right truncation
+		"54000": false, // program limit exceeded
+		"57P01": true,  // admin shutdown (a restart)
+		"08006": true,  // connection failure
+		"53100": true,  // disk full
+		"40001": true,  // serialization failure
+		"42501": true,  // insufficient privilege: can be granted
+	} {
+		err := fmt.Errorf("store: x: %w", &pgconn.PgError{Code: code})
+		if got := Transient(err); got != want {
+			t.Errorf("Transient(SQLSTATE %s) = %v, want %v", code, got, want)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,25 @@ func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 // eachStore runs test against a fresh store of each backend.
 func eachStore(t *testing.T, test func(t *testing.T, s *Store)) {
 	eachBackend(t, func(t *testing.T, b backend) { test(t, b.store(t)) })
+}
+
+// asNodes runs f at once as n nodes ("n0", "n1", ...), each on its own store (its own
+// connections) of b's database, and fails t with what they return.
+func asNodes(t *testing.T, b backend, n int, f func(st *Store, node string) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		st, node := b.store(t), fmt.Sprint("n", i)
+		wg.Go(func() { errs <- f(st, node) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // openSQLite opens a fresh SQLite store for the tests of what only SQLite has.

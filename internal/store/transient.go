@@ -29,10 +29,13 @@ func Transient(err error) bool {
 		switch pe.Code[:min(2, len(pe.Code))] { // the SQLSTATE class
 		case "22", // data exception: a value too long, out of range, badly encoded
 			"23", // integrity constraint violation
-			"42": // syntax error or access rule violation: the statement itself
+			"54": // program limit exceeded: a row too big
 			return false
 		}
-		return true // connection (08), server shutting down (57), resources (53), a conflict (40) ...
+		// The connection (08), the server shutting down (57), resources such as disk space (53),
+		// a conflict (40), and also what an administrator can mend while the item waits, such
+		// as a missing privilege (42).
+		return true
 	}
 	return true // timeouts, refused connections, a closed pool: nothing about the item itself
 }

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/store"
-	"github.com/ivrd/ivrd/internal/testpeer"
 	"github.com/ivrd/ivrd/internal/testpg"
 )
 
@@ -67,43 +64,15 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 	ivrdCmd(t, "number", "add", "--data", data, "--app", a.id, "--number", pgNumber, "--notify-url", rcv.url("/answer"))
 	p := startIvrd(t, data, "", "")
 	a.ivrd = "http://" + p.http
-	files := newFileServer(t)
-	long := strings.Repeat("<url>"+files.URL+"/tone.wav</url>", 20) // 20 s of 2 kHz: playing when the caller hangs up
-
-	playing := make(chan string, calls)
 	var mu sync.Mutex
 	recordings := map[string]string{} // session → monitor_url
-	driverErrs := driveApp(t, a, func(n note) (string, url.Values) {
-		sid := n.params.Get("session")
-		switch {
-		case n.path == "/monitor" && n.params.Get("call_state") == "ended":
+	results, driverErrs := monitoredPlays(t, a, p, rcv, pgNumber, calls, 9*time.Second, func(n note) {
+		if n.path == "/monitor" && n.params.Get("call_state") == "ended" {
 			mu.Lock()
-			recordings[sid] = n.params.Get("monitor_url")
+			recordings[n.params.Get("session")] = n.params.Get("monitor_url")
 			mu.Unlock()
-		case n.path == "/answer":
-			return "middle/monitor", url.Values{"session": {sid}, "notify_url": {rcv.url("/monitor")}}
-		case n.path == "/monitor" && n.params.Get("call_state") == "ongoing":
-			playing <- sid
-			return "middle/play", url.Values{"session": {sid}, "msg": {long}, "notify_url": {rcv.url("/play")}}
 		}
-		return "", nil
 	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var results []<-chan testpeer.Result
-	for range calls {
-		results = append(results, peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: strings.TrimPrefix(pgNumber, "+"),
-			From: callerNum, HangupAfter: 9 * time.Second, Timeout: 40 * time.Second}))
-		time.Sleep(100 * time.Millisecond)
-	}
-	for i := range calls {
-		select {
-		case <-playing:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("only %d of %d calls reached their Play: %v", i, calls, driverErrs())
-		}
-	}
 	time.Sleep(500 * time.Millisecond)
 	testpg.Restart(t) // every connection of ivrd is dropped under live calls
 	time.Sleep(time.Second)
@@ -127,33 +96,14 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 	}
 
 	want := []string{"answer/ringing", "monitor/ongoing", "play/ended", "monitor/ended"}
-	var bySession map[string]map[string][]attempt
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		bySession = map[string]map[string][]attempt{}
-		done := 0
-		for _, at := range rcv.log() {
-			if bySession[at.session] == nil {
-				bySession[at.session] = map[string][]attempt{}
-			}
-			bySession[at.session][at.key()] = append(bySession[at.session][at.key()], at)
-		}
-		for _, got := range bySession {
-			if len(got) == len(want) {
-				done++
-			}
-		}
-		if done == calls {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d sessions got all their notifications within 60 s of PostgreSQL's return", done, calls)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	bySession := waitNotified(t, rcv, calls, want, 60*time.Second, "of PostgreSQL's return")
 	var last time.Time
 	var wg sync.WaitGroup
-	for sid, got := range bySession {
+	for sid, all := range bySession {
+		got := map[string][]attempt{}
+		for _, at := range all {
+			got[at.key()] = append(got[at.key()], at)
+		}
 		for _, k := range want {
 			atts := got[k]
 			if len(atts) != 1 || atts[0].code != 200 {
