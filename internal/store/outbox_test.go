@@ -212,6 +212,7 @@ func testTransient(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A constraint violation is about the row itself: retrying it cannot help.
 	c, cancel := ctx()
 	defer cancel()
 	_, err = s.exec(c, `INSERT INTO apps (id, name, access_token, created_at) VALUES (?, ?, ?, ?)`, a.ID, "b", "t", 0)
