@@ -146,7 +146,9 @@ type Outbound interface {
 // the timeline entries that transition produced (one write).
 type Journal interface {
 	SaveSession(s SessionRecord, steps []Entry) error
-	// Unfinished returns the sessions whose phase is not ended (Engine.Recover settles them).
+	// Unfinished returns the sessions whose phase is not ended (Engine.Recover settles them):
+	// those this server left when it stopped (on a database several servers share, not the
+	// sessions of the others).
 	Unfinished() ([]SessionRecord, error)
 }
 
