@@ -25,10 +25,12 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
-# The end-to-end tests run on their own, after the others: they measure audio timing on real
-# calls, which other packages' tests running beside them (sipp, 20,000-connection floods) disturb.
+# The tests' S3 server (versitygw) is built once per machine into $(go env GOPATH)/bin. The
+# end-to-end tests run on their own, after the others: they measure audio timing on real calls,
+# which other packages' tests running beside them (sipp, 20,000-connection floods) disturb.
 test:
 	@./scripts/install-deps.sh test
+	@./scripts/s3.sh install >/dev/null
 	@$(MAKE) --no-print-directory vet
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v /test/e2e)
 	$(GO) test -count=1 -timeout 30m ./test/e2e/

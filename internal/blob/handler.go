@@ -10,11 +10,15 @@ import (
 	"time"
 )
 
-// Handler serves GET and HEAD PathPrefix+<key>?Expires=..&Signature=.. from l. A missing,
-// malformed, tampered or expired signature is 403 (checked before the key is looked up, so
-// nothing can be probed without a valid URL); a validly signed key that is not stored is 404.
-// Range and conditional requests are served by http.ServeContent. Mount it at PathPrefix.
-func Handler(l *Local, s Signer) http.Handler {
+// Handler serves GET and HEAD PathPrefix+<key>?Expires=..&Signature=.. from st (streamed from
+// a remote store). A missing, malformed, tampered or expired signature is 403 (checked before
+// the key is looked up, so nothing can be probed without a valid URL); a validly signed key
+// that is not stored is 404; a remote store that fails is 502. Range and conditional requests
+// are served by http.ServeContent. Mount it at PathPrefix.
+func Handler(st Store, s Signer, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -31,27 +35,26 @@ func Handler(l *Local, s Signer) http.Handler {
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
-		f, err := l.Open(key)
-		if errors.Is(err, ErrNotFound) {
+		obj, err := st.Open(r.Context(), key)
+		switch {
+		case errors.Is(err, ErrNotFound):
 			http.NotFound(w, r)
 			return
-		}
-		if err != nil {
-			slog.Error("blob: open", "key", key, "err", err)
+		case errors.Is(err, ErrUnavailable):
+			log.Error("blob: open", "key", key, "err", err)
+			http.Error(w, "recording store unavailable", http.StatusBadGateway)
+			return
+		case err != nil:
+			log.Error("blob: open", "key", key, "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			http.Error(w, "internal error", http.StatusInternalServerError)
-			return
-		}
+		defer obj.Close()
 		h := w.Header()
 		h.Set("Content-Type", ContentType(key))
 		h.Set("Cache-Control", "private")
 		h.Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(w, r, key, st.ModTime(), f)
+		http.ServeContent(w, r, key, obj.ModTime, obj)
 	})
 }
 

@@ -28,7 +28,7 @@ func server(t *testing.T) (*httptest.Server, Signer, []byte) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	s.BaseURL = srv.URL
-	mux.Handle(PathPrefix, Handler(l, s)) // mounted as ivrd mounts it
+	mux.Handle(PathPrefix, Handler(l, s, nil)) // mounted as ivrd mounts it
 	return srv, s, data
 }
 
@@ -119,7 +119,7 @@ func FuzzHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	s := Signer{Secret: bytes.Repeat([]byte{1}, SecretSize), BaseURL: "http://x"}
-	h := Handler(l, s)
+	h := Handler(l, s, nil)
 	good, _ := url.Parse(s.URL("rec-1.mp3", time.Now()))
 	f.Add(good.EscapedPath(), good.RawQuery)
 	f.Add("/recordings/rec-1.mp3", "Expires=1&Signature=00")

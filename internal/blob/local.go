@@ -1,7 +1,7 @@
-// Package blob stores recordings on local disk and serves them through signed, expiring URLs.
 package blob
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,32 +11,10 @@ import (
 	"syscall"
 )
 
-// ErrNotFound is returned by Open for a key that is not stored.
-var ErrNotFound = errors.New("blob: not found")
-
-// ErrBadKey is returned for a key that is not a plain file name (see ValidKey).
-var ErrBadKey = errors.New("blob: invalid key")
-
-// maxKeyLen bounds keys (well below any file system's name limit).
-const maxKeyLen = 200
-
-// ValidKey reports whether key can name a blob: 1–200 characters from [A-Za-z0-9._-], not
-// starting with '.', and so never containing '/' or naming "." or "..".
-func ValidKey(key string) bool {
-	if key == "" || len(key) > maxKeyLen || key[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // Local keeps blobs as files Dir/<key>.
 type Local struct{ Dir string }
+
+var _ Store = (*Local)(nil)
 
 func (l *Local) path(key string) (string, error) {
 	if !ValidKey(key) {
@@ -119,7 +97,7 @@ func syncDir(dir string) {
 
 // Open opens a stored blob for reading. A key that is not stored (or not valid) gives an
 // error wrapping ErrNotFound.
-func (l *Local) Open(key string) (*os.File, error) {
+func (l *Local) Open(_ context.Context, key string) (*Object, error) {
 	p, err := l.path(key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -131,9 +109,10 @@ func (l *Local) Open(key string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return nil, fmt.Errorf("blob %s: %w", key, ErrNotFound)
 	}
-	return f, nil
+	return &Object{ReadSeekCloser: f, Size: st.Size(), ModTime: st.ModTime()}, nil
 }

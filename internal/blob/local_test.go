@@ -2,6 +2,7 @@ package blob
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -42,7 +43,7 @@ func TestLocalPutOpen(t *testing.T) {
 		t.Fatalf("source still there: %v", err)
 	}
 	readBack := func(key string) string {
-		f, err := l.Open(key)
+		f, err := l.Open(context.Background(), key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,14 +62,14 @@ func TestLocalPutOpen(t *testing.T) {
 		t.Fatalf("after replace: %q", got)
 	}
 	for _, key := range []string{"rec-2.mp3", "../etc/passwd", "", "."} {
-		if _, err := l.Open(key); !errors.Is(err, ErrNotFound) {
+		if _, err := l.Open(context.Background(), key); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Open(%q): %v; want ErrNotFound", key, err)
 		}
 	}
 	if err := os.Mkdir(filepath.Join(l.Dir, "adir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Open("adir"); !errors.Is(err, ErrNotFound) {
+	if _, err := l.Open(context.Background(), "adir"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Open(directory): %v", err)
 	}
 }

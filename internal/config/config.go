@@ -63,6 +63,9 @@ type Config struct {
 
 	PProf string // listen address of the net/http/pprof endpoints ("" = off)
 
+	Blob          Blob   // where recordings are kept (zero: local disk in the data directory)
+	RecordingURLs string // monitor_url/record_url: RecordingURLsProxy or RecordingURLsPresigned
+
 	errs []error // bad environment values, reported by Validate
 }
 
@@ -84,6 +87,7 @@ func Defaults() Config {
 		DemoNumber:    "100",
 		DemoListen:    20 * time.Second,
 		RingTimeout:   30 * time.Second,
+		RecordingURLs: RecordingURLsProxy,
 	}
 }
 
@@ -141,6 +145,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		{"outbound-deny", prefixesValue{p: &c.OutboundDeny}, "addresses notifications and <url> downloads never reach, on top of the built-in list, CIDR,..."},
 		{"outbound-proxy", stringValue{p: &c.OutboundProxy, check: httpURL}, "HTTP proxy for notifications and <url> downloads (empty: none; environment proxies are ignored)"},
 		{"drain-timeout", durationValue{p: &c.DrainTimeout, allowZero: true}, "on SIGTERM, refuse new calls and let live ones finish for this long (0: hang up at once)"},
+		{"blob", blobValue{p: &c.Blob}, "where recordings are kept: s3://BUCKET?endpoint=http://HOST:PORT&region=R, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (empty: the data directory)"},
+		{"recording-urls", stringValue{p: &c.RecordingURLs, check: oneOf(RecordingURLsProxy, RecordingURLsPresigned)}, "recording URLs handed to apps: proxy (ivrd's signed URLs, streamed from the store) or presigned (the S3 store's own, needs --blob s3://...)"},
 		{"pprof", stringValue{p: &c.PProf, check: optionalHostPort}, "listen address of the Go profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)"},
 	}
 	for _, s := range settings {
@@ -236,6 +242,7 @@ func (c *Config) Validate() error {
 	if c.SIPTrunk.Password != "" && c.SIPTrunk.User == "" {
 		errs = append(errs, errors.New("sip-trunk: a password needs a user (sip:user:password@host)"))
 	}
+	errs = append(errs, c.validateBlob()...)
 	return errors.Join(errs...)
 }
 

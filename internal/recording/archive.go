@@ -1,20 +1,23 @@
 package recording
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/blob"
 )
 
-// Blobs is where finished recordings are kept (blob.Local).
+// Blobs is where finished recordings are kept (blob.Local, blob.S3).
 type Blobs interface {
 	// PutFile moves the file src into the store under key.
 	PutFile(key, src string) error
-	// Open opens a stored blob; an error when it is not stored.
-	Open(key string) (*os.File, error)
+	// Open opens a stored blob; an error wrapping blob.ErrNotFound when it is not stored.
+	Open(ctx context.Context, key string) (*blob.Object, error)
 }
 
 // Signer makes a stored recording's download URL (blob.Signer).
@@ -28,17 +31,25 @@ type ArchiveConfig struct {
 	Blobs    Blobs     // where finished recordings go
 	Signer   Signer    // signs their URLs
 	Log      *slog.Logger
+	// Pieces, when set, receives each running recording's MP3 in pieces while its call runs
+	// (every UploadInterval, default DefaultUploadInterval), so that any node can finish the
+	// recording if this one dies (see Recover). nil: recordings stay on this node's disk until
+	// they finish.
+	Pieces         Pieces
+	UploadInterval time.Duration
 }
 
 // Archive owns a recording's life from start to signed URL: it starts recordings in the
-// Recorder; finishing one moves its MP3 into the blob store and signs its URL; and after a
-// crash it finds a recording again in whatever state the crash left it (being written,
-// finished but not stored, or stored) and completes it the same way.
+// Recorder (and their uploads to Pieces); finishing one moves its MP3 into the blob store and
+// signs its URL; and after a crash it finds a recording again in whatever state the crash
+// left it (being written, finished but not stored, stored, or only uploaded in pieces) and
+// completes it the same way.
 type Archive struct {
 	rec    *Recorder
 	blobs  Blobs
 	signer Signer
 	log    *slog.Logger
+	up     *uploader // nil without Pieces
 }
 
 // NewArchive makes an Archive.
@@ -50,7 +61,11 @@ func NewArchive(cfg ArchiveConfig) (*Archive, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Archive{rec: cfg.Recorder, blobs: cfg.Blobs, signer: cfg.Signer, log: log}, nil
+	a := &Archive{rec: cfg.Recorder, blobs: cfg.Blobs, signer: cfg.Signer, log: log}
+	if cfg.Pieces != nil {
+		a.up = newUploader(cfg.Pieces, cfg.UploadInterval, log)
+	}
+	return a, nil
 }
 
 // Close releases nothing today; recordings still running are finished by their owners.
@@ -62,7 +77,8 @@ func key(id string) string { return id + ".mp3" }
 // Take is a recording running in the Archive. It is an audio.Tap.
 type Take struct {
 	*Recording
-	a *Archive
+	a  *Archive
+	up *upload // nil without Pieces
 }
 
 // Start begins recording id, whose time zero is start.
@@ -71,35 +87,39 @@ func (a *Archive) Start(id string, start time.Time) (*Take, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Take{Recording: r, a: a}, nil
+	return &Take{Recording: r, a: a, up: a.up.start(key(id), r.PartPath())}, nil
 }
 
 // Finish ends the recording at end, stores the MP3 and returns its signed URL. If writing
 // failed mid-call, what reached the disk is still stored and its URL returned with the error.
 func (t *Take) Finish(end time.Time) (string, error) {
+	t.up.stop()
 	res, ferr := t.Recording.Finish(end)
 	if res.Path == "" {
 		return "", ferr
 	}
-	url, err := t.a.store(t.ID(), res.Path)
+	url, err := t.a.storeLive(t.ID(), res.Path)
 	if err != nil {
 		return "", errors.Join(ferr, err)
 	}
 	return url, ferr
 }
 
-// store moves a finished file into the blob store and signs its URL.
+// store moves a finished file into the blob store, drops its pieces and signs its URL.
 func (a *Archive) store(id, path string) (string, error) {
 	if err := a.blobs.PutFile(key(id), path); err != nil {
 		return "", err
 	}
+	a.dropPieces(id)
 	return a.signer.URL(key(id), time.Now()), nil
 }
 
 // Recover completes recording id after a crash and returns its signed URL and length. A
 // recording still being written is cut at its last whole MP3 frame; one finished but not
-// stored is stored; one already stored is signed again. url is "" (and err nil) when nothing
-// of it exists or nothing was recorded (no whole frame).
+// stored is stored; one already stored is signed again; one this node has no file of (its
+// call ran on a node that died) is rebuilt from the pieces uploaded while it ran
+// (fromPieces). url is "" (and err nil) when nothing of it exists or nothing was recorded
+// (no whole frame); an error (the blob store unavailable) leaves it for a later attempt.
 func (a *Archive) Recover(id string) (url string, length time.Duration, err error) {
 	res, err := Recover(a.rec.PartPath(id))
 	switch {
@@ -122,6 +142,7 @@ func (a *Archive) Recover(id string) (url string, length time.Duration, err erro
 	if res.Duration == 0 {
 		a.log.Warn("recovered recording is empty", "id", id)
 		_ = os.Remove(res.Path)
+		a.dropPieces(id)
 		return "", 0, nil
 	}
 	if url, err = a.store(id, res.Path); err != nil {
@@ -131,17 +152,26 @@ func (a *Archive) Recover(id string) (url string, length time.Duration, err erro
 	return url, res.Duration, nil
 }
 
-// stored signs recording id's URL if the blob store has it.
+// stored signs recording id's URL if the blob store has it, else rebuilds it from its pieces.
 func (a *Archive) stored(id string) (string, time.Duration, error) {
-	f, err := a.blobs.Open(key(id))
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), recoverTimeout)
+	defer cancel()
+	f, err := a.blobs.Open(ctx, key(id))
+	if errors.Is(err, blob.ErrNotFound) {
+		if a.up != nil {
+			return a.fromPieces(id)
+		}
 		a.log.Warn("recording missing after a crash", "id", id)
 		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
 	}
 	s, err := ScanFrames(f)
 	f.Close()
 	if err != nil {
 		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
 	}
+	a.dropPieces(id) // left if the crash came between storing and dropping them
 	return a.signer.URL(key(id), time.Now()), s.Duration, nil
 }

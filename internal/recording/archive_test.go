@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"os"
@@ -45,7 +46,7 @@ func (r *archiveRig) checkURL(t *testing.T, id, u string) string {
 	if key != id+".mp3" || !r.signer.Verify(key, q.Get("Expires"), q.Get("Signature"), time.Now()) {
 		t.Fatalf("URL %s does not sign %s.mp3", u, id)
 	}
-	f, err := r.blobs.Open(key)
+	f, err := r.blobs.Open(context.Background(), key)
 	if err != nil {
 		t.Fatalf("not in the blob store: %v", err)
 	}
@@ -146,7 +147,7 @@ func TestArchiveRecover(t *testing.T) {
 				if u != "" || length != 0 {
 					t.Fatalf("got %q, %v; want nothing", u, length)
 				}
-				if _, err := r.blobs.Open("rec-x.mp3"); err == nil {
+				if _, err := r.blobs.Open(context.Background(), "rec-x.mp3"); err == nil {
 					t.Fatal("an empty recording was stored")
 				}
 				return

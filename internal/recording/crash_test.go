@@ -1,14 +1,9 @@
 package recording
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,15 +30,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Println("recording started")
-	// Stamp packets with their schedule, as a leg deriving at from RTP timestamps does, so a
-	// scheduling hiccup of this process on a busy machine is not taken for a silent gap.
-	g := &tone{freq: 1000, amp: 9000}
-	next := start
-	for time.Since(start) < 20*time.Second {
-		rec.Inbound(g.frame(audio.FrameSamples), next)
-		next = next.Add(20 * time.Millisecond)
-		time.Sleep(time.Until(next))
-	}
+	feedTone(rec, start, 20*time.Second)
 	t.Fatal("was not killed")
 }
 
@@ -54,49 +41,7 @@ func TestRecoverAfterSIGKILL(t *testing.T) {
 		t.Skip("in the child")
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=30s")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		ok := false
-		for sc.Scan() {
-			if !ok && strings.Contains(sc.Text(), "recording started") {
-				ok = true
-				started <- true
-			}
-		}
-		if !ok {
-			started <- false
-		}
-	}()
-	select {
-	case ok := <-started:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("child did not start recording: %s", stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("child did not start in 15 s")
-	}
-	time.Sleep(2500 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("child exit: %v (want killed)\n%s", err, stderr.String())
-	}
+	killChild(t, "TestCrashChild", []string{crashEnv + "=" + dir}, 2500*time.Millisecond)
 
 	// The next start of ivrd: a fresh Recorder over the same directory.
 	r, err := NewRecorder(dir, quiet)

@@ -90,8 +90,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	blobs := &blob.Local{Dir: filepath.Join(cfg.Data, "recordings")}
-	signer := blob.Signer{Secret: secret, BaseURL: cfg.PublicURL, TTL: cfg.URLTTL}
+	recs, err := openRecordingStore(cfg, secret, log)
+	if err != nil {
+		return err
+	}
+	defer recs.close()
 	rec, err := recording.NewRecorder(filepath.Join(cfg.Data, "recording"), recording.WithBitrate(cfg.MP3Kbps), recording.WithLogger(log))
 	if err != nil {
 		return err
@@ -113,7 +116,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: blobs, Signer: signer, Log: log})
+	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: recs.blobs, Signer: recs.urls, Pieces: recs.pieces, Log: log})
 	if err != nil {
 		return err
 	}
@@ -139,7 +142,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		}
 		return t, err
 	}}).Register(mux)
-	mux.Handle("/recordings/", httplimit.Streaming(blob.Handler(blobs, signer)))
+	mux.Handle(blob.PathPrefix, httplimit.Streaming(blob.Handler(recs.blobs, recs.own, log)))
 	mux.Handle("GET /open/ivr/languages", prompt.LanguagesHandler())
 	s.mountDemo(mux)
 	mux.HandleFunc("/healthz", s.healthz)

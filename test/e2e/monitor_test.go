@@ -135,16 +135,9 @@ func TestMonitorCallEndToEnd(t *testing.T) {
 		t.Fatalf("download %s: %d, %d bytes", murl, code, len(mp3))
 	}
 	pcm := decodeMP3(t, mp3)
-	length, want := audio.Duration(len(pcm)), tEnd.Sub(tRec)
-	if !near(length, want, 500*time.Millisecond) {
-		t.Fatalf("recording is %v long, the monitored call %v", length, want)
-	}
-	spans := audio.ToneSpans(pcm, audio.Rate, 1000, 40*time.Millisecond, 0.5)
-	wantTone := tAns.Add(4 * time.Second).Sub(tRec)
-	if len(spans) != 1 || !near(spans[0].Start, wantTone, 350*time.Millisecond) || !near(spans[0].Len(), time.Second, 200*time.Millisecond) {
-		t.Fatalf("caller's 1 kHz tone: spans %v, want one of 1 s at %v", spans, wantTone)
-	}
-	t.Logf("recording %v (call %v), %d bytes; 1 kHz tone at %v for %v (expected at %v)", length, want, len(mp3), spans[0].Start, spans[0].Len(), wantTone)
+	length, callerTone := checkCallerTone(t, pcm, tAns, tRec, tEnd)
+	want := tEnd.Sub(tRec)
+	t.Logf("recording %v (call %v), %d bytes; 1 kHz tone at %v for %v", length, want, len(mp3), callerTone.Start, callerTone.Len())
 	playLen := tPlayed.Sub(tRec)
 	if r := rmsBetween(pcm, 100*time.Millisecond, playLen-100*time.Millisecond); r < 300 {
 		t.Fatalf("Play prompt missing from the recording: RMS %.0f over 0–%v", r, playLen)
@@ -153,7 +146,7 @@ func TestMonitorCallEndToEnd(t *testing.T) {
 		t.Fatalf("Hangup prompt missing from the recording: RMS %.0f", r)
 	}
 	// Between the tone and the goodbye nobody sent audio: silence, for its full length.
-	if r := rmsBetween(pcm, spans[0].End+200*time.Millisecond, tHang.Sub(tRec)-100*time.Millisecond); r > 100 {
+	if r := rmsBetween(pcm, callerTone.End+200*time.Millisecond, tHang.Sub(tRec)-100*time.Millisecond); r > 100 {
 		t.Fatalf("expected silence after the tone, RMS %.0f", r)
 	}
 
@@ -198,6 +191,23 @@ func TestMonitorCallEndToEnd(t *testing.T) {
 	if rr.StatusCode != http.StatusPartialContent || rr.ContentLength != 100 {
 		t.Fatalf("range: %d %d", rr.StatusCode, rr.ContentLength)
 	}
+}
+
+// checkCallerTone checks the Monitor recording pcm of a call whose caller sent a 1 s 1 kHz
+// tone 4 s after the answer at tAns, recorded from tRec to tEnd: it lasts as long, and holds
+// the tone once, where it was sent. It returns the length and the tone.
+func checkCallerTone(t *testing.T, pcm []int16, tAns, tRec, tEnd time.Time) (time.Duration, audio.Span) {
+	t.Helper()
+	length, want := audio.Duration(len(pcm)), tEnd.Sub(tRec)
+	if !near(length, want, 500*time.Millisecond) {
+		t.Fatalf("recording is %v long, the monitored call %v", length, want)
+	}
+	spans := audio.ToneSpans(pcm, audio.Rate, 1000, 40*time.Millisecond, 0.5)
+	wantTone := tAns.Add(4 * time.Second).Sub(tRec)
+	if len(spans) != 1 || !near(spans[0].Start, wantTone, 350*time.Millisecond) || !near(spans[0].Len(), time.Second, 200*time.Millisecond) {
+		t.Fatalf("caller's 1 kHz tone: spans %v, want one of 1 s at %v", spans, wantTone)
+	}
+	return length, spans[0]
 }
 
 // TestUnknownNumberIs404: calls to numbers no app owns are refused.
