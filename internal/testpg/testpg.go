@@ -61,21 +61,29 @@ func DSN(t testing.TB) string {
 	t.Helper()
 	start(t)
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), server.counter.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := server.admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	if err := admin("CREATE DATABASE " + name); err != nil {
 		t.Fatalf("testpg: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := server.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		if err := admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 			t.Logf("testpg: drop database %s: %v", name, err)
 		}
 	})
 	u := *server.dsn
 	u.Path = "/" + name
 	return u.String()
+}
+
+// admin runs a statement on the server's "postgres" database, twice if need be: the first may
+// meet a connection that a test's restart of the server broke.
+func admin(q string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := server.admin.ExecContext(ctx, q)
+	if err != nil {
+		_, err = server.admin.ExecContext(ctx, q)
+	}
+	return err
 }
 
 // Restart restarts the server (pg_ctl restart: every connection is dropped) and returns once
