@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/server"
 	"github.com/ivrd/ivrd/internal/store"
 )
@@ -36,6 +37,14 @@ func adminFlags(name string) (*flag.FlagSet, *database) {
 	return fs, db
 }
 
+// catalog runs f on the command's recordings catalog.
+func (db *database) catalog(f func(*recording.Catalog) error) error {
+	if db.err != nil {
+		return db.err
+	}
+	return server.WithCatalog(db.data, db.store, f)
+}
+
 // with runs f on the command's store.
 func (db *database) with(f func(*store.Store) error) error {
 	if db.err != nil {
@@ -62,6 +71,16 @@ func parse(fs *flag.FlagSet, args []string, required ...string) error {
 
 // printJSON writes v as one line of JSON.
 func printJSON(v any) error { return json.NewEncoder(os.Stdout).Encode(v) }
+
+// printLines writes each of xs as f describes it, one line of JSON each.
+func printLines[T any](xs []T, f func(T) map[string]string) error {
+	for _, x := range xs {
+		if err := printJSON(f(x)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func appJSON(a store.App) map[string]string {
 	return map[string]string{"app_id": a.ID, "name": a.Name, "access_token": a.AccessToken, "created": a.CreatedAt.Format(time.RFC3339)}
@@ -92,12 +111,7 @@ func appList(args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, a := range apps {
-			if err := printJSON(appJSON(a)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return printLines(apps, appJSON)
 	})
 }
 
@@ -150,12 +164,7 @@ func numberList(args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, n := range ns {
-			if err := printJSON(numberJSON(n)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return printLines(ns, numberJSON)
 	})
 }
 

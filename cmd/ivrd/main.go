@@ -4,6 +4,7 @@
 //	ivrd serve [--data DIR] [--http ADDR] [--sip ADDR] ...   run the server
 //	ivrd app create|list|rotate-token                         manage apps
 //	ivrd number add|list|remove                               route numbers to apps
+//	ivrd recording list|delete                                the stored recordings
 package main
 
 import (
@@ -28,6 +29,9 @@ const usage = `usage:
                                      route calls to that number to the app
   ivrd number list                   every routed number, one JSON object a line
   ivrd number remove --number N      stop routing a number (its calls then get SIP 404)
+  ivrd recording list [--app ID] [--session S]
+                                     stored recordings, newest first, one JSON object a line
+  ivrd recording delete --id ID      delete a recording: its file and its listing
 every command takes --data DIR (default ./data, or IVRD_DATA) and --store URL (PostgreSQL, or IVRD_STORE)
 `
 
@@ -45,6 +49,8 @@ var commands = []command{
 	{[]string{"number", "add"}, numberAdd},
 	{[]string{"number", "list"}, numberList},
 	{[]string{"number", "remove"}, numberRemove},
+	{[]string{"recording", "list"}, recordingList},
+	{[]string{"recording", "delete"}, recordingDelete},
 }
 
 func main() {

@@ -1,6 +1,7 @@
-// Package api is ivrd's HTTP face: the Hoiio IVR endpoints /open/ivr/{start,middle,end}/<block>.
-// It decodes requests, checks credentials, and hands each request to the ivr engine; every answer
-// is HTTP 200 with a JSON body carrying the exact status string of the spec.
+// Package api is ivrd's HTTP face: the Hoiio IVR endpoints /open/ivr/{start,middle,end}/<block>,
+// and ivrd's extensions (extensions.go). It decodes requests, checks credentials, and hands
+// each request to the ivr engine (or the recordings catalog); every answer is HTTP 200 with a
+// JSON body carrying the exact status string of the spec.
 package api
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/ivrd/ivrd/internal/ivr"
 )
@@ -34,10 +36,13 @@ var stages = map[string]map[string]bool{
 
 // Handler serves the IVR API under /open/ivr/.
 type Handler struct {
-	Apps   AppLookup
-	Engine Engine
-	Log    *slog.Logger
-	Limit  *Limiter // per-app request rate; nil: none
+	Apps       AppLookup
+	Engine     Engine
+	Monitors   Monitors       // monitor/pause and monitor/resume (nil: not served)
+	Recordings Recordings     // the recordings endpoints (nil: not served)
+	Zone       *time.Location // of the dates the recordings endpoints take and give (nil: ivr.DefaultZone)
+	Log        *slog.Logger
+	Limit      *Limiter // per-app request rate, every endpoint's; nil: none
 }
 
 // Register mounts the API on mux.
@@ -45,37 +50,59 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("/open/ivr/{stage}/{block}", h)
 }
 
+// endpoint answers a request to one path once it is decoded and its credentials checked.
+type endpoint func(ctx context.Context, appID string, p ivr.Params) answer
+
+// answer is an API answer: a status with string fields, and for a list its entries.
+type answer struct {
+	ivr.Response
+	entries []map[string]string // nil: none (a list with none has an empty slice)
+}
+
+func status(st string) answer { return answer{Response: ivr.Response{Status: st}} }
+
 // ServeHTTP answers one API request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stage, name := r.PathValue("stage"), r.PathValue("block")
-	if !stages[stage][name] {
+	run := h.endpoint(stage, name)
+	if run == nil {
 		http.NotFound(w, r)
 		return
 	}
 	defer func() {
 		if v := recover(); v != nil {
 			h.log().Error("api: panic", "block", name, "panic", v)
-			write(w, ivr.Response{Status: ivr.StatusInternal})
+			write(w, status(ivr.StatusInternal))
 		}
 	}()
-	write(w, h.handle(r, name))
+	write(w, h.handle(r, run))
 }
 
-func (h *Handler) handle(r *http.Request, name string) ivr.Response {
+// endpoint is what answers /open/ivr/<stage>/<name>: a block, an extension, or nil.
+func (h *Handler) endpoint(stage, name string) endpoint {
+	if stages[stage][name] {
+		return func(ctx context.Context, appID string, p ivr.Params) answer {
+			return answer{Response: h.Engine.Handle(ctx, appID, name, p)}
+		}
+	}
+	return h.extension(stage, name)
+}
+
+func (h *Handler) handle(r *http.Request, run endpoint) answer {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		return ivr.Response{Status: ivr.StatusInvalidHTTPMethod}
+		return status(ivr.StatusInvalidHTTPMethod)
 	}
 	p, err := decode(r)
 	if err != nil {
-		return ivr.Response{Status: ivr.StatusMalformedParams}
+		return status(ivr.StatusMalformedParams)
 	}
 	if st := h.auth(p); st != "" {
-		return ivr.Response{Status: st}
+		return status(st)
 	}
 	if !h.Limit.Allow(p["app_id"]) {
-		return ivr.Response{Status: ivr.StatusRateLimitExceeded}
+		return status(ivr.StatusRateLimitExceeded)
 	}
-	return h.Engine.Handle(r.Context(), p["app_id"], name, p)
+	return run(r.Context(), p["app_id"], p)
 }
 
 // auth checks app_id and access_token: presence first, then the credentials.
@@ -108,10 +135,13 @@ func (h *Handler) log() *slog.Logger {
 	return slog.Default()
 }
 
-func write(w http.ResponseWriter, res ivr.Response) {
-	body := map[string]string{}
+func write(w http.ResponseWriter, res answer) {
+	body := map[string]any{}
 	for k, v := range res.Fields {
 		body[k] = v
+	}
+	if res.entries != nil {
+		body["entries"] = res.entries
 	}
 	body["status"] = res.Status
 	w.Header().Set("Content-Type", "application/json")

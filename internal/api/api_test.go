@@ -67,6 +67,8 @@ type rec struct{}
 func (rec) Inbound([]int16, time.Time)       {}
 func (rec) Outbound([]int16, time.Time)      {}
 func (rec) Finish(time.Time) (string, error) { return "http://x/r.mp3", nil }
+func (rec) Pause(time.Time, bool) bool       { return true }
+func (rec) Resume(time.Time) bool            { return true }
 
 type recorders struct{}
 
@@ -100,7 +102,8 @@ func newFixture(t *testing.T) *fixture {
 	return newFixtureWith(t, e, n)
 }
 
-func newFixtureWith(t *testing.T, e *ivr.Engine, n notifier) *fixture {
+// newFixtureWith serves e's API; opts complete the Handler (e.g. its Recordings).
+func newFixtureWith(t *testing.T, e *ivr.Engine, n notifier, opts ...func(*Handler, *http.ServeMux)) *fixture {
 	h := &Handler{Engine: e, Apps: func(id string) (string, error) {
 		switch id {
 		case "A1":
@@ -113,6 +116,9 @@ func newFixtureWith(t *testing.T, e *ivr.Engine, n notifier) *fixture {
 		return "", ErrNoApp
 	}}
 	mux := http.NewServeMux()
+	for _, o := range opts {
+		o(h, mux)
+	}
 	h.Register(mux)
 	f := &fixture{srv: httptest.NewServer(mux), e: e, n: n}
 	t.Cleanup(f.srv.Close)
@@ -132,6 +138,13 @@ func (f *fixture) session(t *testing.T) (string, *call) {
 
 func (f *fixture) post(t *testing.T, path, body string) string {
 	t.Helper()
+	st, _ := f.answer(t, path, body)["status"].(string)
+	return st
+}
+
+// answer posts body to path and returns the whole JSON answer.
+func (f *fixture) answer(t *testing.T, path, body string) map[string]any {
+	t.Helper()
 	res, err := http.Post(f.srv.URL+path, "application/x-www-form-urlencoded", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -140,11 +153,11 @@ func (f *fixture) post(t *testing.T, path, body string) string {
 	if res.StatusCode != 200 {
 		t.Fatalf("HTTP %d", res.StatusCode)
 	}
-	var out map[string]string
+	var out map[string]any
 	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	return out["status"]
+	return out
 }
 
 // TestMonitorStatuses reaches every Monitor status that can arise without later features.

@@ -11,7 +11,7 @@ package audio
 #include <unistd.h>
 #include <lame/lame.h>
 
-// One block of PCM waiting to be encoded.
+// One block of PCM waiting to be encoded: n samples, interleaved when the encoder is stereo.
 typedef struct ivrd_job {
 	struct ivrd_job *next;
 	int n;
@@ -23,6 +23,7 @@ typedef struct ivrd_job {
 typedef struct ivrd_aenc {
 	lame_global_flags *gf;
 	int fd;
+	int channels; // 1, or 2: jobs hold interleaved left, right samples
 	pthread_mutex_t mu;
 	pthread_cond_t cond; // a job finished, or the encoder left the workers
 	ivrd_job *head, *tail;
@@ -77,9 +78,12 @@ static void *ivrd_worker(void *arg) {
 
 			int err = 0;
 			long long nb = 0;
-			for (int off = 0; !failed && !err && off < j->n; off += 1152) {
-				int k = j->n - off < 1152 ? j->n - off : 1152;
-				int got = lame_encode_buffer(e->gf, j->pcm + off, NULL, k, out, (int)sizeof out);
+			int ch = e->channels, frames = j->n / ch;
+			for (int off = 0; !failed && !err && off < frames; off += 1152) {
+				int k = frames - off < 1152 ? frames - off : 1152;
+				int got = ch == 2
+					? lame_encode_buffer_interleaved(e->gf, j->pcm + 2 * off, k, out, (int)sizeof out)
+					: lame_encode_buffer(e->gf, j->pcm + off, NULL, k, out, (int)sizeof out);
 				if (got < 0) {
 					err = -1;
 					break;
@@ -118,11 +122,12 @@ static int ivrd_start_workers(int n, int nice) {
 	return workers > 0 ? 0 : err;
 }
 
-static ivrd_aenc *ivrd_aenc_new(lame_global_flags *gf, int fd) {
+static ivrd_aenc *ivrd_aenc_new(lame_global_flags *gf, int fd, int channels) {
 	ivrd_aenc *e = calloc(1, sizeof *e);
 	if (e == NULL) return NULL;
 	e->gf = gf;
 	e->fd = fd;
+	e->channels = channels;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	return e;
@@ -207,16 +212,17 @@ var (
 //
 // Write and Close must not be called concurrently with each other.
 type AsyncMP3Encoder struct {
-	e      *C.ivrd_aenc
-	gf     *C.lame_global_flags
-	f      *os.File
-	bytes  int64
-	closed bool
+	e        *C.ivrd_aenc
+	gf       *C.lame_global_flags
+	f        *os.File
+	channels int
+	bytes    int64
+	closed   bool
 }
 
-// NewAsyncMP3Encoder returns an encoder appending to f at kbps (see NewMP3Encoder). f must
-// stay open until Close has returned.
-func NewAsyncMP3Encoder(f *os.File, kbps int) (*AsyncMP3Encoder, error) {
+// NewAsyncMP3Encoder returns an encoder appending to f at kbps per channel, mono (channels 1)
+// or stereo (2; see NewMP3EncoderChannels). f must stay open until Close has returned.
+func NewAsyncMP3Encoder(f *os.File, kbps, channels int) (*AsyncMP3Encoder, error) {
 	startWorkers.Do(func() {
 		if rc := C.ivrd_start_workers(C.int(runtime.NumCPU()), C.int(EncoderNice)); rc != 0 {
 			workersErr = fmt.Errorf("audio: starting encoder threads: %w", syscall.Errno(rc))
@@ -225,26 +231,29 @@ func NewAsyncMP3Encoder(f *os.File, kbps int) (*AsyncMP3Encoder, error) {
 	if workersErr != nil {
 		return nil, workersErr
 	}
-	gf, err := newLAME(kbps)
+	gf, err := newLAME(kbps, channels)
 	if err != nil {
 		return nil, err
 	}
-	e := C.ivrd_aenc_new(gf, C.int(f.Fd()))
+	e := C.ivrd_aenc_new(gf, C.int(f.Fd()), C.int(channels))
 	if e == nil {
 		C.lame_close(gf)
 		return nil, errors.New("audio: out of memory")
 	}
-	return &AsyncMP3Encoder{e: e, gf: gf, f: f}, nil
+	return &AsyncMP3Encoder{e: e, gf: gf, f: f, channels: channels}, nil
 }
 
-// Write queues pcm (mono, Rate) for encoding. It returns the first failure of an earlier
-// block, if any; after a failure nothing more is written.
+// Write queues pcm (Rate; stereo interleaved left, right) for encoding. It returns the first
+// failure of an earlier block, if any; after a failure nothing more is written.
 func (a *AsyncMP3Encoder) Write(pcm []int16) error {
 	if a.closed {
 		return ErrEncoderClosed
 	}
 	if len(pcm) == 0 {
 		return nil
+	}
+	if len(pcm)%a.channels != 0 {
+		return fmt.Errorf("audio: %d samples do not make whole stereo frames", len(pcm))
 	}
 	rc := C.ivrd_aenc_submit(a.e, (*C.short)(unsafe.Pointer(&pcm[0])), C.int(len(pcm)), asyncMaxPending)
 	return asyncErr(rc)

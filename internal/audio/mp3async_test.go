@@ -44,7 +44,7 @@ func TestAsyncMP3EncoderMatchesSync(t *testing.T) {
 					return err
 				}
 				defer f.Close()
-				a, err := NewAsyncMP3Encoder(f, 32)
+				a, err := NewAsyncMP3Encoder(f, 32, 1)
 				if err != nil {
 					return err
 				}
@@ -87,7 +87,7 @@ func TestAsyncMP3EncoderWriteError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	a, err := NewAsyncMP3Encoder(f, 32)
+	a, err := NewAsyncMP3Encoder(f, 32, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,3 +116,17 @@ func (l *Local) Open(_ context.Context, key string) (*Object, error) {
 	}
 	return &Object{ReadSeekCloser: f, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
+
+// Delete removes a stored blob. A key that is not stored is not an error: deleting is
+// repeated safely (a crash between removing a recording's file and its row, say).
+func (l *Local) Delete(key string) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob: delete %s: %w", key, err)
+	}
+	syncDir(l.Dir)
+	return nil
+}

@@ -172,3 +172,27 @@ func TestLoadOrCreateSecretRace(t *testing.T) {
 		t.Fatalf("leftover temp files: %v", ents)
 	}
 }
+
+// TestLocalDelete: a deleted blob is gone (Open says ErrNotFound); deleting it again, or a key
+// never stored, is fine; a bad key is refused and touches nothing.
+func TestLocalDelete(t *testing.T) {
+	l := &Local{Dir: filepath.Join(t.TempDir(), "recordings")}
+	if err := l.PutFile("rec-1.mp3", writeFile(t, t.TempDir(), "x", []byte("data"))); err != nil {
+		t.Fatal(err)
+	}
+	outside := writeFile(t, filepath.Dir(l.Dir), "outside.mp3", []byte("keep"))
+	for _, key := range []string{"rec-1.mp3", "rec-1.mp3", "never.mp3"} {
+		if err := l.Delete(key); err != nil {
+			t.Fatalf("Delete(%q): %v", key, err)
+		}
+	}
+	if _, err := l.Open(context.Background(), "rec-1.mp3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after Delete: %v", err)
+	}
+	if err := l.Delete("../outside.mp3"); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("Delete(../outside.mp3): %v", err)
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Fatalf("a bad key removed a file outside the store: %v", err)
+	}
+}

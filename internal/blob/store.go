@@ -18,6 +18,8 @@ type Store interface {
 	// Open opens a stored blob; an error wrapping ErrNotFound when it is not stored. ctx
 	// bounds the reads too (a remote store streams the blob).
 	Open(ctx context.Context, key string) (*Object, error)
+	// Delete removes a stored blob; nil when it is not stored.
+	Delete(key string) error
 }
 
 // Object is a stored blob opened for reading. Close it.

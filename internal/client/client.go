@@ -31,6 +31,15 @@ const StatusOK = "success_ok"
 // err is set only when no answer could be had (network, HTTP status other than 200, bad JSON);
 // an API error is an answer whose "status" is not success_ok.
 func (c *Client) Call(ctx context.Context, path string, params url.Values) (map[string]string, error) {
+	var out map[string]string
+	if err := c.post(ctx, path, params, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// post calls an API endpoint (see Call) and decodes its JSON answer into out.
+func (c *Client) post(ctx context.Context, path string, params url.Values, out any) error {
 	v := url.Values{}
 	for k, x := range params {
 		v[k] = x
@@ -39,7 +48,7 @@ func (c *Client) Call(ctx context.Context, path string, params url.Values) (map[
 	v.Set("access_token", c.Token)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/open/"+path, strings.NewReader(v.Encode()))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	hc := c.HTTP
@@ -48,21 +57,20 @@ func (c *Client) Call(ctx context.Context, path string, params url.Values) (map[
 	}
 	res, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("client: %s: HTTP %d: %.200s", path, res.StatusCode, body)
+		return fmt.Errorf("client: %s: HTTP %d: %.200s", path, res.StatusCode, body)
 	}
-	var out map[string]string
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, fmt.Errorf("client: %s: %w", path, err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("client: %s: %w", path, err)
 	}
-	return out, nil
+	return nil
 }
 
 // Block invokes an IVR block ("middle/play", "end/hangup", ...) and returns its status.

@@ -31,6 +31,7 @@ type Config struct {
 	RTPPorts      PortRange     // RTP port range (zero: any)
 	PublicURL     string        // base of the URLs handed to apps (default http://<HTTP>)
 	URLTTL        time.Duration // lifetime of signed recording URLs
+	Retention     time.Duration // recordings are deleted this long after they were stored (0: kept forever)
 	IdleTimeout   time.Duration // hang up this long after a notification with no next block
 	PrepareBudget time.Duration // how long a request waits for msg synthesis/download
 	TZ            string        // for the date field of notifications, e.g. "+08:00" or "Asia/Singapore"
@@ -118,6 +119,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		{"rtp-ports", portRangeValue{p: &c.RTPPorts}, "RTP port range LOW-HIGH, e.g. 10000-20000 (empty: any free port)"},
 		{"public-url", stringValue{p: &c.PublicURL, check: httpURL}, "base URL apps reach ivrd at (default http://<http>)"},
 		{"url-ttl", durationValue{p: &c.URLTTL}, "lifetime of signed recording URLs"},
+		{"retention", durationValue{p: &c.Retention, allowZero: true}, "delete recordings (file and listing) this long after they were stored, e.g. 720h (0: keep them forever)"},
 		{"idle-timeout", durationValue{p: &c.IdleTimeout}, "hang up after this long with no next block"},
 		{"prepare-budget", durationValue{p: &c.PrepareBudget}, "how long a request waits for msg synthesis/download"},
 		{"tz", stringValue{p: &c.TZ, check: checkTZ}, "time zone of the notification date field (\"+08:00\" or an IANA name)"},

@@ -55,6 +55,8 @@ func TestBadSettingsAreRefusedWithNameAndReason(t *testing.T) {
 		{"store scheme", nil, []string{"--store", "mysql://u:p@h/db"}, `store: scheme "mysql"`},
 		{"store database", map[string]string{"IVRD_STORE": "postgres://u:p@127.0.0.1:5432"}, nil, "IVRD_STORE"},
 		{"store sslmode", nil, []string{"--store", "postgres://u@h/db?sslmode=sometimes"}, "store:"},
+		{"retention", nil, []string{"--retention", "30d"}, "retention: not a duration"},
+		{"env negative retention", map[string]string{"IVRD_RETENTION": "-1h"}, nil, "IVRD_RETENTION"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.env, tc.args...)
@@ -76,6 +78,12 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 	if c.RTPPorts != (PortRange{10000, 10100}) || c.DrainTimeout != 0 {
 		t.Fatalf("rtp ports %v drain %v", c.RTPPorts, c.DrainTimeout)
+	}
+	if c.Retention != 0 {
+		t.Fatalf("retention %v by default, want 0 (keep forever)", c.Retention)
+	}
+	if c, err := parse(t, map[string]string{"IVRD_RETENTION": "720h"}); err != nil || c.Retention != 720*time.Hour {
+		t.Fatalf("retention from the environment: %v, %v", c.Retention, err)
 	}
 	if c.PublicURL != "http://127.0.0.1:8080" {
 		t.Fatalf("public url %q", c.PublicURL)

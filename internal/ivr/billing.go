@@ -8,9 +8,12 @@ import (
 	"time"
 )
 
+// DefaultZone is the time zone of dates when none is configured: GMT+8, the original service's.
+var DefaultZone = time.FixedZone("GMT+8", 8*3600)
+
 // Billing turns a call's length into the final call fields.
 type Billing struct {
-	Location *time.Location     // for date; default GMT+8
+	Location *time.Location     // for date; default DefaultZone
 	Currency string             // default "SGD"
 	Rate     float64            // per started minute; default 0
 	Rates    map[string]float64 // per-minute rate by number prefix (longest wins); else Rate
@@ -31,7 +34,7 @@ func (b Billing) rateFor(number string) float64 {
 func (b Billing) finalFields(v url.Values, rec SessionRecord) {
 	loc := b.Location
 	if loc == nil {
-		loc = time.FixedZone("GMT+8", 8*3600)
+		loc = DefaultZone
 	}
 	v.Set("date", rec.StartedAt.In(loc).Format("2006-01-02 15:04:05"))
 	minutes := 0

@@ -103,6 +103,7 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 	msg := c.msg(MaxMsg)
 	maxDur := c.integer("max_duration", defaultRecordMaxSeconds, 1, maxCallSeconds, StatusInvalidMaxDur)
 	tag := c.tag()
+	channels := c.channels()
 	return &block{name: "record", msg: msg, tag: tag, target: target,
 		run: func(x *exec, pcm []int16) map[string]string {
 			if x.answer() != nil || x.play(pcm) != nil || x.play(beep) != nil {
@@ -114,7 +115,7 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 				return nil
 			}
 			id, start := newID("rec-", 10), time.Now()
-			r, err := x.e.d.Recorders.Start(RecordingInfo{ID: id, SessionID: x.s.id(), Kind: "record", Start: start})
+			r, err := x.e.d.Recorders.Start(RecordingInfo{ID: id, AppID: x.s.m.rec.AppID, SessionID: x.s.id(), Kind: "record", Start: start, Channels: channels})
 			if err != nil {
 				x.e.log.Error("record: start", "session", x.s.id(), "err", err)
 				return nil
@@ -123,7 +124,7 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 				_, _ = r.Finish(start)
 				return nil
 			}
-			x.s.taps.set(false, r)
+			x.s.taps.setRecord(r, channels == 2)
 			limit := time.NewTimer(time.Duration(maxDur) * time.Second)
 		wait:
 			for {
@@ -141,7 +142,7 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 				}
 			}
 			limit.Stop()
-			x.s.taps.set(false, nil)
+			x.s.taps.setRecord(nil, false)
 			url, err := r.Finish(time.Now())
 			if err != nil {
 				x.e.log.Error("record: finish", "session", x.s.id(), "err", err)

@@ -75,12 +75,14 @@ type Recorders interface {
 	Start(info RecordingInfo) (Recording, error)
 }
 
-// RecordingInfo describes a recording to start.
+// RecordingInfo describes a recording to start (or, after a crash, to find again).
 type RecordingInfo struct {
 	ID        string // recording id, e.g. "rec-<session>-monitor"
+	AppID     string
 	SessionID string
-	Kind      string // "monitor" or "record"
-	Start     time.Time
+	Kind      string    // "monitor" or "record"
+	Start     time.Time // zero when a crash left it unknown (a Record block's)
+	Channels  int       // 1 (mono: both directions mixed) or 2 (dual: caller left, what it hears right)
 }
 
 // Recording is a running recording: it taps a call's audio until finished.
@@ -88,6 +90,11 @@ type Recording interface {
 	audio.Tap
 	// Finish stops capture at end, completes and stores the file, and returns its signed URL.
 	Finish(end time.Time) (url string, err error)
+	// Pause stops taking audio from at until Resume: the paused part is silence in the file,
+	// or with skip left out of it. It reports whether it paused (false: already paused).
+	Pause(at time.Time, skip bool) bool
+	// Resume takes audio again from at. It reports whether it resumed (false: not paused).
+	Resume(at time.Time) bool
 }
 
 // DialogCall is a Call that can describe its SIP dialog (Call-ID, tags, remote target, route
@@ -154,7 +161,7 @@ type Journal interface {
 
 // RecordingFiles finds recordings again after a crash.
 type RecordingFiles interface {
-	// Recover finishes recording id as far as it was written, stores it and returns its
-	// signed URL and length; url is "" when nothing usable was recorded.
-	Recover(id string) (url string, length time.Duration, err error)
+	// Recover finishes the recording info describes as far as it was written, stores it and
+	// returns its signed URL and length; url is "" when nothing usable was recorded.
+	Recover(info RecordingInfo) (url string, length time.Duration, err error)
 }

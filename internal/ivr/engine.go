@@ -352,7 +352,7 @@ func (e *Engine) lineDown(s *session) {
 	if err != nil {
 		e.log.Error("call end", "session", s.id(), "err", err)
 	}
-	s.taps.set(true, nil)
+	s.taps.setMonitor(nil)
 	e.flush(s)
 	if r != nil {
 		e.wg.Add(1)

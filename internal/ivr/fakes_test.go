@@ -228,9 +228,42 @@ func (fakePrompter) Prepare(ctx context.Context, msg string) ([]int16, error) {
 
 type fakeRecording struct {
 	mu       sync.Mutex
+	info     RecordingInfo
 	id       string
 	in, out  int
 	finished time.Time
+	pauses   []string // "pause skip", "pause silence", "resume", in order
+}
+
+func (r *fakeRecording) Pause(at time.Time, skip bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.pauses); n > 0 && r.pauses[n-1] != "resume" {
+		return false
+	}
+	if skip {
+		r.pauses = append(r.pauses, "pause skip")
+	} else {
+		r.pauses = append(r.pauses, "pause silence")
+	}
+	return true
+}
+
+func (r *fakeRecording) Resume(at time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.pauses); n == 0 || r.pauses[n-1] == "resume" {
+		return false
+	}
+	r.pauses = append(r.pauses, "resume")
+	return true
+}
+
+// paused returns the pause and resume calls so far.
+func (r *fakeRecording) paused() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.pauses, ", ")
 }
 
 func (r *fakeRecording) Inbound(pcm []int16, at time.Time) {
@@ -269,16 +302,23 @@ func (f *fakeRecorders) Start(info RecordingInfo) (Recording, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := &fakeRecording{id: info.ID}
+	r := &fakeRecording{id: info.ID, info: info}
 	f.recs = append(f.recs, r)
 	return r, nil
 }
 
-// fakeFiles recovers every recording with the URL its live Finish would have given.
-type fakeFiles struct{ length time.Duration }
+// fakeFiles recovers every recording with the URL its live Finish would have given; infos,
+// when set, collects what it was asked for.
+type fakeFiles struct {
+	length time.Duration
+	infos  *[]RecordingInfo
+}
 
-func (f fakeFiles) Recover(id string) (string, time.Duration, error) {
-	return recordingURL(id), f.length, nil
+func (f fakeFiles) Recover(info RecordingInfo) (string, time.Duration, error) {
+	if f.infos != nil {
+		*f.infos = append(*f.infos, info)
+	}
+	return recordingURL(info.ID), f.length, nil
 }
 
 type sent struct {

@@ -297,6 +297,19 @@ func TestRecoveryMatchesLive(t *testing.T) {
 			monitor(r, c, sid)
 			r.mustDo("hold", Params{"session": sid})
 		}},
+		{"monitored, paused with skip", func(r *rig, c *fakeCall, sid string) {
+			monitor(r, c, sid)
+			if st := r.e.PauseMonitor("A1", Params{"session": sid, "pause_behavior": "skip"}).Status; st != StatusOK {
+				r.t.Fatal(st)
+			}
+		}},
+		{"monitored, paused and resumed", func(r *rig, c *fakeCall, sid string) {
+			monitor(r, c, sid)
+			r.e.PauseMonitor("A1", Params{"session": sid})
+			if st := r.e.ResumeMonitor("A1", Params{"session": sid}).Status; st != StatusOK {
+				r.t.Fatal(st)
+			}
+		}},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package ivr
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -214,6 +215,48 @@ func (m *machine) recording(run int, kind, id, target, tag string, start time.Ti
 		m.rec.Owed[i].Recording = id
 	}
 	m.note(Entry{Event: evRecording, Run: run, Block: kind, Result: map[string]string{"recording": id}})
+	return nil
+}
+
+// pause: the app pauses the Monitor recording at at; the paused part is silence in the file,
+// or left out of it (behavior PauseSkip). Pausing a paused recording is refused: the engine
+// answers it as done without a transition.
+func (m *machine) pause(behavior string, at time.Time) error {
+	if err := m.enter(evPause); err != nil {
+		return err
+	}
+	mon := m.rec.Monitor
+	switch {
+	case mon == nil || mon.Stored:
+		return m.refuse(evPause, "no Monitor recording")
+	case mon.Pause != nil:
+		return m.refuse(evPause, "already paused")
+	}
+	x := *mon
+	x.Pause = &MonitorPause{Since: at, Behavior: behavior}
+	m.rec.Monitor = &x
+	m.note(Entry{Event: evPause, Block: "monitor", Params: map[string]string{"pause_behavior": behavior}})
+	return nil
+}
+
+// resume: the app resumes the paused Monitor recording at at. A pause with skip adds what it
+// left out to Skipped: the call lasted that much longer than its recording.
+func (m *machine) resume(at time.Time) error {
+	if err := m.enter(evResume); err != nil {
+		return err
+	}
+	mon := m.rec.Monitor
+	if mon == nil || mon.Pause == nil {
+		return m.refuse(evResume, "not paused")
+	}
+	x := *mon
+	paused := max(at.Sub(x.Pause.Since), 0)
+	if x.Pause.Behavior == PauseSkip {
+		x.Skipped += paused
+	}
+	x.Pause = nil
+	m.rec.Monitor = &x
+	m.note(Entry{Event: evResume, Block: "monitor", Result: map[string]string{"paused_ms": strconv.FormatInt(paused.Milliseconds(), 10)}})
 	return nil
 }
 

@@ -41,8 +41,8 @@ func (o *outbox) Notify(n Notification) error {
 // noFiles recovers every recording as "nothing recorded" except those named rec-*, which get a URL.
 type noFiles struct{}
 
-func (noFiles) Recover(id string) (string, time.Duration, error) {
-	return "http://ivrd.test/recordings/" + id + ".mp3", 3 * time.Second, nil
+func (noFiles) Recover(info RecordingInfo) (string, time.Duration, error) {
+	return "http://ivrd.test/recordings/" + info.ID + ".mp3", 3 * time.Second, nil
 }
 
 // machineHarness drives one session's machine through the engine's own flush (journal, then
@@ -117,7 +117,7 @@ func (h *machineHarness) step(op byte) {
 	before, _ := json.Marshal(m.rec)
 	newsBefore := len(m.news)
 	var err error
-	switch op % 26 {
+	switch op % 28 {
 	case 0:
 		_, err = m.accept(acceptance{name: "play", target: "http://app.test/p"})
 	case 1:
@@ -172,6 +172,10 @@ func (h *machineHarness) step(op byte) {
 		_, err = m.accept(acceptance{name: "monitor", target: "http://app.test/n"})
 	case 25:
 		_, err = m.accept(acceptance{name: "play", end: true}) // no notify_url: hangs up after
+	case 26:
+		err = m.pause([]string{PauseSilence, PauseSkip}[int(op/28)%2], m.clock())
+	case 27:
+		err = m.resume(m.clock())
 	}
 	if err != nil {
 		var ie *IllegalError

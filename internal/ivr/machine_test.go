@@ -45,8 +45,11 @@ func fixture(phase Phase, line Line, event string) *machine {
 	m.rec.Runs = 1
 	m.rec.Current = &Running{Run: 1, Name: "play"}
 	m.rec.Owed = []Owed{{Kind: OwedBlock, Run: 1, Notice: Notice{Block: "play", Target: "http://app.test/p"}}}
-	if event == evStored {
+	switch event {
+	case evStored, evPause:
 		m.rec.Monitor = &MonitorRecord{RecordingID: "rec-1", StartedAt: clk.t}
+	case evResume:
+		m.rec.Monitor = &MonitorRecord{RecordingID: "rec-1", StartedAt: clk.t, Pause: &MonitorPause{Since: clk.t, Behavior: PauseSkip}}
 	}
 	if event == evClose {
 		m.rec.Owed, m.rec.Current = nil, nil
@@ -83,6 +86,10 @@ func fire(m *machine, event string) error {
 		return m.timeout()
 	case evRecording:
 		return m.recording(1, "monitor", "rec-1", "http://app.test/m", "", m.clock())
+	case evPause:
+		return m.pause(PauseSkip, m.clock())
+	case evResume:
+		return m.resume(m.clock())
 	case evDone:
 		return m.done(1, nil, false)
 	case evDown:
@@ -170,6 +177,14 @@ func TestTransitionContents(t *testing.T) {
 			m.rec.Monitor = &MonitorRecord{RecordingID: "rec-0", Stored: true}
 			return m
 		}, func(m *machine) error { return m.stored("u") }},
+		{"pause without a Monitor recording", func() *machine { return fixture(PhaseIdle, LineUp, "") },
+			func(m *machine) error { return m.pause(PauseSilence, m.clock()) }},
+		{"pause a paused recording", func() *machine { return fixture(PhaseIdle, LineUp, evResume) },
+			func(m *machine) error { return m.pause(PauseSilence, m.clock()) }},
+		{"resume a recording not paused", func() *machine { return fixture(PhaseIdle, LineUp, evPause) },
+			func(m *machine) error { return m.resume(m.clock()) }},
+		{"resume without a Monitor recording", func() *machine { return fixture(PhaseRunning, LineUp, "") },
+			func(m *machine) error { return m.resume(m.clock()) }},
 		{"queued what is not owed", func() *machine { return fixture(PhaseIdle, LineUp, "") },
 			func(m *machine) error { return m.queued([]int{3}) }},
 		{"close while notifications are owed", func() *machine { return fixture(PhaseSettled, LineDown, "") },

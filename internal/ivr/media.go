@@ -6,11 +6,13 @@ import (
 )
 
 // tapSet fans a call's audio out to the recordings running on it: the Monitor recording hears
-// both directions, a Record block's recording hears only the caller.
+// both directions, a Record block's recording hears only the caller (both directions too when
+// it is dual: the caller left, what the caller hears right).
 type tapSet struct {
-	mu      sync.Mutex
-	monitor Recording
-	record  Recording
+	mu        sync.Mutex
+	monitor   Recording
+	record    Recording
+	recordOut bool // the Record block's recording hears what the caller hears as well
 }
 
 func (t *tapSet) Inbound(pcm []int16, at time.Time) {
@@ -27,21 +29,32 @@ func (t *tapSet) Inbound(pcm []int16, at time.Time) {
 
 func (t *tapSet) Outbound(pcm []int16, at time.Time) {
 	t.mu.Lock()
-	m := t.monitor
+	m, r := t.monitor, t.record
+	if !t.recordOut {
+		r = nil
+	}
 	t.mu.Unlock()
 	if m != nil {
 		m.Outbound(pcm, at)
 	}
+	if r != nil {
+		r.Outbound(pcm, at)
+	}
 }
 
-func (t *tapSet) set(monitor bool, r Recording) {
+// setMonitor makes r (nil: nothing) the Monitor recording.
+func (t *tapSet) setMonitor(r Recording) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if monitor {
-		t.monitor = r
-	} else {
-		t.record = r
-	}
+	t.monitor = r
+}
+
+// setRecord makes r (nil: nothing) the Record block's recording; with both it hears what the
+// caller hears as well.
+func (t *tapSet) setRecord(r Recording, both bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.record, t.recordOut = r, both
 }
 
 // keypad buffers the keys a caller presses for the block that listens (Gather, Record). Keys

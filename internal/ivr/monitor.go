@@ -13,6 +13,7 @@ var monitorSpec = blockSpec{parse: func(c *checker) *block {
 	if monTarget == "" {
 		monTarget = target
 	}
+	channels := c.channels()
 	return &block{name: "monitor", msg: msg, tag: tag, target: target,
 		check: func(s *session) string {
 			if s.m.rec.Monitor != nil {
@@ -24,19 +25,21 @@ var monitorSpec = blockSpec{parse: func(c *checker) *block {
 			if x.answer() != nil || x.play(pcm) != nil {
 				return nil // ended before recording began: nothing was recorded
 			}
-			x.startMonitor(monTarget, tag)
+			x.startMonitor(monTarget, tag, channels)
 			return nil
 		}}
-}} // startMonitor starts recording both directions of the call. From then on the session owes
+}}
+
+// startMonitor starts recording both directions of the call. From then on the session owes
 // the Monitor result; if the call ended meanwhile the recording is finished at once.
-func (x *exec) startMonitor(target, tag string) {
+func (x *exec) startMonitor(target, tag string, channels int) {
 	e, s := x.e, x.s
 	if !x.mayRecord() {
 		return
 	}
 	now := time.Now()
 	id := newID("rec-", 10)
-	r, err := e.d.Recorders.Start(RecordingInfo{ID: id, SessionID: s.id(), Kind: "monitor", Start: now})
+	r, err := e.d.Recorders.Start(RecordingInfo{ID: id, AppID: s.m.rec.AppID, SessionID: s.id(), Kind: "monitor", Start: now, Channels: channels})
 	if err != nil {
 		e.log.Error("monitor: start recording", "session", s.id(), "err", err)
 		return
@@ -52,7 +55,7 @@ func (x *exec) startMonitor(target, tag string) {
 		return
 	}
 	e.flush(s)
-	s.taps.set(true, r)
+	s.taps.setMonitor(r)
 }
 
 // mayRecord reports whether the block may start a recording: it is current and the call up.

@@ -97,6 +97,29 @@ func (c *checker) oneOf(name, def, status string, allowed ...string) string {
 	return v
 }
 
+// The channels values of Monitor and Record (ours).
+const (
+	ChannelsMono = "mono" // both directions mixed into one channel (the default)
+	ChannelsDual = "dual" // stereo: the caller left, everything ivrd sends the caller right
+)
+
+// ChannelsName is how the API names a recording of n channels: mono or dual.
+func ChannelsName(n int) string {
+	if n == 2 {
+		return ChannelsDual
+	}
+	return ChannelsMono
+}
+
+// channels checks the optional channels parameter (ours, after a block's documented ones) and
+// returns the recording's channel count: 1 for mono, 2 for dual.
+func (c *checker) channels() int {
+	if c.oneOf("channels", ChannelsMono, StatusInvalidChannels, ChannelsMono, ChannelsDual) == ChannelsDual {
+		return 2
+	}
+	return 1
+}
+
 // checkNotifyURL returns "" when u is an absolute http(s) URL of at most 4000 characters whose
 // host resolves, to an address the outbound policy allows, else the status.
 func (e *Engine) checkNotifyURL(ctx context.Context, u string) string {

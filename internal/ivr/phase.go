@@ -47,6 +47,8 @@ const (
 	evFail      = "fail"      // the call could not be set up (answer refused or dropped)
 	evTimeout   = "timeout"   // no block came within the idle timeout
 	evRecording = "recording" // a Monitor or Record recording started
+	evPause     = "pause"     // the app paused the Monitor recording (monitor/pause)
+	evResume    = "resume"    // the app resumed it (monitor/resume)
 	evDone      = "done"      // a block finished: its notification is final
 	evDown      = "down"      // the call is over (far end, our hang-up, or a crash)
 	evStored    = "stored"    // the Monitor recording is finished and stored
@@ -83,6 +85,8 @@ var rules = []rule{
 	{evFail, []Phase{PhaseRunning, PhaseHeld}, []Line{LineRinging, LineAnswering}, "ending"},
 	{evTimeout, []Phase{PhaseRinging, PhaseIdle}, []Line{LineRinging, LineUp}, "ending"},
 	{evRecording, []Phase{PhaseRunning}, []Line{LineUp}, "same"},
+	{evPause, []Phase{PhaseRunning, PhaseHeld, PhaseIdle}, []Line{LineUp}, "same"},
+	{evResume, []Phase{PhaseRunning, PhaseHeld, PhaseIdle}, []Line{LineUp}, "same"},
 	{evDone, []Phase{PhaseRunning, PhaseHeld, PhaseIdle, PhaseEnding}, nil, "idle; ending if the block hung up or the call is over; same for a block no longer current"},
 	{evDown, notEnded[:5], notDown, "ending (line down)"},
 	{evStored, []Phase{PhaseEnding}, []Line{LineDown}, "same"},

@@ -85,11 +85,26 @@ func (o Owed) final() bool { return o.ID > 0 }
 
 // MonitorRecord is the session's Monitor recording.
 type MonitorRecord struct {
-	RecordingID string    `json:"recording_id"`
-	StartedAt   time.Time `json:"started_at"`
-	Stored      bool      `json:"stored,omitempty"` // finished and stored (URL empty: nothing usable)
-	URL         string    `json:"url,omitempty"`
+	RecordingID string        `json:"recording_id"`
+	StartedAt   time.Time     `json:"started_at"`
+	Pause       *MonitorPause `json:"pause,omitempty"`   // paused now (monitor/pause)
+	Skipped     time.Duration `json:"skipped,omitempty"` // left out of the file by pauses with skip, resumed since
+	Stored      bool          `json:"stored,omitempty"`  // finished and stored (URL empty: nothing usable)
+	URL         string        `json:"url,omitempty"`
 }
+
+// MonitorPause is a pause of the Monitor recording: since when, and whether the paused part is
+// silence in the file or left out of it (PauseSilence, PauseSkip).
+type MonitorPause struct {
+	Since    time.Time `json:"since"`
+	Behavior string    `json:"behavior"`
+}
+
+// The pause_behavior values of monitor/pause.
+const (
+	PauseSilence = "silence"
+	PauseSkip    = "skip"
+)
 
 // DeliveryID is the outbox delivery id of a session's owed notification number id: the same
 // on every attempt to queue it, so the outbox stores it once whatever crashes in between.
@@ -114,6 +129,10 @@ func (r SessionRecord) clone() SessionRecord {
 	}
 	if r.Monitor != nil {
 		x := *r.Monitor
+		if x.Pause != nil {
+			p := *x.Pause
+			x.Pause = &p
+		}
 		c.Monitor = &x
 	}
 	c.Dialog = append([]byte(nil), r.Dialog...)

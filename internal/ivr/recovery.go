@@ -3,6 +3,7 @@ package ivr
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -44,14 +45,14 @@ func (e *Engine) recoverSession(rec SessionRecord, files RecordingFiles) (int, e
 	m := &s.m
 	end := rec.EndedAt
 	urls := map[string]string{}
-	for _, id := range recordingsOwed(rec) {
-		url, length, err := files.Recover(id)
+	for _, info := range recordingsOwed(rec) {
+		url, length, err := files.Recover(info)
 		if err != nil {
-			return 0, fmt.Errorf("recording %s: %w", id, err)
+			return 0, fmt.Errorf("recording %s: %w", info.ID, err)
 		}
-		urls[id] = url
-		if mon := rec.Monitor; mon != nil && mon.RecordingID == id && end.IsZero() {
-			end = mon.StartedAt.Add(length) // the call lasted at least as long as its recording
+		urls[info.ID] = url
+		if mon := rec.Monitor; mon != nil && mon.RecordingID == info.ID && end.IsZero() {
+			end = monitorEnd(mon, length)
 		}
 	}
 	if end.IsZero() {
@@ -82,14 +83,36 @@ func (e *Engine) recoverSession(rec SessionRecord, files RecordingFiles) (int, e
 	return n, e.flush(s)
 }
 
-// recordingsOwed lists the recordings whose URL rec still owes the app.
-func recordingsOwed(rec SessionRecord) []string {
-	var ids []string
-	for _, o := range rec.Owed {
-		if o.Recording != "" && !o.final() && (o.Kind != OwedMonitor || rec.Monitor == nil || !rec.Monitor.Stored) {
-			ids = append(ids, o.Recording)
-		}
+// monitorEnd is when a call whose Monitor recording plays for length ended, at the least:
+// the call lasted as long as its recording, and the parts pauses with skip left out of it
+// (up to the pause it was in, if any).
+func monitorEnd(mon *MonitorRecord, length time.Duration) time.Time {
+	end := mon.StartedAt.Add(length + mon.Skipped)
+	if p := mon.Pause; p != nil && p.Behavior == PauseSkip && p.Since.After(end) {
+		end = p.Since
 	}
-	slices.Sort(ids)
-	return slices.Compact(ids)
+	return end
+}
+
+// recordingsOwed lists the recordings whose URL rec still owes the app, sorted by id.
+func recordingsOwed(rec SessionRecord) []RecordingInfo {
+	var out []RecordingInfo
+	for _, o := range rec.Owed {
+		if o.Recording == "" || o.final() || (o.Kind == OwedMonitor && rec.Monitor != nil && rec.Monitor.Stored) {
+			continue
+		}
+		if slices.ContainsFunc(out, func(i RecordingInfo) bool { return i.ID == o.Recording }) {
+			continue
+		}
+		info := RecordingInfo{ID: o.Recording, AppID: rec.AppID, SessionID: rec.ID, Kind: "record"}
+		if o.Kind == OwedMonitor {
+			info.Kind = "monitor"
+			if rec.Monitor != nil {
+				info.Start = rec.Monitor.StartedAt
+			}
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b RecordingInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }

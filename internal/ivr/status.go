@@ -21,6 +21,18 @@ const (
 	StatusMonitorInProgress    = "error_monitor_in_progress"
 )
 
+// Statuses of ivrd's extensions (spec §7: ours, absent from the original service).
+const (
+	StatusInvalidChannels      = "error_invalid_channels"        // Monitor, Record: channels not mono or dual
+	StatusInvalidPauseBehavior = "error_invalid_pause_behavior"  // monitor/pause, resume: not silence or skip
+	StatusMonitorNotInProgress = "error_monitor_not_in_progress" // monitor/pause, resume: no Monitor recording
+	StatusRecordingNotFound    = "error_recording_not_found"     // recordings/get, delete: no such recording
+	StatusInvalidFrom          = "error_invalid_from"            // recordings/list: from is not a date
+	StatusInvalidTo            = "error_invalid_to"              // recordings/list: to is not a date, or before from
+	StatusInvalidPage          = "error_invalid_page"            // recordings/list: page is not 1 or more
+	StatusInvalidPageSize      = "error_invalid_page_size"       // recordings/list: page_size is not 1..100
+)
+
 // Missing is the status for a missing required parameter: error_<name>_param_missing.
 func Missing(name string) string { return "error_" + name + "_param_missing" }
 

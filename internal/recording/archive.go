@@ -18,6 +18,8 @@ type Blobs interface {
 	PutFile(key, src string) error
 	// Open opens a stored blob; an error wrapping blob.ErrNotFound when it is not stored.
 	Open(ctx context.Context, key string) (*blob.Object, error)
+	// Delete removes a stored blob; nil when it is not stored.
+	Delete(key string) error
 }
 
 // Signer makes a stored recording's download URL (blob.Signer).
@@ -30,6 +32,7 @@ type ArchiveConfig struct {
 	Recorder *Recorder // where recordings are written while calls run
 	Blobs    Blobs     // where finished recordings go
 	Signer   Signer    // signs their URLs
+	Catalog  *Catalog  // lists what is stored (nil: nothing is listed)
 	Log      *slog.Logger
 	// Pieces, when set, receives each running recording's MP3 in pieces while its call runs
 	// (every UploadInterval, default DefaultUploadInterval), so that any node can finish the
@@ -40,16 +43,17 @@ type ArchiveConfig struct {
 }
 
 // Archive owns a recording's life from start to signed URL: it starts recordings in the
-// Recorder (and their uploads to Pieces); finishing one moves its MP3 into the blob store and
-// signs its URL; and after a crash it finds a recording again in whatever state the crash
-// left it (being written, finished but not stored, stored, or only uploaded in pieces) and
-// completes it the same way.
+// Recorder (and their uploads to Pieces); finishing one moves its MP3 into the blob store,
+// adds it to the Catalog and signs its URL; and after a crash it finds a recording again in
+// whatever state the crash left it (being written, finished but not stored, stored, or only
+// uploaded in pieces) and completes it the same way.
 type Archive struct {
-	rec    *Recorder
-	blobs  Blobs
-	signer Signer
-	log    *slog.Logger
-	up     *uploader // nil without Pieces
+	rec     *Recorder
+	blobs   Blobs
+	signer  Signer
+	catalog *Catalog
+	log     *slog.Logger
+	up      *uploader // nil without Pieces
 }
 
 // NewArchive makes an Archive.
@@ -61,7 +65,7 @@ func NewArchive(cfg ArchiveConfig) (*Archive, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Archive{rec: cfg.Recorder, blobs: cfg.Blobs, signer: cfg.Signer, log: log}
+	a := &Archive{rec: cfg.Recorder, blobs: cfg.Blobs, signer: cfg.Signer, catalog: cfg.Catalog, log: log}
 	if cfg.Pieces != nil {
 		a.up = newUploader(cfg.Pieces, cfg.UploadInterval, log)
 	}
@@ -74,20 +78,31 @@ func (a *Archive) Close() error { return nil }
 // key is recording id's name in the blob store.
 func key(id string) string { return id + ".mp3" }
 
+// Info describes a recording: what the Catalog lists it as.
+type Info struct {
+	ID        string
+	AppID     string
+	SessionID string
+	Kind      string    // KindMonitor or KindRecord
+	Start     time.Time // the file's time zero; in Recover, zero when not known
+	Channels  int       // Mono or Dual (Start; Recover reads it from the file)
+}
+
 // Take is a recording running in the Archive. It is an audio.Tap.
 type Take struct {
 	*Recording
-	a  *Archive
-	up *upload // nil without Pieces
+	a    *Archive
+	info Info
+	up   *upload // nil without Pieces
 }
 
-// Start begins recording id, whose time zero is start.
-func (a *Archive) Start(id string, start time.Time) (*Take, error) {
-	r, err := a.rec.Start(id, start)
+// Start begins a recording as info describes it.
+func (a *Archive) Start(info Info) (*Take, error) {
+	r, err := a.rec.Start(info.ID, info.Start, info.Channels)
 	if err != nil {
 		return nil, err
 	}
-	return &Take{Recording: r, a: a, up: a.up.start(key(id), r.PartPath())}, nil
+	return &Take{Recording: r, a: a, info: info, up: a.up.start(key(info.ID), r.PartPath())}, nil
 }
 
 // Finish ends the recording at end, stores the MP3 and returns its signed URL. If writing
@@ -98,80 +113,120 @@ func (t *Take) Finish(end time.Time) (string, error) {
 	if res.Path == "" {
 		return "", ferr
 	}
-	url, err := t.a.storeLive(t.ID(), res.Path)
-	if err != nil {
-		return "", errors.Join(ferr, err)
-	}
-	return url, ferr
+	url, err := t.a.storeLive(t.info, res)
+	return url, errors.Join(ferr, err)
 }
 
-// store moves a finished file into the blob store, drops its pieces and signs its URL.
-func (a *Archive) store(id, path string) (string, error) {
-	if err := a.blobs.PutFile(key(id), path); err != nil {
+// store moves a finished file into the blob store, drops its pieces, catalogues it and signs
+// its URL.
+func (a *Archive) store(info Info, res Result) (string, error) {
+	if err := a.blobs.PutFile(key(info.ID), res.Path); err != nil {
 		return "", err
 	}
-	a.dropPieces(id)
-	return a.signer.URL(key(id), time.Now()), nil
+	a.dropPieces(info.ID)
+	return a.catalogue(info, res)
 }
 
-// Recover completes recording id after a crash and returns its signed URL and length. A
-// recording still being written is cut at its last whole MP3 frame; one finished but not
-// stored is stored; one already stored is signed again; one this node has no file of (its
-// call ran on a node that died) is rebuilt from the pieces uploaded while it ran
-// (fromPieces). url is "" (and err nil) when nothing of it exists or nothing was recorded
-// (no whole frame); an error (the blob store unavailable) leaves it for a later attempt.
-func (a *Archive) Recover(id string) (url string, length time.Duration, err error) {
-	res, err := Recover(a.rec.PartPath(id))
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist): // finished before the crash, maybe stored too
-		res.Path = a.rec.Path(id)
-		res.Duration, err = MP3Duration(res.Path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return a.stored(id)
-		}
-		if errors.Is(err, ErrNoFrames) {
-			res.Duration, err = 0, nil
-		}
-		if err != nil {
-			return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
-		}
-	default:
-		return "", 0, err
+// catalogue adds a stored recording to the catalog and signs its URL. A recording stored
+// but not catalogued still has its URL returned, with the error.
+func (a *Archive) catalogue(info Info, res Result) (string, error) {
+	k := key(info.ID)
+	url := a.signer.URL(k, time.Now())
+	if a.catalog == nil {
+		return url, nil
 	}
-	if res.Duration == 0 {
+	err := a.catalog.add(Entry{ID: info.ID, AppID: info.AppID, SessionID: info.SessionID, Kind: info.Kind,
+		Started: info.Start, Duration: res.Duration, Size: res.Bytes, Channels: res.Channels, Key: k})
+	if err != nil {
+		err = fmt.Errorf("recording: catalog %s: %w", info.ID, err)
+	}
+	return url, err
+}
+
+// Recover completes the recording info describes after a crash and returns its signed URL
+// and length. A recording still being written is cut at its last whole MP3 frame; one
+// finished but not stored is stored; one already stored is signed again; one this node has no
+// file of (its call ran on a node that died) is rebuilt from the pieces uploaded while it ran
+// (fromPieces). Each is catalogued (again). url is "" (and err nil) when nothing of it exists
+// or nothing was recorded (no whole frame); an error (the blob store unavailable) leaves it
+// for a later attempt. When info.Start is zero the start is taken as the file's last write
+// less its length.
+func (a *Archive) Recover(info Info) (url string, length time.Duration, err error) {
+	id := info.ID
+	stored := false
+	var written time.Time // the file's last write
+	res, err := Recover(a.rec.PartPath(id))
+	if errors.Is(err, fs.ErrNotExist) { // finished before the crash, maybe stored too
+		res, err = describe(a.rec.Path(id))
+		if errors.Is(err, fs.ErrNotExist) {
+			res, written, err = a.inStore(id)
+			if err == nil && res.Path == "" && a.up != nil {
+				return a.fromPieces(info)
+			}
+			stored = true
+		}
+	}
+	switch {
+	case err != nil:
+		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
+	case res.Path == "":
+		a.log.Warn("recording missing after a crash", "id", id)
+		return "", 0, nil
+	case res.Duration == 0 && !stored:
 		a.log.Warn("recovered recording is empty", "id", id)
 		_ = os.Remove(res.Path)
 		a.dropPieces(id)
 		return "", 0, nil
 	}
-	if url, err = a.store(id, res.Path); err != nil {
+	if !stored {
+		if st, err := os.Stat(res.Path); err == nil {
+			written = st.ModTime()
+		}
+	}
+	if info.Start.IsZero() && !written.IsZero() {
+		info.Start = written.Add(-res.Duration)
+	}
+	if stored {
+		a.dropPieces(id) // left if the crash came between storing and dropping them
+		url, err = a.catalogue(info, res)
+	} else {
+		url, err = a.store(info, res)
+	}
+	if url == "" {
 		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
 	}
 	a.log.Info("recording recovered", "id", id, "duration", res.Duration)
-	return url, res.Duration, nil
+	return url, res.Duration, err
 }
 
-// stored signs recording id's URL if the blob store has it, else rebuilds it from its pieces.
-func (a *Archive) stored(id string) (string, time.Duration, error) {
+// describe reads what a finished recording's file holds; a file without a whole frame holds
+// nothing (Duration 0).
+func describe(path string) (Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Result{}, err
+	}
+	defer f.Close()
+	s, err := ScanFrames(f)
+	if errors.Is(err, ErrNoFrames) {
+		return Result{Path: path}, nil
+	}
+	return Result{Path: path, Duration: s.Duration, Bytes: s.End, Channels: s.Channels}, err
+}
+
+// inStore describes recording id's object in the blob store and when it was written; Path
+// (the key, as a marker) is "" when it is not stored. Other failures of the store are errors.
+func (a *Archive) inStore(id string) (Result, time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), recoverTimeout)
 	defer cancel()
 	f, err := a.blobs.Open(ctx, key(id))
 	if errors.Is(err, blob.ErrNotFound) {
-		if a.up != nil {
-			return a.fromPieces(id)
-		}
-		a.log.Warn("recording missing after a crash", "id", id)
-		return "", 0, nil
+		return Result{}, time.Time{}, nil
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
+		return Result{}, time.Time{}, err
 	}
+	defer f.Close()
 	s, err := ScanFrames(f)
-	f.Close()
-	if err != nil {
-		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
-	}
-	a.dropPieces(id) // left if the crash came between storing and dropping them
-	return a.signer.URL(key(id), time.Now()), s.Duration, nil
+	return Result{Path: key(id), Duration: s.Duration, Bytes: s.End, Channels: s.Channels}, f.ModTime, err
 }

@@ -109,7 +109,7 @@ func TestArchiveS3UploadsPieces(t *testing.T) {
 	a := s3Archive(t, t.TempDir(), s, kept)
 	const id, callLen = "rec-up", 14 * time.Second
 	start := time.Now()
-	take, err := a.Start(id, start)
+	take, err := a.Start(info(id, KindMonitor, start, Mono))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestArchiveS3Recover(t *testing.T) {
 			const key = "rec-x.mp3"
 			t.Cleanup(func() { s.Delete(key); s.DeletePieces(ctx, key) })
 			c.leave(t, a, key)
-			u, length, err := a.Recover("rec-x")
+			u, length, err := a.Recover(info("rec-x", KindMonitor, time.Time{}, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +298,7 @@ func TestArchiveS3Recover(t *testing.T) {
 	t.Run("store down", func(t *testing.T) {
 		a := s3Archive(t, t.TempDir(), s, nil)
 		srv.Stop()
-		if u, _, err := a.Recover("rec-z"); err == nil {
+		if u, _, err := a.Recover(info("rec-z", KindMonitor, time.Time{}, 0)); err == nil {
 			t.Fatalf("Recover with the store down: %q, no error", u)
 		}
 	})
@@ -329,7 +329,7 @@ func TestArchiveRidesOutStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	take, err := a.Start("rec-o", start)
+	take, err := a.Start(info("rec-o", KindMonitor, start, Mono))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestArchiveRidesOutStoreOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	take, err = b.Start("rec-p", start)
+	take, err = b.Start(info("rec-p", KindMonitor, start, Mono))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/url"
@@ -14,24 +15,62 @@ import (
 	"github.com/ivrd/ivrd/internal/blob"
 )
 
-// archiveRig is an Archive over a manual recorder, a real blob store and signer.
+// archiveRig is an Archive over a manual recorder, a real blob store and signer, and a
+// catalog (its index in memory: the store's is tested with the database in internal/server).
 type archiveRig struct {
-	a      *Archive
-	rec    *Recorder
-	blobs  *blob.Local
-	signer blob.Signer
+	a       *Archive
+	rec     *Recorder
+	blobs   *blob.Local
+	signer  blob.Signer
+	idx     *MemIndex
+	catalog *Catalog
 }
 
 func newArchiveRig(t *testing.T) *archiveRig {
 	t.Helper()
+	return newArchiveRigWith(t, 0)
+}
+
+// newArchiveRigWith makes an archiveRig whose catalog keeps recordings for retention.
+func newArchiveRigWith(t *testing.T, retention time.Duration) *archiveRig {
+	t.Helper()
 	r := &archiveRig{rec: manualRecorder(t), blobs: &blob.Local{Dir: t.TempDir()},
-		signer: blob.Signer{Secret: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "http://ivrd.test"}}
-	a, err := NewArchive(ArchiveConfig{Recorder: r.rec, Blobs: r.blobs, Signer: r.signer})
+		signer: blob.Signer{Secret: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "http://ivrd.test"}, idx: &MemIndex{}}
+	var err error
+	if r.catalog, err = NewCatalog(CatalogConfig{Index: r.idx, Blobs: r.blobs, Signer: r.signer, Retention: retention}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.catalog.Close() })
+	a, err := NewArchive(ArchiveConfig{Recorder: r.rec, Blobs: r.blobs, Signer: r.signer, Catalog: r.catalog})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.a = a
 	return r
+}
+
+// info describes recording id of session S1 of app A1.
+func info(id, kind string, start time.Time, channels int) Info {
+	return Info{ID: id, AppID: "A1", SessionID: "S1", Kind: kind, Start: start, Channels: channels}
+}
+
+// checkRow asserts that the catalog lists recording id as want says, its length near length.
+func (r *archiveRig) checkRow(t *testing.T, want Info, length time.Duration) Entry {
+	t.Helper()
+	row, err := r.idx.Get(want.ID)
+	if err != nil {
+		t.Fatalf("not catalogued: %v", err)
+	}
+	st, err := os.Stat(filepath.Join(r.blobs.Dir, want.ID+".mp3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.AppID != want.AppID || row.SessionID != want.SessionID || row.Kind != want.Kind || row.Channels != want.Channels ||
+		row.Key != want.ID+".mp3" || row.Size != st.Size() || !near(row.Duration, length, 80*ms) ||
+		!near(row.Started.Sub(want.Start), 0, 100*ms) || time.Since(row.Stored) > time.Minute {
+		t.Fatalf("catalogued as %+v; want %+v, %v long, %d bytes", row, want, length, st.Size())
+	}
+	return row
 }
 
 // checkURL asserts that u is a valid signed URL of recording id's blob and returns its file.
@@ -70,22 +109,32 @@ func checkTone(t *testing.T, p string) {
 	}
 }
 
-// TestArchiveFinish: a finished recording moves into the blob store, comes back as a signed URL,
-// and decodes to the call that was recorded; nothing is left in the recorder's directory.
-func TestArchiveFinish(t *testing.T) {
-	r := newArchiveRig(t)
-	start := time.Now()
-	take, err := r.a.Start("rec-fin", start)
+// storeTake records the tone call as in (a Monitor's, mono, starting now when those are not
+// set), stores it and returns its URL and what it was started as.
+func (r *archiveRig) storeTake(t *testing.T, in Info) (string, Info) {
+	t.Helper()
+	in.Kind, in.Channels, in.Start = cmp.Or(in.Kind, KindMonitor), cmp.Or(in.Channels, Mono), cmp.Or(in.Start, time.Now())
+	take, err := r.a.Start(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ps, end := toneCall()
-	feed(r.rec, take.Recording, start, ps, end)
-	u, err := take.Finish(start.Add(end))
+	feed(r.rec, take.Recording, in.Start, ps, end)
+	u, err := take.Finish(in.Start.Add(end))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u, in
+}
+
+// TestArchiveFinish: a finished recording moves into the blob store, comes back as a signed URL,
+// and decodes to the call that was recorded; nothing is left in the recorder's directory.
+func TestArchiveFinish(t *testing.T) {
+	r := newArchiveRig(t)
+	u, in := r.storeTake(t, info("rec-fin", KindMonitor, time.Now(), Mono))
 	checkTone(t, r.checkURL(t, "rec-fin", u))
+	_, end := toneCall()
+	r.checkRow(t, in, end)
 	if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
 		t.Fatalf("left in the recorder's directory: %v", ents)
 	}
@@ -96,7 +145,7 @@ func recordMP3(t *testing.T) []byte {
 	t.Helper()
 	r := manualRecorder(t)
 	start := time.Now()
-	rec, err := r.Start("src", start)
+	rec, err := r.Start("src", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +188,8 @@ func TestArchiveRecover(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := newArchiveRig(t)
 			c.leave(t, r, "rec-x")
-			u, length, err := r.a.Recover("rec-x")
+			start := time.Now().Add(-time.Minute)
+			u, length, err := r.a.Recover(info("rec-x", KindRecord, start, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,6 +200,9 @@ func TestArchiveRecover(t *testing.T) {
 				if _, err := r.blobs.Open(context.Background(), "rec-x.mp3"); err == nil {
 					t.Fatal("an empty recording was stored")
 				}
+				if _, err := r.idx.Get("rec-x"); err == nil {
+					t.Fatal("an empty recording was catalogued")
+				}
 				return
 			}
 			if !near(length, 2*time.Second, 150*ms) {
@@ -159,10 +212,14 @@ func TestArchiveRecover(t *testing.T) {
 			if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
 				t.Fatalf("left in the recorder's directory: %v", ents)
 			}
-			// Recovering again (a second crash before the session was journaled) signs it again.
-			if u2, l2, err := r.a.Recover("rec-x"); err != nil || u2 == "" || l2 != length {
+			r.checkRow(t, info("rec-x", KindRecord, start, Mono), length)
+			// Recovering again (a second crash before the session was journaled) signs it
+			// again; without a known start, the file's last write less its length is taken.
+			if u2, l2, err := r.a.Recover(info("rec-x", KindRecord, time.Time{}, 0)); err != nil || u2 == "" || l2 != length {
 				t.Fatalf("second recovery: %q %v %v", u2, l2, err)
 			}
+			st, _ := os.Stat(filepath.Join(r.blobs.Dir, "rec-x.mp3"))
+			r.checkRow(t, info("rec-x", KindRecord, st.ModTime().Add(-length), Mono), length)
 		})
 	}
 }
@@ -181,10 +238,10 @@ func TestArchiveRecoverStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, r.rec.Path("rec-y"), recordMP3(t))
-	if _, _, err := a.Recover("rec-y"); err == nil {
+	if _, _, err := a.Recover(info("rec-y", KindMonitor, time.Now(), 0)); err == nil {
 		t.Fatal("no error")
 	}
-	if u, _, err := r.a.Recover("rec-y"); err != nil || u == "" {
+	if u, _, err := r.a.Recover(info("rec-y", KindMonitor, time.Now(), 0)); err != nil || u == "" {
 		t.Fatalf("the next attempt: %q %v", u, err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 func BenchmarkRecording(b *testing.B) {
 	r := manualRecorder(b)
 	start := time.Now()
-	rec, err := r.Start("bench", start)
+	rec, err := r.Start("bench", start, Mono)
 	if err != nil {
 		b.Fatal(err)
 	}

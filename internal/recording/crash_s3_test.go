@@ -27,7 +27,7 @@ func TestS3CrashChild(t *testing.T) {
 	}
 	a := s3Archive(t, dir, s3Store(t, srv), nil)
 	start := time.Now()
-	take, err := a.Start("crash", start)
+	take, err := a.Start(info("crash", KindMonitor, start, Mono))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestRecoverFromPiecesAfterSIGKILL(t *testing.T) {
 	s := s3Store(t, srv)
 	otherDir := t.TempDir()
 	a := s3Archive(t, otherDir, s, nil)
-	u, length, err := a.Recover("crash")
+	u, length, err := a.Recover(info("crash", KindMonitor, time.Time{}, 0))
 	if err != nil || u == "" {
 		t.Fatalf("Recover: %q %v %v", u, length, err)
 	}
@@ -93,7 +93,7 @@ func TestRecoverFromPiecesAfterSIGKILL(t *testing.T) {
 		t.Fatalf("left in the recovering node's directory: %v", ents)
 	}
 	// Recovering again (a second node, a retry) signs the stored recording.
-	if u2, l2, err := a.Recover("crash"); err != nil || u2 == "" || l2 != length {
+	if u2, l2, err := a.Recover(info("crash", KindMonitor, time.Time{}, 0)); err != nil || u2 == "" || l2 != length {
 		t.Fatalf("second Recover: %q %v %v", u2, l2, err)
 	}
 }

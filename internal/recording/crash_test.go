@@ -25,7 +25,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	rec, err := r.Start("crash", start)
+	rec, err := r.Start("crash", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package recording
 
 import (
-	"github.com/ivrd/ivrd/internal/audio/audiotest"
 	"log/slog"
 	"math"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/audio/audiotest"
 )
 
 // decodeAll decodes the MP3 at path with ffmpeg, mpg123 and audio.DecodeMP3, at 8 kHz mono.
@@ -28,6 +28,12 @@ func decodeAll(t *testing.T, path string) map[string][]int16 {
 	out := audiotest.Decoders(t, path)
 	out["minimp3"] = mm
 	return out
+}
+
+// stereo decodes a stereo MP3 with ffmpeg into its left and right channels.
+func stereo(t *testing.T, mp3 []byte) (left, right []int16) {
+	t.Helper()
+	return audiotest.Stereo(t, mp3)
 }
 
 // tone is an endless sine generator with continuous phase across frames.

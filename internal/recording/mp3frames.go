@@ -22,9 +22,17 @@ type FrameHeader struct {
 	Bitrate    int  // kbit/s
 	SampleRate int  // Hz
 	Padding    bool // one extra byte in this frame
-	Mono       bool // channel mode 3 (single channel)
+	Mono       bool // channel mode 3 (single channel); else stereo, joint, or dual channel
 	Size       int  // bytes, header included
 	Samples    int  // PCM samples per channel the frame decodes to
+}
+
+// Channels is the number of channels the frame decodes to.
+func (h FrameHeader) Channels() int {
+	if h.Mono {
+		return 1
+	}
+	return 2
 }
 
 // Duration is the play time of the frame.
@@ -104,13 +112,14 @@ type Scan struct {
 	Samples    int64         // decoded samples per channel
 	Duration   time.Duration // play time of the complete frames
 	SampleRate int           // of the first frame (0 when there is none)
+	Channels   int           // of the first frame: 1, or 2 (0 when there is none)
 	Start      int64         // offset of the first frame (after any ID3v2 tag)
 	End        int64         // offset just past the last complete frame
 }
 
 // ScanFrames walks frame headers from the start of r: it skips a leading ID3v2 tag, then
-// follows frame sizes while each header parses, matches the first frame's version and
-// sample rate, and its frame is complete. It stops, without error, at the first thing
+// follows frame sizes while each header parses, matches the first frame's version, sample
+// rate and channel count (mono, or one of the two-channel modes), and its frame is complete. It stops, without error, at the first thing
 // that is not such a frame (a truncated last frame, an ID3v1 tag, garbage); Scan.End tells
 // where. Only read errors other than EOF are returned.
 func ScanFrames(r io.Reader) (Scan, error) {
@@ -140,7 +149,7 @@ func ScanFrames(r io.Reader) (Scan, error) {
 		if herr != nil {
 			return s, nil
 		}
-		if s.Frames > 0 && (h.Version != first.Version || h.SampleRate != first.SampleRate) {
+		if s.Frames > 0 && (h.Version != first.Version || h.SampleRate != first.SampleRate || h.Mono != first.Mono) {
 			return s, nil
 		}
 		n, err := br.Discard(h.Size)
@@ -150,6 +159,7 @@ func ScanFrames(r io.Reader) (Scan, error) {
 		if s.Frames == 0 {
 			first = h
 			s.SampleRate = h.SampleRate
+			s.Channels = h.Channels()
 		}
 		off += int64(n)
 		s.Frames++

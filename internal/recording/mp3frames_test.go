@@ -34,6 +34,8 @@ func TestParseFrameHeader(t *testing.T) {
 			FrameHeader{Version: MPEG2, Bitrate: 64, SampleRate: 22050, Mono: true, Size: 208, Samples: 576}, false},
 		{"MPEG-2 16 kHz 8k padded", []byte{0xFF, 0xF3, 0x1A, 0xC0},
 			FrameHeader{Version: MPEG2, Bitrate: 8, SampleRate: 16000, Padding: true, Mono: true, Size: 37, Samples: 576}, false},
+		{"MPEG-2.5 8 kHz 64k stereo (ours, dual)", []byte{0xFF, 0xE3, 0x88, 0x04},
+			FrameHeader{Version: MPEG25, Bitrate: 64, SampleRate: 8000, Size: 576, Samples: 576}, false},
 		{"short", []byte{0xFF, 0xE3, 0x48}, FrameHeader{}, true},
 		{"no sync", []byte{0xFE, 0xE3, 0x48, 0xC4}, FrameHeader{}, true},
 		{"half sync", []byte{0xFF, 0xC3, 0x48, 0xC4}, FrameHeader{}, true},
@@ -122,6 +124,43 @@ func TestScanFramesMatchesFFmpeg(t *testing.T) {
 	}
 }
 
+// TestScanFramesStereo: our dual recordings (8 kHz stereo) scan like mono ones, their
+// channel count comes from the first frame, and a frame of the other count ends the run
+// (it cannot belong to the same stream).
+func TestScanFramesStereo(t *testing.T) {
+	encode := func(channels int) []byte {
+		var buf bytes.Buffer
+		e, err := audio.NewMP3EncoderChannels(&buf, 32, channels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcm := audio.SineWave(1000, time.Second, 8000)
+		if channels == 2 {
+			pcm = append(pcm, pcm...) // any 1 s of stereo samples
+		}
+		if err := e.Write(pcm); err != nil {
+			t.Fatal(err)
+		}
+		e.Close()
+		return buf.Bytes()
+	}
+	st, mono := encode(2), encode(1)
+	s, err := ScanFrames(bytes.NewReader(st))
+	if err != nil || s.Channels != 2 || s.End != int64(len(st)) || s.SampleRate != 8000 || !near(s.Duration, time.Second, 200*ms) {
+		t.Fatalf("stereo scan %+v, %v", s, err)
+	}
+	if m, _ := ScanFrames(bytes.NewReader(mono)); m.Channels != 1 || m.End != int64(len(mono)) {
+		t.Fatalf("mono scan %+v", m)
+	}
+	mixed, _ := ScanFrames(bytes.NewReader(append(bytes.Clone(st), mono...)))
+	if mixed.End != int64(len(st)) || mixed.Frames != s.Frames {
+		t.Fatalf("stereo then mono scans %+v; want it to stop at %d", mixed, len(st))
+	}
+	if none, _ := ScanFrames(bytes.NewReader(nil)); none.Channels != 0 {
+		t.Fatalf("empty scan %+v", none)
+	}
+}
+
 func TestMP3DurationErrors(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.mp3")
@@ -141,7 +180,7 @@ func TestMP3DurationErrors(t *testing.T) {
 func TestRecoverCutsPartialFrame(t *testing.T) {
 	r := manualRecorder(t)
 	start := time.Now()
-	rec, err := r.Start("cut", start)
+	rec, err := r.Start("cut", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,15 +233,15 @@ func TestRecoverCutsPartialFrame(t *testing.T) {
 func TestRecorderIDs(t *testing.T) {
 	r := manualRecorder(t)
 	for _, id := range []string{"", ".hidden", "../up", "a/b", `a\b`, "nul\x00"} {
-		if _, err := r.Start(id, time.Now()); err == nil {
+		if _, err := r.Start(id, time.Now(), Mono); err == nil {
 			t.Errorf("Start(%q) accepted", id)
 		}
 	}
-	rec, err := r.Start("dup", time.Now())
+	rec, err := r.Start("dup", time.Now(), Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Start("dup", time.Now()); err == nil {
+	if _, err := r.Start("dup", time.Now(), Mono); err == nil {
 		t.Fatal("second Start of a live id accepted")
 	}
 	if ids, err := r.Pending(); err != nil || len(ids) != 0 {
@@ -211,7 +250,7 @@ func TestRecorderIDs(t *testing.T) {
 	if _, err := rec.Finish(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Start("dup", time.Now()); err == nil {
+	if _, err := r.Start("dup", time.Now(), Mono); err == nil {
 		t.Fatal("Start over a finished .mp3 accepted")
 	}
 	if _, err := NewRecorder(t.TempDir(), WithBitrate(33)); err == nil {

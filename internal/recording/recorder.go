@@ -2,7 +2,8 @@
 //
 // A Recording receives both directions of a call through audio.Tap, places every packet on
 // the wall-clock timeline that starts when the recording starts, mixes the two directions to
-// mono, encodes them with libmp3lame while the call runs and appends the MP3 bytes to
+// mono (or, Dual, keeps them apart as the left and right channels of a stereo stream),
+// encodes them with libmp3lame while the call runs and appends the MP3 bytes to
 // <dir>/<id>.mp3.part a few times a second. Finish renames the file to <id>.mp3. A process
 // that dies mid-call leaves the .part file holding everything up to about half a second
 // before the crash; Recover (or Recorder.RecoverAll at the next start) cuts its trailing
@@ -13,6 +14,10 @@
 // The price is the first audio.MP3EncoderDelay samples (138 ms) after start: an MP3 without
 // a LAME/Xing tag cannot carry them (decoders play LAME's pre-roll in their place), so the
 // recorder drops them rather than shift the whole call 138 ms late.
+//
+// Pause and Resume take parts of the timeline out: silence in the file, or left out of it.
+// They apply where the mixer writes the file, so no audio of a paused part reaches the disk,
+// and a file a crash leaves behind has none either.
 package recording
 
 import (
@@ -131,10 +136,14 @@ func validID(id string) error {
 }
 
 // Start begins recording id: the file's time zero is start (normally time.Now()), and the
-// file is created as PartPath(id). It refuses an id whose .part or .mp3 already exists.
-func (r *Recorder) Start(id string, start time.Time) (*Recording, error) {
+// file is created as PartPath(id). channels is Mono or Dual. It refuses an id whose .part or
+// .mp3 already exists.
+func (r *Recorder) Start(id string, start time.Time, channels int) (*Recording, error) {
 	if err := validID(id); err != nil {
 		return nil, err
+	}
+	if channels != Mono && channels != Dual {
+		return nil, fmt.Errorf("recording: %d channels (want Mono or Dual)", channels)
 	}
 	if _, err := os.Stat(r.Path(id)); err == nil {
 		return nil, fmt.Errorf("recording: %s: %w", r.Path(id), fs.ErrExist)
@@ -147,7 +156,7 @@ func (r *Recorder) Start(id string, start time.Time) (*Recording, error) {
 	r.active[id] = true
 	r.mu.Unlock()
 
-	rec, err := r.start(id, start)
+	rec, err := r.start(id, start, channels)
 	if err != nil {
 		r.release(id)
 		return nil, err
@@ -155,26 +164,27 @@ func (r *Recorder) Start(id string, start time.Time) (*Recording, error) {
 	return rec, nil
 }
 
-func (r *Recorder) start(id string, start time.Time) (*Recording, error) {
+func (r *Recorder) start(id string, start time.Time, channels int) (*Recording, error) {
 	part := r.PartPath(id)
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("recording: %w", err)
 	}
-	enc, err := audio.NewAsyncMP3Encoder(f, r.kbps)
+	enc, err := audio.NewAsyncMP3Encoder(f, r.kbps, channels)
 	if err != nil {
 		f.Close()
 		os.Remove(part)
 		return nil, err
 	}
 	rec := &Recording{
-		r:     r,
-		id:    id,
-		start: start,
-		part:  part,
-		f:     f,
-		enc:   enc,
-		trim:  audio.MP3EncoderDelay,
+		r:        r,
+		id:       id,
+		start:    start,
+		part:     part,
+		f:        f,
+		enc:      enc,
+		channels: channels,
+		trim:     audio.MP3EncoderDelay,
 	}
 	if !r.manual {
 		rec.loop = r.loops[int(r.nextLoop.Add(1))%len(r.loops)]

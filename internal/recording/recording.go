@@ -37,7 +37,14 @@ type Result struct {
 	Path     string        // the .mp3 file
 	Duration time.Duration // play time, from the frame headers
 	Bytes    int64         // file size
+	Channels int           // Mono or Dual (0 when the file holds no frame)
 }
+
+// Channel layouts of a recording.
+const (
+	Mono = 1 // both directions mixed into one channel
+	Dual = 2 // stereo: the caller (Inbound) left, everything sent to the caller (Outbound) right
+)
 
 // track is one direction of the call: a ring of samples indexed by absolute position (samples
 // since the recording's start). Slots at or beyond next are always zero, so skipping ahead
@@ -63,18 +70,20 @@ func fromRing(b byte) int16 { return audio.UlawValue(b ^ ulawSilence) }
 // Recording is one call being recorded. It implements audio.Tap; Inbound and Outbound may be
 // called from any goroutines, concurrently with each other and with Finish.
 type Recording struct {
-	r     *Recorder
-	id    string
-	start time.Time
-	part  string
-	f     *os.File
-	enc   *audio.AsyncMP3Encoder
+	r        *Recorder
+	id       string
+	start    time.Time
+	part     string
+	f        *os.File
+	enc      *audio.AsyncMP3Encoder
+	channels int // Mono or Dual
 
-	mu      sync.Mutex // guards closed, mixed, in, out, dropped
+	mu      sync.Mutex // guards closed, mixed, in, out, dropped, pauses
 	closed  bool
 	mixed   int64 // position up to which both tracks have been mixed
 	in, out track
 	dropped int64 // samples dropped (buffer full, or too far ahead)
+	pauses  []pause
 
 	// Used only by the mix loop, and by Finish once the loop has let go of the recording.
 	loop        *mixLoop    // nil for a manual recorder
@@ -82,8 +91,9 @@ type Recording struct {
 	mixing      atomic.Bool // a mix goroutine is started or running
 	mixMu       sync.Mutex  // held by a mix goroutine; unschedule takes it to wait one out
 	unscheduled bool        // guarded by mixMu: Finish has taken over the mixing
-	scratch     [mixChunk]int16
-	trim        int // samples still to skip before encoding (the decoder-side MP3 delay)
+	scratch     [Dual * mixChunk]int16
+	parts       []pausedPart // the paused parts of the chunk being mixed
+	trim        int          // samples (per channel) still to skip before encoding (the decoder-side MP3 delay)
 	werr        error
 
 	finish sync.Once
@@ -101,6 +111,9 @@ func (rec *Recording) Start() time.Time { return rec.start }
 
 // PartPath is the file being written.
 func (rec *Recording) PartPath() string { return rec.part }
+
+// Channels is the recording's layout: Mono or Dual.
+func (rec *Recording) Channels() int { return rec.channels }
 
 // Inbound takes caller-to-us audio: pcm (Rate, mono) whose first sample arrived at at.
 // It copies pcm and returns at once; it is ignored after Finish.
@@ -205,17 +218,23 @@ func (rec *Recording) mixTo(h int64) {
 		i := int(rec.mixed & ringMask)
 		for k := range n {
 			j := (i + k) & ringMask
-			rec.scratch[k] = audio.Saturate(int32(fromRing(rec.in.ring[j])) + int32(fromRing(rec.out.ring[j])))
+			in, out := fromRing(rec.in.ring[j]), fromRing(rec.out.ring[j])
+			if rec.channels == Dual {
+				rec.scratch[2*k], rec.scratch[2*k+1] = in, out
+			} else {
+				rec.scratch[k] = audio.Saturate(int32(in) + int32(out))
+			}
 			rec.in.ring[j], rec.out.ring[j] = 0, 0
 		}
+		rec.parts = rec.pausedIn(rec.parts[:0], rec.mixed, end)
 		rec.mixed = end
 		rec.mu.Unlock()
 
-		pcm := rec.scratch[:n]
+		pcm := applyPauses(rec.scratch[:n*rec.channels], rec.channels, rec.parts)
 		if rec.trim > 0 {
-			s := min(rec.trim, len(pcm))
+			s := min(rec.trim, len(pcm)/rec.channels)
 			rec.trim -= s
-			pcm = pcm[s:]
+			pcm = pcm[s*rec.channels:]
 		}
 		if rec.werr == nil && len(pcm) > 0 {
 			if err := rec.enc.Write(pcm); err != nil {
@@ -286,7 +305,7 @@ func (rec *Recording) doFinish(end time.Time) (Result, error) {
 	if err != nil && !errors.Is(err, ErrNoFrames) {
 		return Result{}, err
 	}
-	res := Result{Path: final, Duration: d, Bytes: rec.enc.Bytes()}
+	res := Result{Path: final, Duration: d, Bytes: rec.enc.Bytes(), Channels: rec.channels}
 	rec.r.log.Info("recording finished", "id", rec.id, "file", final, "duration", d, "bytes", res.Bytes)
 	return res, nil
 }

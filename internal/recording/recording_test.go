@@ -48,9 +48,14 @@ func simulate(t *testing.T, r *Recorder, rec *Recording, start time.Time, ps []p
 	return res
 }
 
+// sortPackets orders packets by when they reach the recording.
+func sortPackets(ps []packet) {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].when() < ps[j].when() })
+}
+
 // feed is simulate without the Finish.
 func feed(r *Recorder, rec *Recording, start time.Time, ps []packet, end time.Duration) {
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].when() < ps[j].when() })
+	sortPackets(ps)
 	tick := r.interval
 	for _, p := range ps {
 		for ; tick <= p.when(); tick += r.interval {
@@ -144,7 +149,7 @@ func TestRecordingTimeline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := manualRecorder(t)
 			start := time.Now()
-			rec, err := r.Start("timeline", start)
+			rec, err := r.Start("timeline", start, Mono)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +190,7 @@ func TestRecordingTimeline(t *testing.T) {
 func TestRecordingMixesBothDirections(t *testing.T) {
 	r := manualRecorder(t)
 	start := time.Now()
-	rec, err := r.Start("mixed", start)
+	rec, err := r.Start("mixed", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +227,7 @@ func TestRecordingRealTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	rec, err := r.Start("live", start)
+	rec, err := r.Start("live", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +268,7 @@ func TestRecordingConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	rec, err := r.Start("race", start)
+	rec, err := r.Start("race", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +339,7 @@ func mustRead(t *testing.T, path string) []byte {
 func TestRecordingDropsNothingOnTime(t *testing.T) {
 	r := manualRecorder(t)
 	start := time.Now()
-	rec, err := r.Start("drops", start)
+	rec, err := r.Start("drops", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +374,7 @@ func TestRecordingMemory(t *testing.T) {
 	recs := make([]*Recording, n)
 	start := time.Now()
 	for i := range recs {
-		if recs[i], err = r.Start("mem"+string(rune('a'+i%26))+string(rune('a'+i/26)), start); err != nil {
+		if recs[i], err = r.Start("mem"+string(rune('a'+i%26))+string(rune('a'+i/26)), start, Mono); err != nil {
 			t.Fatal(err)
 		}
 		recs[i].Inbound(make([]int16, 160), time.Now())
@@ -396,7 +401,7 @@ func TestRecordingMemory(t *testing.T) {
 func TestTrackInvariants(t *testing.T) {
 	r := manualRecorder(t)
 	start := time.Now()
-	rec, err := r.Start("invariants", start)
+	rec, err := r.Start("invariants", start, Mono)
 	if err != nil {
 		t.Fatal(err)
 	}

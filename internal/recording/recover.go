@@ -35,7 +35,7 @@ func Recover(partPath string) (Result, error) {
 		return Result{}, fmt.Errorf("recording: recover: %w", err)
 	}
 	syncDir(filepath.Dir(final))
-	res := Result{Path: final, Duration: s.Duration}
+	res := Result{Path: final, Duration: s.Duration, Channels: s.Channels}
 	if s.Frames > 0 {
 		res.Bytes = s.End
 	}

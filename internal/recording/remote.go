@@ -31,7 +31,8 @@ const recoverTimeout = 2 * time.Minute
 // partial MP3 frame (as Recover does with a .part), renames it to the recording's .mp3 (so a
 // crash from here on finds it as a finished recording) and stores it like any other. It
 // needs nothing but the id: another node than the one that recorded the call can run it.
-func (a *Archive) fromPieces(id string) (string, time.Duration, error) {
+func (a *Archive) fromPieces(info Info) (string, time.Duration, error) {
+	id := info.ID
 	ctx, cancel := context.WithTimeout(context.Background(), recoverTimeout)
 	defer cancel()
 	tmp, err := os.CreateTemp(a.rec.Dir(), ".pieces-*")
@@ -68,12 +69,17 @@ func (a *Archive) fromPieces(id string) (string, time.Duration, error) {
 		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
 	}
 	syncDir(a.rec.Dir())
-	url, err := a.store(id, path)
-	if err != nil {
+	if info.Start.IsZero() {
+		if st, err := os.Stat(path); err == nil {
+			info.Start = st.ModTime().Add(-s.Duration) // as good as it gets: the pieces carry no time
+		}
+	}
+	url, err := a.store(info, Result{Path: path, Duration: s.Duration, Bytes: s.End, Channels: s.Channels})
+	if url == "" {
 		return "", 0, fmt.Errorf("recording: recover %s: %w", id, err)
 	}
 	a.log.Info("recording recovered from pieces", "id", id, "duration", s.Duration, "bytes", s.End, "pieces_bytes", n)
-	return url, s.Duration, nil
+	return url, s.Duration, err
 }
 
 // dropPieces deletes recording id's pieces once the whole recording is stored. A failure
@@ -98,17 +104,17 @@ const (
 )
 
 // storeLive is store for a call that just ended: it rides out a short outage of the store.
-func (a *Archive) storeLive(id, path string) (string, error) {
+func (a *Archive) storeLive(info Info, res Result) (string, error) {
 	deadline := time.Now().Add(liveStoreFor)
 	for wait := liveStoreFirst; ; wait *= 2 {
-		url, err := a.store(id, path)
-		if err == nil || !errors.Is(err, blob.ErrUnavailable) || time.Now().Add(wait).After(deadline) {
-			if err != nil {
-				a.log.Error("recording not stored; it stays on this node's disk", "id", id, "file", path, "err", err)
+		url, err := a.store(info, res)
+		if url != "" || !errors.Is(err, blob.ErrUnavailable) || time.Now().Add(wait).After(deadline) {
+			if url == "" {
+				a.log.Error("recording not stored; it stays on this node's disk", "id", info.ID, "file", res.Path, "err", err)
 			}
 			return url, err
 		}
-		a.log.Warn("recording store unavailable, trying again", "id", id, "in", wait, "err", err)
+		a.log.Warn("recording store unavailable, trying again", "id", info.ID, "in", wait, "err", err)
 		time.Sleep(wait)
 	}
 }

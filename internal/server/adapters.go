@@ -2,7 +2,10 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/notify"
@@ -10,15 +13,24 @@ import (
 	"github.com/ivrd/ivrd/internal/store"
 )
 
-// recorders start the engine's recordings in the archive (recorder → blob store → signed URL).
+// recorders start the engine's recordings in the archive (recorder → blob store → catalog →
+// signed URL), and find them again after a crash.
 type recorders struct{ a *recording.Archive }
 
 func (r recorders) Start(info ivr.RecordingInfo) (ivr.Recording, error) {
-	t, err := r.a.Start(info.ID, info.Start)
+	t, err := r.a.Start(archiveInfo(info))
 	if err != nil {
 		return nil, err // a nil *Take must not become a non-nil ivr.Recording
 	}
 	return t, nil
+}
+
+func (r recorders) Recover(info ivr.RecordingInfo) (string, time.Duration, error) {
+	return r.a.Recover(archiveInfo(info))
+}
+
+func archiveInfo(i ivr.RecordingInfo) recording.Info {
+	return recording.Info{ID: i.ID, AppID: i.AppID, SessionID: i.SessionID, Kind: i.Kind, Start: i.Start, Channels: i.Channels}
 }
 
 // notifier queues engine notifications in the durable outbox, once per delivery id.
@@ -65,4 +77,58 @@ func (j journal) Unfinished() ([]ivr.SessionRecord, error) {
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// index keeps the recordings catalog's entries in the store.
+type index struct{ st *store.Store }
+
+var _ recording.Index = index{}
+
+func entryOf(r store.Recording) recording.Entry {
+	return recording.Entry{ID: r.ID, AppID: r.AppID, SessionID: r.SessionID, Kind: r.Kind, Started: r.StartedAt,
+		Duration: r.Duration, Size: r.Size, Channels: r.Channels, Key: r.Key, Stored: r.StoredAt}
+}
+
+func entriesOf(rs []store.Recording) []recording.Entry {
+	out := make([]recording.Entry, len(rs))
+	for i, r := range rs {
+		out[i] = entryOf(r)
+	}
+	return out
+}
+
+// notFound turns the store's ErrNotFound into the catalog's.
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w (%w)", recording.ErrNotFound, err)
+	}
+	return err
+}
+
+func (x index) Put(e recording.Entry) error {
+	return x.st.PutRecording(store.Recording{ID: e.ID, AppID: e.AppID, SessionID: e.SessionID, Kind: e.Kind, StartedAt: e.Started,
+		Duration: e.Duration, Size: e.Size, Channels: e.Channels, Key: e.Key, StoredAt: e.Stored})
+}
+
+func (x index) Get(id string) (recording.Entry, error) {
+	r, err := x.st.Recording(id)
+	return entryOf(r), notFound(err)
+}
+
+func (x index) List(f recording.Filter) ([]recording.Entry, int, error) {
+	rs, total, err := x.st.Recordings(store.RecordingFilter{AppID: f.AppID, SessionID: f.SessionID, From: f.From, To: f.To,
+		Limit: f.Limit, Offset: f.Offset})
+	return entriesOf(rs), total, err
+}
+
+func (x index) Delete(id string) error { return notFound(x.st.DeleteRecording(id)) }
+
+func (x index) StoredBefore(t time.Time, limit int) ([]recording.Entry, error) {
+	rs, err := x.st.RecordingsStoredBefore(t, limit)
+	return entriesOf(rs), err
+}
+
+func (x index) SessionApp(id string) (string, error) {
+	s, err := x.st.Session(id)
+	return s.AppID, notFound(err)
 }

@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
@@ -26,6 +28,23 @@ func storeName(cfg config.Config) string {
 		return store.RedactURL(cfg.Store)
 	}
 	return filepath.Join(cfg.Data, "ivrd.db")
+}
+
+// blobDir is the blob store of the recordings in data directory data.
+func blobDir(data string) *blob.Local { return &blob.Local{Dir: filepath.Join(data, "recordings")} }
+
+// WithCatalog opens the recordings catalog of an admin command (ivrd recording …): in storeURL's
+// PostgreSQL database or the data directory's SQLite database, with the files in the data
+// directory; runs f on it and closes it. It lists and deletes; it signs no URLs.
+func WithCatalog(data, storeURL string, f func(*recording.Catalog) error) error {
+	return WithStore(data, storeURL, func(st *store.Store) error {
+		c, err := recording.NewCatalog(recording.CatalogConfig{Index: index{st}, Blobs: blobDir(data)})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return f(c)
+	})
 }
 
 // WithStore opens the store of an admin command (ivrd app …, ivrd number …): storeURL's

@@ -116,7 +116,13 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: recs.blobs, Signer: recs.urls, Pieces: recs.pieces, Log: log})
+	catalog, err := recording.NewCatalog(recording.CatalogConfig{Index: index{st}, Blobs: recs.blobs, Signer: recs.urls, Retention: cfg.Retention, Log: log})
+	if err != nil {
+		return err
+	}
+	defer catalog.Close()
+	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: recs.blobs, Signer: recs.urls, Catalog: catalog,
+		Pieces: recs.pieces, Log: log})
 	if err != nil {
 		return err
 	}
@@ -128,14 +134,14 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	deps.Telephony = trk
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
 	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCallsPerApp, Billing: s.billing}, deps)
-	if err := s.engine.Recover(archive); err != nil {
+	if err := s.engine.Recover(recorders{archive}); err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
 
 	mux := http.NewServeMux()
 	limit := api.NewLimiter(api.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst, Log: log})
 	defer limit.Close()
-	(&api.Handler{Engine: s.engine, Log: log, Limit: limit, Apps: func(id string) (string, error) {
+	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.ErrNoApp

@@ -159,6 +159,20 @@ func heardFrom(res testpeer.Result, at time.Time) []int16 {
 	return res.Heard[i:]
 }
 
+// twoTones is the call of the Transfer tests: a rig whose trunk leads to a far party that
+// sends 2 kHz 3–4 s after it answers and hangs up at 5 s (answering PCMA: the caller speaks
+// PCMU), and a caller, answered, that sends 1 kHz 1.5–2.5 s after its own answer (the far end
+// answers a moment later). It returns the rig, the session, and both parties' results.
+func twoTones(ctx context.Context, t *testing.T) (*rig, string, <-chan testpeer.Result, func() testpeer.Result) {
+	t.Helper()
+	trunk, far := startAnswerer(ctx, t, testpeer.Answerer{Mode: testpeer.ModeAnswer, PCMA: true,
+		Script:      []testpeer.Step{testpeer.Pause(3 * time.Second), testpeer.SendAudio(audio.SineWave(2000, time.Second, 12000))},
+		HangupAfter: 5 * time.Second})
+	r := newRig(t, "--sip-trunk", trunk)
+	resc := r.callIn(ctx, callerNum, []testpeer.Step{testpeer.Pause(1500 * time.Millisecond), testpeer.SendAudio(audio.SineWave(1000, time.Second, 12000))}, 0)
+	return r, r.answered(callerNum), resc, far
+}
+
 // startAnswerer starts a sipp far end and returns its address (for --sip-trunk) and its result.
 func startAnswerer(ctx context.Context, t *testing.T, a testpeer.Answerer) (string, func() testpeer.Result) {
 	t.Helper()

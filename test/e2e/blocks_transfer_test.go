@@ -17,14 +17,7 @@ func TestBlocksTransfer(t *testing.T) {
 	t.Run("answered under monitor", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		defer cancel()
-		// The far party sends 2 kHz 3–4 s after it answers and hangs up at 5 s; the caller
-		// sends 1 kHz 1.5–2.5 s after its own answer (the far end answers a moment later).
-		trunk, far := startAnswerer(ctx, t, testpeer.Answerer{Mode: testpeer.ModeAnswer, PCMA: true, // the caller speaks PCMU
-			Script:      []testpeer.Step{testpeer.Pause(3 * time.Second), testpeer.SendAudio(audio.SineWave(2000, time.Second, 12000))},
-			HangupAfter: 5 * time.Second})
-		r := newRig(t, "--sip-trunk", trunk)
-		resc := r.callIn(ctx, callerNum, []testpeer.Step{testpeer.Pause(1500 * time.Millisecond), testpeer.SendAudio(audio.SineWave(1000, time.Second, 12000))}, 0)
-		sid := r.answered(callerNum)
+		r, sid, resc, far := twoTones(ctx, t)
 
 		r.do("middle/monitor", "success_ok", url.Values{"session": {sid}, "tag": {"m"}, "notify_url": {r.a.url("/monitor")}})
 		mon := r.a.next(10 * time.Second)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,17 @@ func TestMonitorSurvivesSIGKILL(t *testing.T) {
 	}
 	if st := a.call("middle/play", url.Values{"session": {sid}}); st != "error_invalid_session" && st != "error_session_ended" {
 		t.Fatal("session after recovery:", st)
+	}
+	// The recovered recording is listed (an extension): the Monitor's, as long as its file.
+	page, err := a.api().Recordings(context.Background(), url.Values{"session": {sid}})
+	if err != nil || page.Status != "success_ok" || len(page.Entries) != 1 {
+		t.Fatalf("recordings/list after recovery: %+v %v", page, err)
+	}
+	e := page.Entries[0]
+	ms, _ := strconv.Atoi(e.DurationMS)
+	if e.Kind != "monitor" || e.Channels != "mono" || !strings.Contains(n.params.Get("monitor_url"), "/"+e.ID+".mp3?") ||
+		!near(time.Duration(ms)*time.Millisecond, length, 100*time.Millisecond) {
+		t.Fatalf("recovered recording listed as %+v; want the Monitor's of %v", e, length)
 	}
 	a.quiet(t, time.Second)
 }
