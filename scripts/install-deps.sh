@@ -18,8 +18,8 @@ TEST=(
   sip-tester baresip-core lame ffmpeg sox libsox-fmt-mp3 mpg123 tshark postgresql systemd
   # prlimit (a known open-file limit for ivrd), mount (a tmpfs to fill)
   util-linux mount
-  # the SIP provider (registrar + proxy with digest authentication) of the trunk tests
-  kamailio
+  # the SIP provider (registrar + proxy with digest authentication, over TLS too) of the trunk tests
+  kamailio kamailio-tls-modules
   # callers behind NAT in network namespaces (ip netns, veth, nftables masquerading)
   iproute2 nftables
 )

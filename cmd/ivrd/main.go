@@ -91,7 +91,33 @@ func serve(args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, hurry, stop := stopSignals()
 	defer stop()
-	return server.Run(ctx, cfg, os.Stdout)
+	return server.Run(ctx, cfg, os.Stdout, hurry)
+}
+
+// stopSignals returns ctx, which ends at the first SIGTERM or SIGINT (ivrd then drains its
+// calls for --drain-timeout), and hurry, which ends at the second (the drain ends at once).
+func stopSignals() (ctx, hurry context.Context, stop func()) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	hurry, cancelHurry := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		for _, end := range []context.CancelFunc{cancel, cancelHurry} {
+			select {
+			case <-sig:
+				end()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, hurry, func() {
+		signal.Stop(sig)
+		close(done)
+		cancel()
+		cancelHurry()
+	}
 }

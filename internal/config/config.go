@@ -47,6 +47,7 @@ type Config struct {
 
 	SIPTrunk         Trunk          // where Dial and Transfer send calls (zero: none)
 	SIPTrunkRegister bool           // REGISTER to the trunk with its credentials
+	SIPTrunkCA       string         // authorities (PEM) trusted for SIP over TLS to the trunk, beside the system's
 	SIPFrom          string         // From user of outbound calls without caller_id ("": see FromUser)
 	SIPAllow         []netip.Prefix // sources that may send INVITEs (empty: any)
 	SIPInviteRate    float64        // INVITEs per second per source address (0: no limit)
@@ -134,6 +135,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		{"demo-listen", durationValue{p: &c.DemoListen}, "how long the demo app lets the caller speak"},
 		{"sip-trunk", trunkValue{p: &c.SIPTrunk}, "SIP trunk for Dial and Transfer: sip:[user[:password]@]host[:port][;transport=udp|tcp|tls] (empty: none)"},
 		{"sip-trunk-register", boolValue{p: &c.SIPTrunkRegister}, "REGISTER to the trunk with its credentials (incoming calls from registration-based providers)"},
+		{"sip-trunk-ca", stringValue{p: &c.SIPTrunkCA}, "certificate authorities (PEM) trusted for a transport=tls trunk, beside the system's (empty: the system's only)"},
 		{"sip-from", stringValue{p: &c.SIPFrom, check: sipUser}, "From user of outbound calls without caller_id (default: the trunk user, else ivrd)"},
 		{"sip-allow", prefixesValue{p: &c.SIPAllow}, "sources allowed to send INVITEs, CIDR,... (others get 403; empty: any)"},
 		{"sip-invite-rate", floatValue{p: &c.SIPInviteRate}, "INVITEs per second per source address; more get 503 with Retry-After (0: no limit)"},
@@ -236,6 +238,11 @@ func (c *Config) Validate() error {
 		}
 		if _, err := os.Stat(f.path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+		}
+	}
+	if c.SIPTrunkCA != "" {
+		if err := checkCAFile(c.SIPTrunkCA); err != nil {
+			errs = append(errs, fmt.Errorf("sip-trunk-ca: %w", err))
 		}
 	}
 	if c.SIPTrunkRegister && (c.SIPTrunk.IsZero() || c.SIPTrunk.User == "") {

@@ -55,6 +55,8 @@ func TestBadSettingsAreRefusedWithNameAndReason(t *testing.T) {
 		{"store scheme", nil, []string{"--store", "mysql://u:p@h/db"}, `store: scheme "mysql"`},
 		{"store database", map[string]string{"IVRD_STORE": "postgres://u:p@127.0.0.1:5432"}, nil, "IVRD_STORE"},
 		{"store sslmode", nil, []string{"--store", "postgres://u@h/db?sslmode=sometimes"}, "store:"},
+		{"trunk CA missing", nil, []string{"--sip-trunk-ca", "/nonexistent/ca.pem"}, "sip-trunk-ca: open /nonexistent/ca.pem"},
+		{"trunk CA not PEM", map[string]string{"IVRD_SIP_TRUNK_CA": "config_test.go"}, nil, "sip-trunk-ca: no PEM certificate in it"},
 		{"retention", nil, []string{"--retention", "30d"}, "retention: not a duration"},
 		{"env negative retention", map[string]string{"IVRD_RETENTION": "-1h"}, nil, "IVRD_RETENTION"},
 	} {

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -268,6 +271,18 @@ func httpURL(s string) error {
 	}
 	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
 		return fmt.Errorf("not an http:// or https:// URL")
+	}
+	return nil
+}
+
+// checkCAFile checks that path is a PEM file holding at least one certificate.
+func checkCAFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return errors.New("no PEM certificate in it")
 	}
 	return nil
 }

@@ -428,3 +428,39 @@ func TestLatency(t *testing.T) {
 		t.Fatalf("p99 latency %v > %v", p99, limit)
 	}
 }
+
+// Flush returns once what is due has gone out (or failed its attempt and waits for a retry),
+// and stops waiting when its context ends.
+func TestFlush(t *testing.T) {
+	st := openStore(t, "")
+	release := make(chan struct{})
+	slow := newReceiver(t, testToken, func(hit, int) int { <-release; return 200 })
+	failing := newReceiver(t, testToken, func(hit, int) int { return 500 })
+	o := testOptions()
+	o.MinBackoff = time.Hour
+	q := New(st, o)
+	run(t, q)
+	for _, u := range []string{slow.URL, failing.URL} {
+		if err := q.Notify("APtest", u+"/n", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if n := q.Flush(ctx); n != 1 {
+		t.Fatalf("Flush with a delivery in flight returned %d still due, want 1", n)
+	}
+	close(release)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	start := time.Now()
+	if n := q.Flush(ctx2); n != 0 || time.Since(start) > 2*time.Second {
+		t.Fatalf("Flush: %d still due after %v", n, time.Since(start))
+	}
+	if d, _ := st.CountOutbox(store.OutboxDelivered); d != 1 {
+		t.Fatalf("%d delivered", d)
+	}
+	if p, _ := st.CountOutbox(store.OutboxPending); p != 1 {
+		t.Fatalf("%d pending (the failed one waits for its retry)", p)
+	}
+}

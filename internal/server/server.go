@@ -49,8 +49,9 @@ type Server struct {
 }
 
 // Run starts ivrd and serves until ctx is done. First-start information (the default app's
-// credentials) is printed to out.
-func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
+// credentials) is printed to out. When ctx ends, the calls up are drained for up to
+// cfg.DrainTimeout (new ones refused), unless hurry (may be nil) ends first.
+func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Context) error {
 	log := newLogger(cfg.LogLevel, cfg.LogFormat)
 	media.SetDefaultLogger(log.With("caller", "media")) // diago's media logger is global: set once, before calls
 	st, err := openStore(cfg.Data, cfg.Store)
@@ -109,7 +110,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
 	tel, err := telephony.NewServer(telephony.Config{
-		Listen: cfg.SIP, ListenTLS: cfg.SIPTLS, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, ExternalIP: cfg.ExternalIP,
+		Listen: cfg.SIP, ListenTLS: cfg.SIPTLS, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, TrunkCA: cfg.SIPTrunkCA, ExternalIP: cfg.ExternalIP,
 		RTPPortLow: cfg.RTPPorts.Low, RTPPortHigh: cfg.RTPPorts.High, Allow: cfg.SIPAllow, InviteRate: cfg.SIPInviteRate,
 		UserAgent: "ivrd", Log: log,
 	})
@@ -132,6 +133,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
 	trk := newTrunk(tel, cfg, log)
 	deps.Telephony = trk
+	deps.Dialogs = tel // calls a crash left up are ended with a BYE once the SIP sockets serve
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
 	s.engine = ivr.New(ivr.Config{IdleTimeout: cfg.IdleTimeout, PrepareBudget: cfg.PrepareBudget, MaxCallsPerApp: cfg.MaxCallsPerApp, Billing: s.billing}, deps)
 	if err := s.engine.Recover(recorders{archive}); err != nil {
@@ -184,12 +186,17 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "ivrd listening: http://%s  sip:%s (udp, tcp)%s\n", ln.Addr(), tel.Addr(), sipTLS)
 
-	// Shut down in the order data flows: stop taking calls (hanging up the live ones), let the
-	// engine finish their recordings and queue their notifications, then stop the queue (what
-	// it has not delivered stays queued for the next start).
+	// Shut down in the order data flows: stop taking calls (after the drain, hanging up the
+	// live ones), let the engine finish their recordings and queue their notifications, give
+	// the queue a moment to deliver them, then stop it (what it has not delivered stays queued
+	// for the next start).
 	var runErr error
 	select {
 	case <-ctx.Done():
+		if hurry == nil {
+			hurry = context.Background()
+		}
+		tel.Drain(hurry, cfg.DrainTimeout) // the calls left are hung up by stopTel below
 	case runErr = <-teldone:
 		teldone <- nil
 	case runErr = <-httpdone:
@@ -201,6 +208,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	stopTel()
 	<-teldone
 	waitTimeout(s.engine.Wait, 15*time.Second)
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if n := q.Flush(fctx); n > 0 { // the last calls' notifications go out now if the apps answer
+		log.Warn("notifications left for the next start", "count", n)
+	}
+	fcancel()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	_ = hs.Shutdown(sctx)

@@ -68,7 +68,7 @@ func newIncoming(s *Server, d *diago.DialogServerSession, offer *sessionDesc) *i
 		in.target = *c.Address.Clone()
 	}
 	in.natSIP = behindNAT(req, in.source, in.reliable)
-	in.contact = s.contactFor(in.transport)
+	in.contact = s.incomingContact(in.transport, req.Source())
 	return in
 }
 

@@ -48,6 +48,16 @@ type inviteEvent struct {
 }
 
 func (s *Server) startInvite(p attemptParams, legp *atomic.Pointer[Leg], log *slog.Logger) (*invite, error) {
+	headers := identityHeaders(p.identity)
+	cctx, cancel := context.WithTimeout(context.Background(), trunkResponseTimeout)
+	contact, err := s.tlsContact(cctx, p.uri, s.name)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("telephony: dial: %w", err)
+	}
+	if contact != nil {
+		headers = append(headers, contact)
+	}
 	d, err := s.dg.NewDialog(p.uri, diago.NewDialogOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("telephony: dial: %w", err)
@@ -63,7 +73,7 @@ func (s *Server) startInvite(p attemptParams, legp *atomic.Pointer[Leg], log *sl
 				l.mediaUpdated(med)
 			}
 		},
-		Headers:          identityHeaders(p.identity),
+		Headers:          headers,
 		EarlyMediaDetect: p.o.EarlyMedia != nil,
 	}
 	if p.credentials {

@@ -78,8 +78,9 @@ func (s *Server) Register(ctx context.Context, o RegisterOptions) error {
 type registration struct {
 	log        *slog.Logger
 	client     *sipgo.Client
-	uri        sip.Uri // Request-URI: the registrar, without user
-	aor        sip.Uri // To and From
+	tlsContact func(context.Context) (*sip.ContactHeader, error) // over TLS without a listener: the Contact of each REGISTER
+	uri        sip.Uri                                           // Request-URI: the registrar, without user
+	aor        sip.Uri                                           // To and From
 	contact    sip.ContactHeader
 	user, pass string
 	expiry     time.Duration // asked for
@@ -116,9 +117,15 @@ func (s *Server) newRegistration(ctx context.Context, registrar sip.Uri, o Regis
 	if expiry <= 0 {
 		expiry = defaultRegisterExpiry
 	}
+	var tlsContact func(context.Context) (*sip.ContactHeader, error)
+	if isTLS(registrar) && s.ls.tls == nil {
+		// Each REGISTER names the connection it goes on (opened again if it was closed).
+		tlsContact = func(ctx context.Context) (*sip.ContactHeader, error) { return s.tlsContact(ctx, registrar, o.Username) }
+	}
 	return &registration{
-		log:    s.log.With("registrar", o.Registrar, "user", o.Username),
-		client: client, uri: registrar, aor: aor, contact: *contact,
+		tlsContact: tlsContact,
+		log:        s.log.With("registrar", o.Registrar, "user", o.Username),
+		client:     client, uri: registrar, aor: aor, contact: *contact,
 		user: o.Username, pass: o.Password, expiry: expiry,
 		callID: sip.GenerateTagN(24), fromTag: sip.GenerateTagN(16),
 	}, nil
@@ -231,6 +238,13 @@ func (r *registration) send(ctx context.Context, expiry time.Duration) (*sip.Res
 	callID := sip.CallIDHeader(r.callID)
 	r.cseq++
 	exp := sip.ExpiresHeader(uint32(expiry / time.Second))
+	if r.tlsContact != nil {
+		c, err := r.tlsContact(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.contact = *c
+	}
 	contact := r.contact.Clone()
 	req.AppendHeader(from)
 	req.AppendHeader(to)

@@ -38,6 +38,9 @@ type Config struct {
 	ListenTLS string // SIP over TLS, e.g. "0.0.0.0:5061" ("": none); needs TLSCert and TLSKey
 	TLSCert   string // certificate (PEM) for SIP over TLS
 	TLSKey    string // its private key (PEM)
+	// TrunkCA holds certificate authorities (PEM) trusted for ivrd's own TLS connections (to a
+	// transport=tls trunk), beside the system's ("": the system's only).
+	TrunkCA string
 	// ExternalIP is the address advertised in Via, Contact and SDP c= lines when ivrd sits
 	// behind 1:1 NAT ("": the bound address).
 	ExternalIP string
@@ -71,10 +74,15 @@ type Server struct {
 	mu      sync.Mutex
 	serving bool
 	closed  bool
-	legs    map[string]*Leg // by SIP dialog ID
-	calls   sync.WaitGroup  // INVITE handlers and answered outgoing calls
-	stop    chan struct{}   // closed at shutdown: dials in progress give up
-	ready   chan struct{}   // closed once sipgo serves the socket (Dial needs it)
+	legs    map[string]*Leg          // by SIP dialog ID
+	calls   sync.WaitGroup           // INVITE handlers and answered outgoing calls
+	stop    chan struct{}            // closed at shutdown: dials in progress give up
+	ready   chan struct{}            // closed once sipgo serves the socket (Dial needs it)
+	clients map[string]*sipgo.Client // ivrd's own requests outside diago's dialogs, by transport
+	// drainUntil is set while the server drains: new INVITEs are refused until then.
+	drainUntil time.Time
+
+	recovered recovered // calls a crashed process carried, ended by this one
 }
 
 var diagoPortsOnce sync.Once
@@ -125,7 +133,12 @@ func NewServer(cfg Config) (*Server, error) {
 		mediaIP, _ = netip.AddrFromSlice(ip.To4())
 	}
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
+	clientTLS, err := clientTLSConfig(cfg.TrunkCA)
+	if err != nil {
+		ls.close()
+		return nil, err
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgenTLSConfig(clientTLS))
 	if err != nil {
 		ls.close()
 		return nil, fmt.Errorf("telephony: %w", err)
@@ -160,6 +173,11 @@ func NewServer(cfg Config) (*Server, error) {
 		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: th.String(), BindPort: tp,
 			ExternalHost: cfg.ExternalIP, MediaExternalIP: extIP, TLSConf: tlsConf, MediaSRTP: 1, TLSURINoSIPS: true}))
 		s.contacts["TLS"] = contactHeader(cfg.UserAgent, advertised(th, cfg.ExternalIP, mediaIP), tp, "tls")
+	} else {
+		// Outbound only (a transport=tls trunk): the dialogs' Contact is the connection's own
+		// address (tlsContact), SRTP is offered as on the listener's calls.
+		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: hostStr, BindPort: port,
+			ExternalHost: cfg.ExternalIP, MediaExternalIP: extIP, MediaSRTP: 1, TLSURINoSIPS: true}))
 	}
 	s.dg = diago.NewDiago(ua, opts...)
 	srv.OnUpdate(s.handleUpdate)
@@ -227,6 +245,13 @@ func (s *Server) Serve(ctx context.Context, onCall func(*Leg)) error {
 		go func() { errc <- s.sip.ServeTLS(s.ls.tls) }()
 	}
 	go s.awaitReady(ctx)
+	go func() {
+		select {
+		case <-s.ready:
+			s.startRecovered()
+		case <-ctx.Done():
+		}
+	}()
 
 	var err error
 	select {
@@ -341,6 +366,9 @@ func (s *Server) handle(d *diago.DialogServerSession, onCall func(*Leg)) {
 // and in-dialog INFO (DTMF, which diago refuses for server dialogs).
 func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.Method != sip.INVITE && req.Method != sip.CANCEL && hasToTag(req) && s.answerRecovered(req, tx) {
+			return
+		}
 		switch req.Method {
 		case sip.INFO:
 			s.handleInfo(req, tx)
@@ -366,6 +394,12 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 // admitInvite runs a new INVITE through the admission, then (admitted) through diago, which
 // calls handle and returns when the call has ended.
 func (s *Server) admitInvite(req *sip.Request, tx sip.ServerTransaction, next sipgo.RequestHandler) {
+	if res := s.drainRefusal(req); res != nil {
+		if err := tx.Respond(res); err != nil {
+			s.log.Debug("refusing INVITE", "err", err)
+		}
+		return
+	}
 	res, drop := s.adm.admit(req, time.Now())
 	if drop {
 		return

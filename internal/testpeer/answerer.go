@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,9 +158,26 @@ var errNotListening = errors.New("testpeer: the peer did not start listening")
 // the process exits, or d passes. Without /proc it waits a moment and hopes.
 func waitListening(port int, exited <-chan struct{}, d time.Duration) error {
 	want := fmt.Sprintf("0100007F:%04X", port)
+	return waitFor(func() (bool, error) { return udpBound(want) }, exited, d)
+}
+
+// waitTCPListening waits until addr accepts TCP connections, or the process exits, or d passes.
+func waitTCPListening(addr string, exited <-chan struct{}, d time.Duration) error {
+	return waitFor(func() (bool, error) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil, nil
+	}, exited, d)
+}
+
+// waitFor polls listening until it says yes, the process exits, or d passes. When listening
+// cannot tell (an error), it waits a moment and hopes.
+func waitFor(listening func() (bool, error), exited <-chan struct{}, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
-		found, err := udpBound(want)
+		found, err := listening()
 		if err != nil {
 			time.Sleep(300 * time.Millisecond)
 			return nil

@@ -30,6 +30,11 @@ type Call struct {
 	Timeout     time.Duration // whole call, ringing included; default 30 s
 	PCMA        bool          // offer PCMA (A-law) instead of PCMU
 	Transport   string        // "udp" (default) or "tcp" (one connection for the call)
+	// KeepOnClose (TCP) keeps the call when the server closes the connection (it crashed):
+	// sipp then still takes the server's requests on a new connection to its Contact, but
+	// writes its responses to the dead one and exits (sipp -reconnect_close false). A run that
+	// ends so after a BYE from the server is not an error: ByeFromServer says it came.
+	KeepOnClose bool
 	// OnMedia, if set, is called (from another goroutine) with the address the first RTP
 	// packet from the server came from: the server's RTP socket for this call.
 	OnMedia func(from netip.AddrPort)
@@ -73,16 +78,17 @@ func (c Call) Run(ctx context.Context) (Result, error) {
 	if !safeUser(c.Number) || (c.From != "" && !safeUser(c.From)) {
 		return Result{}, fmt.Errorf("testpeer: number %q or from %q has characters we do not put in SIP", c.Number, c.From)
 	}
-	return uac{target: c.Target, transport: c.Transport, timeout: c.Timeout, onMedia: c.OnMedia, scenario: c.scenario}.run(ctx)
+	return uac{target: c.Target, transport: c.Transport, keepOnClose: c.KeepOnClose, timeout: c.Timeout, onMedia: c.OnMedia, scenario: c.scenario}.run(ctx)
 }
 
 // uac is one sipp caller run: its scenario is written for the receiver's port.
 type uac struct {
-	target    string
-	transport string
-	timeout   time.Duration
-	onMedia   func(netip.AddrPort)
-	scenario  func(scenarioParams) (string, error)
+	target      string
+	transport   string
+	keepOnClose bool
+	timeout     time.Duration
+	onMedia     func(netip.AddrPort)
+	scenario    func(scenarioParams) (string, error)
 }
 
 func (u uac) run(ctx context.Context) (Result, error) {
@@ -145,8 +151,11 @@ func (u uac) run(ctx context.Context) (Result, error) {
 			"-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
 			"-trace_msg", "-message_file", trace,
 			"-timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)) + "s",
-			u.target,
 		}
+		if u.keepOnClose && transport == "t1" {
+			args = append(args, "-reconnect_close", "false")
+		}
+		args = append(args, u.target)
 		cmd := exec.CommandContext(ctx, Sipp, args...)
 		cmd.Dir = dir // sipp writes its logs next to the scenario
 		stdout.Reset()
@@ -174,7 +183,7 @@ func (u uac) run(ctx context.Context) (Result, error) {
 	switch {
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("testpeer: sipp killed after %v: %w\n%s", timeout, ctx.Err(), tail(stdout.String()))
-	case runErr != nil && !exitedWith(runErr, 1):
+	case runErr != nil && !exitedWith(runErr, 1) && !(u.keepOnClose && res.ByeFromServer):
 		// 1 means "a call failed": an unexpected BYE makes sipp count the call failed even
 		// though all went well; the trace says what happened.
 		return res, fmt.Errorf("testpeer: sipp: %w: %s\n%s", runErr, res.Stderr, tail(stdout.String()))

@@ -159,14 +159,20 @@ func (d *Dialog) Update(sdp string) *Dialog {
 }
 
 func (d *Dialog) inDialog(method string, cseq int, contentType, b string) *Dialog {
+	d.b.WriteString(d.request(method, cseq, "[branch]", contentType, b))
+	return d
+}
+
+// request writes an in-dialog request (sent with retransmissions) with Via branch branch.
+func (d *Dialog) request(method string, cseq int, branch, contentType, b string) string {
 	d.last = method
 	if method == "INVITE" {
 		d.ruri = "[next_url]"
 	}
-	fmt.Fprintf(&d.b, `<send retrans="500"><![CDATA[
+	return fmt.Sprintf(`<send retrans="500"><![CDATA[
 
 %s [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=%s
 %s
 CSeq: %d %s
 Contact: <sip:%s@[local_ip]:[local_port];transport=[transport]>
@@ -174,8 +180,7 @@ Contact: <sip:%s@[local_ip]:[local_port];transport=[transport]>
 Max-Forwards: 70
 %s
 ]]></send>
-`, method, d.dialogHeaders(true), cseq, method, d.from, body(contentType, b))
-	return d
+`, method, branch, d.dialogHeaders(true), cseq, method, d.from, body(contentType, b))
 }
 
 // Pause waits d.
@@ -188,6 +193,21 @@ func (d *Dialog) Pause(p time.Duration) *Dialog {
 func (d *Dialog) Bye() *Dialog {
 	d.inDialog("BYE", d.nextCSeq(), "", "")
 	d.b.WriteString("<recv response=\"200\"/>\n")
+	return d
+}
+
+// ByeCrossing hangs up and waits for the 200, answering 200 OK to a BYE of the server's that
+// crosses ours (a server restarting ends the calls it finds). sipp stops retransmitting its
+// BYE once the server's arrives; a real UA does not, so the BYE is then sent again, as the
+// same transaction (its branch is fixed), until the 200 comes.
+func (d *Dialog) ByeCrossing() *Dialog {
+	bye := d.request("BYE", d.nextCSeq(), "z9hG4bK-bye-[call_number]", "", "")
+	d.b.WriteString(bye + `<recv request="BYE" optional="true" next="theirs"/>
+<recv response="200" next="crossed"/>
+<label id="theirs"/>
+` + answerLast + bye + `<recv response="200"/>
+<label id="crossed"/>
+`)
 	return d
 }
 

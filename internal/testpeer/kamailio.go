@@ -38,6 +38,10 @@ type Kamailio struct {
 	MaxExpires     time.Duration     // registrations are granted at most this long (whole seconds); default 1 h
 	Routes         map[string]string // number -> "host:port" of the phone (e.g. an Answerer) behind it
 	DIDs           []string          // numbers delivered to the registered account
+	// TLS, when set, adds a SIP over TLS listener (KamailioServer.AddrTLS) with this server
+	// certificate (NewTLSFiles; Kamailio's tls module, Debian kamailio-tls-modules). The
+	// phones behind it are still reached over UDP.
+	TLS *TLSFiles
 }
 
 //go:embed kamailio/provider.cfg
@@ -54,7 +58,8 @@ type KamailioEvent struct {
 
 // KamailioServer is a running Kamailio.
 type KamailioServer struct {
-	Addr string // "127.0.0.1:port", UDP and TCP
+	Addr    string // "127.0.0.1:port", UDP and TCP
+	AddrTLS string // "127.0.0.1:port" of SIP over TLS ("" without Kamailio.TLS)
 
 	log    *os.File
 	stop   func()
@@ -83,9 +88,13 @@ func kamailioModules() (string, error) {
 
 type kamailioRoute struct{ Number, Addr string }
 
-// config renders the provider's configuration for host:port.
-func (k Kamailio) config(host string, port int, modules string) (string, error) {
-	for _, s := range append([]string{k.User, k.Password, k.Realm}, k.DIDs...) {
+// config renders the provider's configuration for host:port (and tlsPort, when it has TLS).
+func (k Kamailio) config(host string, port, tlsPort int, modules string) (string, error) {
+	var tlsFiles []string
+	if k.TLS != nil {
+		tlsFiles = []string{k.TLS.Cert, k.TLS.Key}
+	}
+	for _, s := range append(append([]string{k.User, k.Password, k.Realm}, k.DIDs...), tlsFiles...) {
 		if strings.ContainsAny(s, "\"\\\n$") {
 			return "", fmt.Errorf("testpeer: kamailio: %q has characters the config cannot hold", s)
 		}
@@ -118,11 +127,15 @@ func (k Kamailio) config(host string, port int, modules string) (string, error) 
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].Number < routes[j].Number })
 	var b strings.Builder
-	err := providerTmpl.Execute(&b, map[string]any{
+	vars := map[string]any{
 		"Host": host, "Port": port, "ModulePath": modules,
 		"User": k.User, "Password": k.Password, "Realm": realm, "Algorithm": alg,
 		"MaxExpires": expires, "Routes": routes, "DIDs": k.DIDs,
-	})
+	}
+	if k.TLS != nil {
+		vars["TLSPort"], vars["TLSCert"], vars["TLSKey"] = tlsPort, k.TLS.Cert, k.TLS.Key
+	}
+	err := providerTmpl.Execute(&b, vars)
 	return b.String(), err
 }
 
@@ -138,13 +151,22 @@ func (k Kamailio) Start(t testing.TB) *KamailioServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(filepath.Join(modules, "tls.so")); k.TLS != nil && err != nil {
+		t.Skip("kamailio's tls module is not installed (Debian package kamailio-tls-modules; scripts/install-deps.sh)")
+	}
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
 		port, err := freeUDPTCPPort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ks, err := k.start(dir, port, modules)
+		tlsPort := 0
+		if k.TLS != nil {
+			if tlsPort, err = freeUDPTCPPort(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ks, err := k.start(dir, port, tlsPort, modules)
 		if err == nil {
 			t.Cleanup(func() {
 				ks.stop()
@@ -161,9 +183,9 @@ func (k Kamailio) Start(t testing.TB) *KamailioServer {
 	}
 }
 
-// start runs Kamailio once on port and waits until it listens.
-func (k Kamailio) start(dir string, port int, modules string) (*KamailioServer, error) {
-	cfg, err := k.config("127.0.0.1", port, modules)
+// start runs Kamailio once on port (and tlsPort) and waits until it listens.
+func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*KamailioServer, error) {
+	cfg, err := k.config("127.0.0.1", port, tlsPort, modules)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +198,9 @@ func (k Kamailio) start(dir string, port int, modules string) (*KamailioServer, 
 		return nil, err
 	}
 	ks := &KamailioServer{Addr: "127.0.0.1:" + strconv.Itoa(port), log: logf, added: make(chan struct{})}
+	if tlsPort != 0 {
+		ks.AddrTLS = "127.0.0.1:" + strconv.Itoa(tlsPort)
+	}
 	cmd := exec.Command("kamailio", "-DD", "-E", "-f", name, "-P", filepath.Join(dir, "kamailio.pid"),
 		"-Y", dir, "-m", "64", "-M", "8")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
@@ -202,7 +227,11 @@ func (k Kamailio) start(dir string, port int, modules string) (*KamailioServer, 
 		<-read
 		logf.Close()
 	})
-	if err := waitListening(port, exited, 10*time.Second); err != nil {
+	err = waitListening(port, exited, 10*time.Second)
+	if err == nil && tlsPort != 0 {
+		err = waitTCPListening(ks.AddrTLS, exited, 10*time.Second)
+	}
+	if err != nil {
 		ks.stop()
 		b, _ := os.ReadFile(logf.Name())
 		return nil, fmt.Errorf("testpeer: kamailio on port %d: %w\n%s", port, err, tail(string(b)))

@@ -1,7 +1,13 @@
 package testpeer
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -72,4 +78,39 @@ func FuzzParseKamailioEvent(f *testing.F) {
 			t.Fatalf("kind %q", ev.Kind)
 		}
 	})
+}
+
+// With TLS the provider takes SIP over TLS with the test's certificate, which a client that
+// trusts the test authority accepts: a request over it is answered and seen as TLS.
+func TestKamailioTLS(t *testing.T) {
+	files, err := NewTLSFiles(t.TempDir(), net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := Kamailio{User: "alice", Password: "s3cret", TLS: &files}.Start(t)
+	if k.AddrTLS == "" || k.AddrTLS == k.Addr {
+		t.Fatalf("TLS address %q (plain %q)", k.AddrTLS, k.Addr)
+	}
+	roots := x509.NewCertPool()
+	ca, err := os.ReadFile(files.CA)
+	if err != nil || !roots.AppendCertsFromPEM(ca) {
+		t.Fatal("the test authority:", err)
+	}
+	c, err := tls.Dial("tcp", k.AddrTLS, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	host, port, _ := net.SplitHostPort(c.LocalAddr().String())
+	fmt.Fprintf(c, "OPTIONS sip:%s;transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS %s:%s;branch=z9hG4bK-tls-1\r\n"+
+		"From: <sip:probe@%s>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: tls-probe\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		k.AddrTLS, host, port, host, k.AddrTLS)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "SIP/2.0 405") {
+		t.Fatalf("response over TLS: %q, %v", line, err)
+	}
+	if evs := k.WaitEvents("request", 1, 2*time.Second); len(evs) != 1 || evs[0].Fields["proto"] != "tls" {
+		t.Fatalf("kamailio saw %v", evs)
+	}
 }

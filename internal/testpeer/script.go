@@ -56,7 +56,10 @@ Content-Length: 0
 
 // awaitBye waits for the other side's BYE and answers it 200 OK.
 const awaitBye = `<recv request="BYE"/>
-<send><![CDATA[
+` + answerLast
+
+// answerLast answers the last request received 200 OK.
+const answerLast = `<send><![CDATA[
 
 SIP/2.0 200 OK
 [last_Via:]

@@ -199,6 +199,7 @@ func startAnswerer(ctx context.Context, t *testing.T, a testpeer.Answerer) (stri
 type baresip struct {
 	t      *testing.T
 	cmd    *exec.Cmd
+	sip    string // its SIP address, host:port
 	cons   string
 	log    string
 	dir    string // its configuration; sndfile writes what it heard here (*-dec.wav)
@@ -212,6 +213,8 @@ type baresipOpts struct {
 	srtp      bool         // mandatory SDES-SRTP (RTP/SAVP)
 	mic       []int16      // what it sends (8 kHz), then silence; default: silence
 	nat       *testnet.NAT // run in the caller's namespace behind this NAT (else on 127.0.0.1)
+	answer    bool         // do not call: answer the calls to `from` (at baresip.sip) at once
+	micHangup bool         // hang up once mic has been sent (baresip ends a call when its audio file ends)
 }
 
 // startBaresip makes baresip (account user `from`) call number at target, with a silent
@@ -236,8 +239,11 @@ func startBaresipWith(t *testing.T, target, from string, o baresipOpts) *baresip
 		sipAddr, cons = host+":5070", host+":5555"
 	}
 	mic := filepath.Join(dir, "mic.wav")
-	// baresip hangs up when its audio file ends: make it outlast the call.
-	pcm := append(append([]int16(nil), o.mic...), make([]int16, 60*audio.Rate)...)
+	// baresip hangs up when its audio file ends: make it outlast the call (unless asked not to).
+	pcm := append([]int16(nil), o.mic...)
+	if !o.micHangup {
+		pcm = append(pcm, make([]int16, 60*audio.Rate)...)
+	}
 	if err := os.WriteFile(mic, audio.EncodeWAV(pcm, audio.Rate), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -267,18 +273,24 @@ snd_path %s
 		uriParams = ";transport=" + o.transport
 	}
 	account += uriParams + ">;regint=0"
+	if o.answer {
+		account += ";answermode=auto"
+	}
 	if o.srtp {
 		account += ";mediaenc=srtp-mand"
 	}
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := &baresip{t: t, cons: cons, log: filepath.Join(dir, "baresip.log"), dir: dir, exited: make(chan struct{})}
+	b := &baresip{t: t, sip: sipAddr, cons: cons, log: filepath.Join(dir, "baresip.log"), dir: dir, exited: make(chan struct{})}
 	logf, err := os.Create(b.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-f", dir, "-e", "/dial sip:" + strings.TrimPrefix(number, "+") + "@" + target + uriParams, "-t", "40"}
+	args := []string{"-f", dir, "-t", "40"}
+	if !o.answer {
+		args = append(args, "-e", "/dial sip:"+strings.TrimPrefix(number, "+")+"@"+target+uriParams)
+	}
 	if o.nat != nil {
 		b.cmd = o.nat.Command(context.Background(), "baresip", args...)
 	} else {
