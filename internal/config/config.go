@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -164,12 +165,38 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 				c.errs = append(c.errs, fmt.Errorf("%s=%q: %w", env, shown, err))
 			}
 		}
-		fs.Var(s.v, s.name, s.usage+" ("+env+")")
+		v := s.v
+		if r, ok := v.(redacter); ok {
+			v = quietValue{Value: v, name: s.name, redact: r.redact, errs: &c.errs}
+		}
+		fs.Var(v, s.name, s.usage+" ("+env+")")
 	}
+}
+
+// quietValue wraps a flag whose text may hold a secret (a password in a URL): a bad value is
+// kept for Validate, shown redacted, instead of failing Set, which would make the flag
+// package print the value as typed.
+type quietValue struct {
+	flag.Value
+	name   string
+	redact func(string) string
+	errs   *[]error
+}
+
+func (q quietValue) Set(s string) error {
+	if err := q.Value.Set(s); err != nil {
+		*q.errs = append(*q.errs, fmt.Errorf("%s: %q: %w", q.name, q.redact(s), err))
+	}
+	return nil
 }
 
 // trunkValue parses --sip-trunk (Validate applies IVRD_SIP_TRUNK_PASSWORD).
 type trunkValue struct{ p *Trunk }
+
+// trunkPassword matches the password of a trunk URI's user part.
+var trunkPassword = regexp.MustCompile(`^((?i:sips?:)?[^:@;]*:)[^@;]*@`)
+
+func (trunkValue) redact(s string) string { return trunkPassword.ReplaceAllString(s, "${1}***@") }
 
 func (v trunkValue) String() string {
 	if v.p == nil {
