@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -202,12 +203,24 @@ type OutboxFilter struct {
 	Limit     int    // at most this many (0: all)
 }
 
-// ListOutbox returns the items f selects, oldest first.
+// ListOutbox returns the items f selects, oldest first. Only the filters set are in the
+// query, so that it uses the indexes (outbox_session, outbox_due).
 func (s *Store) ListOutbox(f OutboxFilter) ([]OutboxItem, error) {
-	q := `WHERE (? = '' OR o.app_id = ?) AND (? = '' OR o.session_key = ?) AND (? = '' OR o.state = ?) ORDER BY o.id`
-	args := []any{f.AppID, f.AppID, f.SessionID, f.SessionID, f.State, f.State}
+	var conds []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"o.session_key", f.SessionID}, {"o.state", f.State}, {"o.app_id", f.AppID}} {
+		if c.v != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	q := ""
+	if len(conds) > 0 {
+		q = "WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY o.id"
 	if f.Limit > 0 {
-		q += ` LIMIT ?`
+		q += " LIMIT ?"
 		args = append(args, f.Limit)
 	}
 	return s.outbox(q, args...)

@@ -136,6 +136,8 @@ func (s *Store) sessions(where string, args ...any) ([]SessionRow, error) {
 // RecentSessions returns the sessions of appID ("": of every app), the last updated first,
 // skipping offset and at most limit of them.
 func (s *Store) RecentSessions(appID string, limit, offset int) ([]SessionRow, error) {
-	return s.sessions(`WHERE (? = '' OR app_id = ?) ORDER BY updated_at DESC, id LIMIT ? OFFSET ?`,
-		appID, appID, limit, offset)
+	if appID == "" {
+		return s.sessions(`ORDER BY updated_at DESC, id LIMIT ? OFFSET ?`, limit, offset)
+	}
+	return s.sessions(`WHERE app_id = ? ORDER BY updated_at DESC, id LIMIT ? OFFSET ?`, appID, limit, offset)
 }
