@@ -133,3 +133,30 @@ func TestClientKey(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpenTicket: any cookie value is refused or opens to a ticket that seals back to a
+// value opening to the same ticket; nothing unsigned is ever accepted.
+func FuzzOpenTicket(f *testing.F) {
+	k := newKeyring(testSecret)
+	now := time.Unix(1_800_000_000, 0)
+	f.Add(k.seal(ticket{Role: roleApp, AppID: "AP1", Nonce: "n", Expires: now.Unix() + 60, Cred: "c"}))
+	f.Add(k.seal(ticket{Nonce: "n", Expires: now.Unix() + 60}))
+	f.Add("v1.eyJyIjoib3BlcmF0b3IifQ.AAAA")
+	f.Add("v1..")
+	f.Fuzz(func(t *testing.T, v string) {
+		tk, ok := k.open(v, now)
+		if !ok {
+			return
+		}
+		if !strings.HasPrefix(v, ticketPrefix) || tk.Nonce == "" || tk.Expires <= now.Unix() {
+			t.Fatalf("accepted %q as %+v", v, tk)
+		}
+		again, ok := k.open(k.seal(tk), now)
+		if !ok || again != tk {
+			t.Fatalf("round trip of %+v: %+v, %v", tk, again, ok)
+		}
+		if _, ok := newKeyring([]byte("another secret of 32 bytes......")).open(v, now); ok {
+			t.Fatalf("%q opens under another key", v)
+		}
+	})
+}
