@@ -131,7 +131,8 @@ const (
 // Register mounts the console under Prefix on mux, and /demo/ as a redirect to its demo page.
 func (c *Console) Register(mux *http.ServeMux) {
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET "+Prefix+"static/", secured(http.StripPrefix(Prefix+"static/", http.FileServerFS(static))))
+	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
+	mux.Handle("GET "+Prefix+"static/{file}", secured(files)) // files only: no listing
 	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusSeeOther))
 	mux.Handle("GET /demo/{$}", http.RedirectHandler(demoPath, http.StatusSeeOther))
 	mux.Handle("GET /demo", http.RedirectHandler(demoPath, http.StatusSeeOther))

@@ -110,6 +110,13 @@ func TestNotReadableWithoutSignIn(t *testing.T) {
 	if a := b.get("/console"); a.code != http.StatusSeeOther || a.loc != Prefix {
 		t.Errorf("/console: %d %s", a.code, a.loc)
 	}
+	// The sign-in form's style sheet and script are served to anyone; nothing else is.
+	if a := b.get("/console/static/console.js"); a.code != 200 || !strings.Contains(a.body, "dataset.src") {
+		t.Errorf("console.js: %d", a.code)
+	}
+	if a := b.get("/console/static/"); a.code != 404 {
+		t.Errorf("static listing: %d", a.code)
+	}
 }
 
 // TestSignIn: apps with their app_id and access_token, the operator with the password; any
