@@ -66,6 +66,8 @@ type Config struct {
 
 	PProf string // listen address of the net/http/pprof endpoints ("" = off)
 
+	ConsolePassword string // the console's operator password ("" = operator sign-in off); never logged
+
 	Blob          Blob   // where recordings are kept (zero: local disk in the data directory)
 	RecordingURLs string // monitor_url/record_url: RecordingURLsProxy or RecordingURLsPresigned
 
@@ -152,6 +154,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		{"drain-timeout", durationValue{p: &c.DrainTimeout, allowZero: true}, "on SIGTERM, refuse new calls and let live ones finish for this long (0: hang up at once)"},
 		{"blob", blobValue{p: &c.Blob}, "where recordings are kept: s3://BUCKET?endpoint=http://HOST:PORT&region=R, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (empty: the data directory)"},
 		{"recording-urls", stringValue{p: &c.RecordingURLs, check: oneOf(RecordingURLsProxy, RecordingURLsPresigned)}, "recording URLs handed to apps: proxy (ivrd's signed URLs, streamed from the store) or presigned (the S3 store's own, needs --blob s3://...)"},
+		{"console-password", secretValue{p: &c.ConsolePassword}, "operator password of the console at /console/, which sees every app (empty: apps sign in with their own credentials only)"},
 		{"pprof", stringValue{p: &c.PProf, check: optionalHostPort}, "listen address of the Go profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)"},
 	}
 	for _, s := range settings {

@@ -243,3 +243,35 @@ func TestSecretsNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestConsolePassword: from the flag or IVRD_CONSOLE_PASSWORD (the flag wins), and never shown
+// by the usage text.
+func TestConsolePassword(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"none", nil, nil, ""},
+		{"environment", map[string]string{"IVRD_CONSOLE_PASSWORD": "from env"}, nil, "from env"},
+		{"flag wins", map[string]string{"IVRD_CONSOLE_PASSWORD": "from env"}, []string{"--console-password", "from flag"}, "from flag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parse(t, tc.env, tc.args...)
+			if err != nil || c.ConsolePassword != tc.want {
+				t.Fatalf("password %q, %v; want %q", c.ConsolePassword, err, tc.want)
+			}
+		})
+	}
+	t.Setenv("IVRD_CONSOLE_PASSWORD", "hunter2-secret")
+	c := Defaults()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	c.Bind(fs)
+	fs.PrintDefaults()
+	if c.ConsolePassword != "hunter2-secret" || strings.Contains(usage.String(), "hunter2") || !strings.Contains(usage.String(), "console-password") {
+		t.Fatalf("usage shows the password or misses the flag:\n%s", usage.String())
+	}
+}

@@ -159,11 +159,29 @@ func (q *Queue) NotifyOnce(deliveryID, appID, sessionID, target string, params u
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	select { // wake Run; one pending wake-up covers any number of Notify calls
+	q.wakeRun()
+	return nil
+}
+
+// RetryNow makes outbox item id of appID ("": any app) due at once, a failed one pending again
+// (it then gets one more attempt, or more while it is younger than MaxAge), and wakes Run.
+// An item that is delivered, absent or another app's is an error wrapping store.ErrNotFound.
+func (q *Queue) RetryNow(id int64, appID string) error {
+	it, err := q.st.RetryOutbox(id, appID, time.Now())
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	q.o.Log.Info("notify: retry now", "delivery_id", it.DeliveryID, "app", it.AppID)
+	q.wakeRun()
+	return nil
+}
+
+// wakeRun wakes Run; one pending wake-up covers any number of calls.
+func (q *Queue) wakeRun() {
+	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // checkTarget accepts absolute http and https URLs with a host.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -177,8 +178,9 @@ func (d *dispatcher) dispatch(now time.Time) time.Duration {
 // off at half the lease, so it is over before another node may claim the item.
 func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 	attempt := it.Attempts + 1
+	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, q.o.Lease/2)
-	err := q.post(actx, it, attempt)
+	code, err := q.post(actx, it, attempt)
 	cancel()
 	if err != nil && ctx.Err() != nil { // shutting down: the attempt does not count
 		if err := q.st.ReleaseOutbox(it.ID, q.o.Node); err != nil {
@@ -187,8 +189,10 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 		return result{id: it.ID, attempts: it.Attempts}
 	}
 	log := q.o.Log.With("delivery_id", it.DeliveryID, "app", it.AppID, "url", redact(it.Target), "attempt", attempt)
-	var markErr error
 	now := time.Now()
+	q.recordAttempt(log, store.OutboxAttempt{OutboxID: it.ID, Attempt: attempt, At: start, Duration: now.Sub(start),
+		StatusCode: code, Error: errText(err)})
+	var markErr error
 	switch {
 	case err == nil:
 		markErr = q.st.MarkDelivered(it.ID, q.o.Node, attempt)
@@ -220,11 +224,28 @@ func (q *Queue) backoff(n int) time.Duration {
 	return min(d, q.o.MaxBackoff)
 }
 
-// post sends one attempt; nil means the app answered 2xx.
-func (q *Queue) post(ctx context.Context, it store.OutboxItem, attempt int) error {
+// recordAttempt keeps an attempt's outcome for the console. The history is for people to
+// read: when it cannot be written the delivery goes on as if it had been (logged).
+func (q *Queue) recordAttempt(log *slog.Logger, a store.OutboxAttempt) {
+	if err := q.st.AddOutboxAttempt(a); err != nil {
+		q.storeFailed(err)
+		log.Warn("notify: record attempt", "err", err)
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// post sends one attempt and returns the HTTP status the app answered (0: no answer); a nil
+// error means the status was 2xx.
+func (q *Queue) post(ctx context.Context, it store.OutboxItem, attempt int) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.Target, bytes.NewReader(it.Body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", "ivrd")
@@ -233,12 +254,12 @@ func (q *Queue) post(ctx context.Context, it store.OutboxItem, attempt int) erro
 	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
 	resp, err := q.o.Client.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // lets the connection be reused
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
+		return resp.StatusCode, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/console"
 	"github.com/ivrd/ivrd/internal/demo"
 	"github.com/ivrd/ivrd/internal/diskwatch"
 	"github.com/ivrd/ivrd/internal/httplimit"
@@ -46,6 +47,9 @@ type Server struct {
 	engine  *ivr.Engine
 	disk    *diskwatch.Watcher
 	calls   atomic.Int64 // incoming calls routed to an app and not yet ended
+	// demoNotify is where calls to the demo's numbers are announced: the demo app on this
+	// process's own listener ("" when no number is routed to it).
+	demoNotify string
 }
 
 // Run starts ivrd and serves until ctx is done. First-start information (the default app's
@@ -152,7 +156,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	}}).Register(mux)
 	mux.Handle(blob.PathPrefix, httplimit.Streaming(blob.Handler(recs.blobs, recs.own, log)))
 	mux.Handle("GET /open/ivr/languages", prompt.LanguagesHandler())
-	s.mountDemo(mux)
+	if err := s.mountConsole(mux, console.Config{Store: st, Live: s.engine, Recordings: catalog, Outbox: q, Token: tokens,
+		Secret: secret, Password: cfg.ConsolePassword, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Zone: loc, Log: log},
+		tel, ownURL(ln.Addr()), tokens); err != nil {
+		return err
+	}
 	mux.HandleFunc("/healthz", s.healthz)
 	// A request waits up to the prepare budget for its msg: the write timeout allows for it.
 	hs := httplimit.New(mux, httplimit.Config{MaxConns: cfg.HTTPMaxConns, WriteTimeout: httplimit.DefaultWriteTimeout + cfg.PrepareBudget, Log: log})
@@ -273,6 +281,13 @@ func (s *Server) onCall(leg *telephony.Leg) {
 		return
 	}
 	leg.AfterEnd(func() { s.calls.Add(-1) })
+	if demo.IsRoute(n.NotifyURL) { // the demo app, on this process's listener
+		if n.NotifyURL = s.demoNotify; n.NotifyURL == "" {
+			s.log.Warn("call to a number routed to the demo, which this ivrd did not start (restart it)", "to", n.Number)
+			_ = leg.Reject(480)
+			return
+		}
+	}
 	sid, err := s.engine.Incoming(leg, n.AppID, n.NotifyURL, leg.From(), n.Number)
 	if errors.Is(err, ivr.ErrCallLimit) {
 		s.log.Warn("call limit reached", "app", n.AppID, "from", leg.From())
@@ -306,29 +321,12 @@ func firstStart(st *store.Store, cfg config.Config, out io.Writer) error {
 	if cfg.DemoNumber == "" {
 		return nil
 	}
-	if err := st.AddNumber(store.Number{Number: cfg.DemoNumber, AppID: app.ID, NotifyURL: demoURL(cfg)}); err != nil {
+	if err := st.AddNumber(store.Number{Number: cfg.DemoNumber, AppID: app.ID, NotifyURL: demo.NotifyPath}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "demo: call sip:%s@%s to record a call; recordings are listed at %s/demo/\n", cfg.DemoNumber, cfg.SIP, cfg.PublicURL)
+	fmt.Fprintf(out, "demo: call sip:%s@%s to record a call; its recordings are in the console at %s%s (sign in with the app above)\n",
+		cfg.DemoNumber, cfg.SIP, cfg.PublicURL, console.Prefix+"demo")
 	return nil
-}
-
-func demoURL(cfg config.Config) string { return cfg.PublicURL + demo.NotifyPath }
-
-// mountDemo serves the demo app when the demo number is routed to it.
-func (s *Server) mountDemo(mux *http.ServeMux) {
-	if s.cfg.DemoNumber == "" {
-		return
-	}
-	n, err := s.st.LookupNumber(s.cfg.DemoNumber)
-	if err != nil || n.NotifyURL != demoURL(s.cfg) {
-		return
-	}
-	app, err := s.st.App(n.AppID)
-	if err != nil {
-		return
-	}
-	(&demo.App{API: s.cfg.PublicURL, AppID: app.ID, Token: app.AccessToken, Self: s.cfg.PublicURL + "/demo", Listen: s.cfg.DemoListen, Log: s.log}).Register(mux)
 }
 
 // newLogger makes the process's logger (level and format are validated by config).

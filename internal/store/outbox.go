@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -114,15 +115,72 @@ func (s *Store) CountOutbox(state string) (int, error) {
 	return n, err
 }
 
-// PurgeOutbox deletes delivered and failed items last updated before t.
+// PurgeOutbox deletes delivered and failed items last updated before t, with their attempts.
 func (s *Store) PurgeOutbox(before time.Time) (int64, error) {
 	c, cancel := ctx()
 	defer cancel()
+	if _, err := s.exec(c, `DELETE FROM outbox_attempts WHERE outbox_id IN
+		(SELECT id FROM outbox WHERE state <> 'pending' AND updated_at < ?)`, micros(before)); err != nil {
+		return 0, fmt.Errorf("store: purge outbox attempts: %w", err)
+	}
 	res, err := s.exec(c, `DELETE FROM outbox WHERE state <> 'pending' AND updated_at < ?`, micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("store: purge outbox: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// OutboxFilter selects outbox items for ListOutbox. Zero fields select everything.
+type OutboxFilter struct {
+	AppID     string
+	SessionID string // the items queued for one session (their session key)
+	State     string // OutboxPending, OutboxDelivered or OutboxFailed
+	Limit     int    // at most this many (0: all)
+}
+
+// ListOutbox returns the items f selects, oldest first. Only the filters set are in the
+// query, so that it uses the indexes (outbox_session, outbox_due).
+func (s *Store) ListOutbox(f OutboxFilter) ([]OutboxItem, error) {
+	var conds []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"o.session_key", f.SessionID}, {"o.state", f.State}, {"o.app_id", f.AppID}} {
+		if c.v != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	q := ""
+	if len(conds) > 0 {
+		q = "WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY o.id"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	return s.outbox(q, args...)
+}
+
+// RetryOutbox makes a pending or failed item of appID ("": any app) due now; a failed one
+// becomes pending again. It returns the item as it now is; an item that does not exist, is
+// delivered, or belongs to another app is an error wrapping ErrNotFound.
+func (s *Store) RetryOutbox(id int64, appID string, now time.Time) (OutboxItem, error) {
+	c, cancel := ctx()
+	defer cancel()
+	res, err := s.exec(c, `UPDATE outbox SET state = 'pending', next_at = ?, updated_at = ?
+		WHERE id = ? AND state IN ('pending', 'failed') AND (? = '' OR app_id = ?)`,
+		micros(now), micros(now), id, appID, appID)
+	if err != nil {
+		return OutboxItem{}, fmt.Errorf("store: retry outbox %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return OutboxItem{}, fmt.Errorf("store: pending or failed outbox item %d: %w", id, ErrNotFound)
+	}
+	items, err := s.outbox(`WHERE o.id = ?`, id)
+	if err != nil || len(items) == 0 {
+		return OutboxItem{}, fmt.Errorf("store: outbox item %d: %w", id, errors.Join(err, ErrNotFound))
+	}
+	return items[0], nil
 }
 
 func (s *Store) outbox(where string, args ...any) ([]OutboxItem, error) {

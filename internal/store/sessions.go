@@ -169,3 +169,12 @@ func scanSessions(rows *sql.Rows) ([]SessionRow, error) {
 	}
 	return out, nil
 }
+
+// RecentSessions returns the sessions of appID ("": of every app), the last updated first,
+// skipping offset and at most limit of them.
+func (s *Store) RecentSessions(appID string, limit, offset int) ([]SessionRow, error) {
+	if appID == "" {
+		return s.sessions(`ORDER BY updated_at DESC, id LIMIT ? OFFSET ?`, limit, offset)
+	}
+	return s.sessions(`WHERE app_id = ? ORDER BY updated_at DESC, id LIMIT ? OFFSET ?`, appID, limit, offset)
+}
