@@ -17,7 +17,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrNotFound is returned (possibly wrapped) when a looked-up row does not exist.
@@ -51,11 +52,37 @@ func Open(path string) (*Store, error) {
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(0)
 	s := &Store{db: db, d: sqliteDialect}
-	if err := s.migrate(); err != nil {
+	if err := s.migrateSQLite(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// migrateSQLite migrates, trying again while another process holds the new file: SQLite
+// answers SQLITE_BUSY at once, without waiting out busy_timeout, to a connection that turns a
+// new file to WAL or reads the WAL index while another connection is doing the same.
+func (s *Store) migrateSQLite() error {
+	deadline := time.Now().Add(opTimeout)
+	wait := 10 * time.Millisecond
+	for {
+		err := s.migrate()
+		if err == nil || !busy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// busy reports whether SQLite refused for a lock another connection holds.
+func busy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code() & 0xff
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
 
 // Shared reports whether other ivrd processes may use the database at the same time
