@@ -22,6 +22,8 @@ TEST=(
   kamailio
   # callers behind NAT in network namespaces (ip netns, veth, nftables masquerading)
   iproute2 nftables
+  # promtool (check metrics) for the /metrics tests
+  prometheus
 )
 BENCH=(
   wrk hey
