@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/metrics"
 	"github.com/ivrd/ivrd/internal/outbound"
 	"github.com/ivrd/ivrd/internal/store"
 )
@@ -45,6 +46,8 @@ type Options struct {
 	Outbound *outbound.Policy
 	// OnStoreError, if set, hears every failed write to the store (e.g. to look at the disk).
 	OnStoreError func(error)
+	// Metrics counts deliveries (nil: not counted).
+	Metrics *metrics.Notifications
 }
 
 // Queue is the outbox. Notify may be called at any time, also when Run is not running.

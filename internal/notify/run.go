@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/calllog"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
@@ -196,14 +197,20 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 		return result{id: it.ID, attempts: it.Attempts} // shutting down: the attempt does not count
 	}
 	log := q.o.Log.With("delivery_id", it.DeliveryID, "app", it.AppID, "url", redact(it.Target), "attempt", attempt)
+	if it.SessionKey != "" {
+		log = log.With(calllog.Key, it.SessionKey)
+	}
+	q.o.Metrics.Attempt(err == nil)
 	var markErr error
 	now := time.Now()
 	switch {
 	case err == nil:
 		markErr = q.st.MarkDelivered(it.ID, attempt)
+		q.o.Metrics.Delivered(now.Sub(it.CreatedAt))
 		log.Debug("notify: delivered", "latency", now.Sub(it.CreatedAt))
 	case now.Sub(it.CreatedAt) >= q.o.MaxAge:
 		markErr = q.st.MarkFailed(it.ID, attempt, err.Error())
+		q.o.Metrics.GaveUp()
 		log.Error("notify: giving up", "age", now.Sub(it.CreatedAt).Round(time.Second), "err", err)
 	default:
 		next := now.Add(q.backoff(attempt))
