@@ -173,7 +173,7 @@ func TestMetricsAndCallLogs(t *testing.T) {
 
 	for _, c := range []struct {
 		sid, who, cause, recording, from string
-		blocks                          float64
+		blocks                           float64
 	}{
 		{sid2, "ivrd", "hangup", recID, "+" + callerNum, 3},
 		{sid3, "caller", "far end hung up", "", "+" + callerNum2, 1},
