@@ -16,6 +16,10 @@ const (
 	ByFarEnd = "far_end" // the far end of a Transfer (ivrd then hung up the caller)
 )
 
+// CauseIvrdHungUp is the cause of a call the SIP layer ended without a block asking (ivrd's
+// shutdown).
+const CauseIvrdHungUp = "ivrd hung up"
+
 // hangupOutcome is the outcome of an answered call by who ended it.
 var hangupOutcome = map[string]string{
 	ByCaller: metrics.CallerHangup,

@@ -207,12 +207,11 @@ func TestCallEndedNamedCall(t *testing.T) {
 		r.next()
 		fc.end() // the leg ends without a block asking: a shutdown, or the caller
 		line := waitEnded(t, buf, sid)
-		want := ByIvrd
-		outcome := metrics.IvrdHangup
+		want, cause, outcome := ByIvrd, CauseIvrdHungUp, metrics.IvrdHangup
 		if byRemote {
-			want, outcome = ByCaller, metrics.CallerHangup
+			want, cause, outcome = ByCaller, "far end hung up", metrics.CallerHangup
 		}
-		if line["hung_up_by"] != want || line["call_id"] != "cid-1" {
+		if line["hung_up_by"] != want || line["cause"] != cause || line["call_id"] != "cid-1" {
 			t.Errorf("remote %v: call ended line %v", byRemote, line)
 		}
 		if got := metricstest.Gather(t, m.Gatherer()).Get("ivrd_calls_total", "direction", metrics.Inbound, "outcome", outcome); got != 1 {

@@ -350,7 +350,11 @@ func (e *Engine) lineDown(s *session) {
 		return
 	}
 	cause := s.endCause
-	if cause == "" {
+	switch {
+	case cause != "":
+	case s.whoEnded() == ByIvrd: // by the SIP layer itself (its shutdown), not for a block
+		cause = CauseIvrdHungUp
+	default:
 		cause = "far end hung up"
 	}
 	err := s.m.down(cause, time.Now())
