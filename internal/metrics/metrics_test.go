@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"errors"
-	"io"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -165,17 +164,7 @@ func TestHandlerPromtool(t *testing.T) {
 	m.Notifications.Delivered(time.Second)
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
-	res, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("HTTP %d: %s", res.StatusCode, b)
-	}
-	metricstest.Promtool(t, string(b))
-	v := metricstest.Parse(t, string(b))
+	v := metricstest.Scrape(t, srv.URL)
 	if v.Get("ivrd_calls_active", "direction", "inbound") != 1 || !v.Has("go_goroutines") || !v.Has("process_open_fds") {
 		t.Errorf("served: calls_active %v, go_goroutines %v, process_open_fds %v", v.Get("ivrd_calls_active", "direction", "inbound"),
 			v.Has("go_goroutines"), v.Has("process_open_fds"))

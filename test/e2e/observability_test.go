@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,20 +16,10 @@ import (
 	"github.com/ivrd/ivrd/internal/testpeer"
 )
 
-// scrape GETs /metrics, checks it with promtool and returns its values.
+// scrape GETs ivrd's /metrics, checks it with promtool and returns its values.
 func scrape(t *testing.T, addr string) metricstest.Values {
 	t.Helper()
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("/metrics: HTTP %d %s", res.StatusCode, b)
-	}
-	metricstest.Promtool(t, string(b))
-	return metricstest.Parse(t, string(b))
+	return metricstest.Scrape(t, "http://"+addr+"/metrics")
 }
 
 // jsonLog is ivrd's log (--log-format json) as raw lines and decoded ones; lines that are not

@@ -4,6 +4,8 @@ package metricstest
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -101,6 +103,23 @@ func matches(m *dto.Metric, labels []string) bool {
 		}
 	}
 	return true
+}
+
+// Scrape GETs an exposition from url (ivrd's /metrics), fails the test unless it is served
+// (HTTP 200) and passes promtool, and returns its values.
+func Scrape(t testing.TB, url string) Values {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d %v\n%s", url, res.StatusCode, err, b)
+	}
+	Promtool(t, string(b))
+	return Parse(t, string(b))
 }
 
 // Promtool runs `promtool check metrics` (Debian's prometheus package) on an exposition and
