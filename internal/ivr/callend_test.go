@@ -24,9 +24,6 @@ type namedCall struct {
 func (c *namedCall) NameSession(id string) *slog.Logger { c.tag.Set(id); return c.log }
 func (c *namedCall) EndedByRemote() bool                { return c.remote() }
 
-// byCaller says the caller ended c: none of ivrd's ways of ending it was taken.
-func byCaller(c *fakeCall) func() bool { return func() bool { return c.how() == "" } }
-
 // metricsRig is a rig with metrics and a JSON log.
 func metricsRig(t *testing.T) (*rig, *fakeTel, *metrics.Metrics, *testlog.Buffer) {
 	r, tel := telRig(t)
