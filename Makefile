@@ -6,7 +6,8 @@ BIN     := bin/ivrd
 PKGS    := ./...
 # packages whose tests exercise concurrency: run again under the race detector
 RACE    := ./internal/ivr/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/... \
-           ./internal/httplimit/... ./internal/outbound/... ./internal/tally/... ./internal/diskwatch/...
+           ./internal/httplimit/... ./internal/outbound/... ./internal/tally/... ./internal/diskwatch/... \
+           ./internal/calllog/... ./internal/metrics/... ./internal/health/...
 
 .PHONY: build run test soak vet fmt bench clean
 
