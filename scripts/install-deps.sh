@@ -24,6 +24,8 @@ TEST=(
   iproute2 nftables
   # the console driven in a headless browser (chromedp)
   chromium
+  # promtool (check metrics) for the /metrics tests
+  prometheus
 )
 BENCH=(
   wrk hey

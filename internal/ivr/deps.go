@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -80,9 +81,10 @@ type RecordingInfo struct {
 	ID        string // recording id, e.g. "rec-<session>-monitor"
 	AppID     string
 	SessionID string
-	Kind      string    // "monitor" or "record"
-	Start     time.Time // zero when a crash left it unknown (a Record block's)
-	Channels  int       // 1 (mono: both directions mixed) or 2 (dual: caller left, what it hears right)
+	Kind      string       // "monitor" or "record"
+	Start     time.Time    // zero when a crash left it unknown (a Record block's)
+	Channels  int          // 1 (mono: both directions mixed) or 2 (dual: caller left, what it hears right)
+	Log       *slog.Logger // the session's logger, for the recording's lines (nil: the recorder's own)
 }
 
 // Recording is a running recording: it taps a call's audio until finished.

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/metrics"
 	"github.com/ivrd/ivrd/internal/outbound"
 	"github.com/ivrd/ivrd/internal/store"
 )
@@ -58,6 +59,8 @@ type Options struct {
 	// off at half of it, and a node that dies delays the items it was attempting (and the
 	// rest of their sessions) by at most this.
 	Lease time.Duration
+	// Metrics counts deliveries (nil: not counted).
+	Metrics *metrics.Notifications
 }
 
 // Queue is the outbox. Notify may be called at any time, also when Run is not running.

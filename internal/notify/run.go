@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/calllog"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
@@ -189,6 +190,10 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 		return result{id: it.ID, attempts: it.Attempts}
 	}
 	log := q.o.Log.With("delivery_id", it.DeliveryID, "app", it.AppID, "url", redact(it.Target), "attempt", attempt)
+	if it.SessionKey != "" {
+		log = log.With(calllog.Key, it.SessionKey)
+	}
+	q.o.Metrics.Attempt(err == nil)
 	now := time.Now()
 	q.recordAttempt(log, store.OutboxAttempt{OutboxID: it.ID, Attempt: attempt, At: start, Duration: now.Sub(start),
 		StatusCode: code, Error: errText(err)})
@@ -196,9 +201,11 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 	switch {
 	case err == nil:
 		markErr = q.st.MarkDelivered(it.ID, q.o.Node, attempt)
+		q.o.Metrics.Delivered(now.Sub(it.CreatedAt))
 		log.Debug("notify: delivered", "latency", now.Sub(it.CreatedAt))
 	case now.Sub(it.CreatedAt) >= q.o.MaxAge:
 		markErr = q.st.MarkFailed(it.ID, q.o.Node, attempt, err.Error())
+		q.o.Metrics.GaveUp()
 		log.Error("notify: giving up", "age", now.Sub(it.CreatedAt).Round(time.Second), "err", err)
 	default:
 		next := now.Add(q.backoff(attempt))

@@ -30,7 +30,7 @@ func (r recorders) Recover(info ivr.RecordingInfo) (string, time.Duration, error
 }
 
 func archiveInfo(i ivr.RecordingInfo) recording.Info {
-	return recording.Info{ID: i.ID, AppID: i.AppID, SessionID: i.SessionID, Kind: i.Kind, Start: i.Start, Channels: i.Channels}
+	return recording.Info{ID: i.ID, AppID: i.AppID, SessionID: i.SessionID, Kind: i.Kind, Start: i.Start, Channels: i.Channels, Log: i.Log}
 }
 
 // notifier queues engine notifications in the durable outbox, once per delivery id.
