@@ -5,8 +5,9 @@ GO      ?= go
 BIN     := bin/ivrd
 PKGS    := ./...
 # packages whose tests exercise concurrency: run again under the race detector
-RACE    := ./internal/ivr/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/... \
-           ./internal/httplimit/... ./internal/outbound/... ./internal/tally/... ./internal/diskwatch/...
+RACE    := ./internal/ivr/... ./internal/store/... ./internal/api/... ./internal/audio/... ./internal/recording/... ./internal/notify/... ./internal/telephony/... \
+           ./internal/httplimit/... ./internal/outbound/... ./internal/tally/... ./internal/diskwatch/... \
+           ./internal/console/... ./internal/calllog/... ./internal/metrics/... ./internal/health/...
 
 .PHONY: build run test soak vet fmt bench clean
 
@@ -33,7 +34,7 @@ test:
 	@./scripts/s3.sh install >/dev/null
 	@$(MAKE) --no-print-directory vet
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v /test/e2e)
-	$(GO) test -count=1 -timeout 30m ./test/e2e/
+	IVRD_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -count=1 -timeout 30m ./test/e2e/
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 
 # make soak: the fault and attack tests at full length (test/e2e/soak_test.go), about 10 minutes:

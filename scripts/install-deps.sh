@@ -22,6 +22,10 @@ TEST=(
   kamailio kamailio-tls-modules
   # callers behind NAT in network namespaces (ip netns, veth, nftables masquerading)
   iproute2 nftables
+  # the console driven in a headless browser (chromedp)
+  chromium
+  # promtool (check metrics) for the /metrics tests
+  prometheus
 )
 BENCH=(
   wrk hey

@@ -8,18 +8,49 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/server"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
-// adminFlags makes the flag set of an admin command, with --data bound like serve's.
-func adminFlags(name string) (*flag.FlagSet, *string) {
+// database is where an admin command finds apps and numbers: --store's PostgreSQL, else the
+// SQLite database in --data, bound like serve's.
+type database struct {
+	data, store string
+	err         error // a bad IVRD_STORE
+}
+
+// adminFlags makes the flag set of an admin command, with --data and --store.
+func adminFlags(name string) (*flag.FlagSet, *database) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	d := config.Defaults().Data
+	db := &database{data: config.Defaults().Data}
 	if v, ok := os.LookupEnv(config.EnvName("data")); ok {
-		d = v
+		db.data = v
 	}
-	return fs, fs.String("data", d, "data directory ("+config.EnvName("data")+")")
+	fs.StringVar(&db.data, "data", db.data, "data directory ("+config.EnvName("data")+")")
+	fs.Var(config.StoreValue(&db.store), "store", "PostgreSQL URL, as serve's ("+config.EnvName("store")+"; empty: SQLite in the data directory)")
+	if v, ok := os.LookupEnv(config.EnvName("store")); ok {
+		if err := fs.Set("store", v); err != nil {
+			db.err = fmt.Errorf("%s: %w", config.EnvName("store"), err)
+		}
+	}
+	return fs, db
+}
+
+// catalog runs f on the command's recordings catalog.
+func (db *database) catalog(f func(*recording.Catalog) error) error {
+	if db.err != nil {
+		return db.err
+	}
+	return server.WithCatalog(db.data, db.store, f)
+}
+
+// with runs f on the command's store.
+func (db *database) with(f func(*store.Store) error) error {
+	if db.err != nil {
+		return db.err
+	}
+	return server.WithStore(db.data, db.store, f)
 }
 
 // parse parses args and checks that every named flag was given a value.
@@ -56,12 +87,12 @@ func appJSON(a store.App) map[string]string {
 }
 
 func appCreate(args []string) error {
-	fs, data := adminFlags("app create")
+	fs, db := adminFlags("app create")
 	name := fs.String("name", "", "app name")
 	if err := parse(fs, args, "name"); err != nil {
 		return err
 	}
-	return server.WithStore(*data, func(st *store.Store) error {
+	return db.with(func(st *store.Store) error {
 		app, err := st.CreateApp(*name)
 		if err != nil {
 			return err
@@ -71,11 +102,11 @@ func appCreate(args []string) error {
 }
 
 func appList(args []string) error {
-	fs, data := adminFlags("app list")
+	fs, db := adminFlags("app list")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return server.WithStore(*data, func(st *store.Store) error {
+	return db.with(func(st *store.Store) error {
 		apps, err := st.Apps()
 		if err != nil {
 			return err
@@ -85,12 +116,12 @@ func appList(args []string) error {
 }
 
 func appRotateToken(args []string) error {
-	fs, data := adminFlags("app rotate-token")
+	fs, db := adminFlags("app rotate-token")
 	id := fs.String("app", "", "app id")
 	if err := parse(fs, args, "app"); err != nil {
 		return err
 	}
-	return server.WithStore(*data, func(st *store.Store) error {
+	return db.with(func(st *store.Store) error {
 		a, err := st.RotateToken(*id)
 		if err != nil {
 			return err
@@ -100,14 +131,14 @@ func appRotateToken(args []string) error {
 }
 
 func numberAdd(args []string) error {
-	fs, data := adminFlags("number add")
+	fs, db := adminFlags("number add")
 	app := fs.String("app", "", "app id")
 	number := fs.String("number", "", "number, E.164 (+6561234567)")
 	notifyURL := fs.String("notify-url", "", "URL that receives the Answer notification")
 	if err := parse(fs, args, "app", "number", "notify-url"); err != nil {
 		return err
 	}
-	return server.WithStore(*data, func(st *store.Store) error {
+	return db.with(func(st *store.Store) error {
 		if err := st.AddNumber(store.Number{Number: *number, AppID: *app, NotifyURL: *notifyURL}); err != nil {
 			return err
 		}
@@ -124,11 +155,11 @@ func numberJSON(n store.Number) map[string]string {
 }
 
 func numberList(args []string) error {
-	fs, data := adminFlags("number list")
+	fs, db := adminFlags("number list")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return server.WithStore(*data, func(st *store.Store) error {
+	return db.with(func(st *store.Store) error {
 		ns, err := st.Numbers()
 		if err != nil {
 			return err
@@ -138,12 +169,12 @@ func numberList(args []string) error {
 }
 
 func numberRemove(args []string) error {
-	fs, data := adminFlags("number remove")
+	fs, db := adminFlags("number remove")
 	number := fs.String("number", "", "number to stop routing")
 	if err := parse(fs, args, "number"); err != nil {
 		return err
 	}
-	return server.WithStore(*data, func(st *store.Store) error {
+	return db.with(func(st *store.Store) error {
 		return st.RemoveNumber(*number)
 	})
 }

@@ -33,7 +33,7 @@ const usage = `usage:
   ivrd recording list [--app ID] [--session S]
                                      stored recordings, newest first, one JSON object a line
   ivrd recording delete --id ID      delete a recording: its file and its listing
-every command above takes --data DIR (default ./data, or IVRD_DATA)
+every command above takes --data DIR (default ./data, or IVRD_DATA) and --store URL (PostgreSQL, or IVRD_STORE)
   ivrd call sip:100@127.0.0.1:5060 [--play FILE] [--digits 123] [--record heard.wav] [--duration 15s]
                                      place a call with ivrd's own SIP stack (ivrd call -h for flags)
 `

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/recording"
-	"github.com/ivrd/ivrd/internal/server"
 )
 
 func recordingJSON(r recording.Entry) map[string]string {
@@ -17,13 +16,13 @@ func recordingJSON(r recording.Entry) map[string]string {
 }
 
 func recordingList(args []string) error {
-	fs, data := adminFlags("recording list")
+	fs, db := adminFlags("recording list")
 	app := fs.String("app", "", "only this app's recordings")
 	session := fs.String("session", "", "only this session's recordings")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return server.WithCatalog(*data, func(c *recording.Catalog) error {
+	return db.catalog(func(c *recording.Catalog) error {
 		rs, _, err := c.List(recording.Filter{AppID: *app, SessionID: *session})
 		if err != nil {
 			return err
@@ -33,12 +32,12 @@ func recordingList(args []string) error {
 }
 
 func recordingDelete(args []string) error {
-	fs, data := adminFlags("recording delete")
+	fs, db := adminFlags("recording delete")
 	id := fs.String("id", "", "recording id (rec-…)")
 	if err := parse(fs, args, "id"); err != nil {
 		return err
 	}
-	return server.WithCatalog(*data, func(c *recording.Catalog) error {
+	return db.catalog(func(c *recording.Catalog) error {
 		return c.Delete("", *id)
 	})
 }

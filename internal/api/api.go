@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/ivr"
+	"github.com/ivrd/ivrd/internal/metrics"
 )
 
 // ErrNoApp is what an AppLookup returns for an unknown app id.
@@ -42,7 +43,8 @@ type Handler struct {
 	Recordings Recordings     // the recordings endpoints (nil: not served)
 	Zone       *time.Location // of the dates the recordings endpoints take and give (nil: ivr.DefaultZone)
 	Log        *slog.Logger
-	Limit      *Limiter // per-app request rate, every endpoint's; nil: none
+	Limit      *Limiter     // per-app request rate, every endpoint's; nil: none
+	Metrics    *metrics.API // requests counted and timed by endpoint; nil: not counted
 }
 
 // Register mounts the API on mux, and its OpenAPI document at OpenAPIPath.
@@ -70,13 +72,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	start, res := time.Now(), status(ivr.StatusInternal)
 	defer func() {
 		if v := recover(); v != nil {
 			h.log().Error("api: panic", "block", name, "panic", v)
 			write(w, status(ivr.StatusInternal))
 		}
+		h.Metrics.Observe(stage+"/"+name, res.Status, time.Since(start))
 	}()
-	write(w, h.handle(r, run))
+	res = h.handle(r, run)
+	write(w, res)
 }
 
 // endpoint is what answers /open/ivr/<stage>/<name>: a block, an extension, or nil.

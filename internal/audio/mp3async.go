@@ -38,6 +38,9 @@ static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ready_cond = PTHREAD_COND_INITIALIZER;
 static ivrd_aenc *ready_head, *ready_tail;
 static int workers;
+static long queued_jobs; // jobs queued or being encoded, over every encoder (atomic)
+
+static long ivrd_queued_jobs(void) { return __atomic_load_n(&queued_jobs, __ATOMIC_RELAXED); }
 
 static int ivrd_write_all(int fd, const unsigned char *b, int n) {
 	while (n > 0) {
@@ -97,6 +100,7 @@ static void *ivrd_worker(void *arg) {
 			if (err && !e->err) e->err = err;
 			e->bytes += nb;
 			e->pending--;
+			__atomic_sub_fetch(&queued_jobs, 1, __ATOMIC_RELAXED);
 			pthread_cond_broadcast(&e->cond);
 			pthread_mutex_unlock(&e->mu);
 		}
@@ -146,6 +150,7 @@ static int ivrd_aenc_submit(ivrd_aenc *e, const short *pcm, int n, int max_pendi
 	if (e->tail) e->tail->next = j; else e->head = j;
 	e->tail = j;
 	e->pending++;
+	__atomic_add_fetch(&queued_jobs, 1, __ATOMIC_RELAXED);
 	int enqueue = !e->queued;
 	e->queued = 1;
 	int err = e->err;
@@ -281,6 +286,10 @@ func (a *AsyncMP3Encoder) Close() error {
 	a.e, a.gf = nil, nil
 	return err
 }
+
+// EncoderQueue returns how many blocks given to AsyncMP3Encoders (one Write each) wait for
+// the encoding threads or are being encoded, over every encoder of the process.
+func EncoderQueue() int { return int(C.ivrd_queued_jobs()) }
 
 // Bytes is the number of MP3 bytes written to the file; it is final after Close.
 func (a *AsyncMP3Encoder) Bytes() int64 { return a.bytes }

@@ -3,6 +3,7 @@ package audio
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -104,5 +105,41 @@ func TestAsyncMP3EncoderWriteError(t *testing.T) {
 	}
 	if err := a.Write(pcm); err != ErrEncoderClosed {
 		t.Fatalf("Write after Close: %v, want ErrEncoderClosed", err)
+	}
+}
+
+// EncoderQueue counts the blocks written and not yet encoded: while the encoder's file blocks
+// (a pipe nobody reads) they pile up, and once it drains they are gone.
+func TestEncoderQueue(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	base := EncoderQueue()
+	enc, err := NewAsyncMP3Encoder(w, 32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := SineWave(1000, 5*time.Second, 8000) // about 20 KB of MP3: a few fill the pipe
+	for range asyncMaxPending {
+		if err := enc.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for EncoderQueue() < base+asyncMaxPending-4 { // the thread takes a few before the pipe is full
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %d with the file blocked, want about %d", EncoderQueue(), base+asyncMaxPending)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	go io.Copy(io.Discard, r)
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if q := EncoderQueue(); q > base {
+		t.Fatalf("queue %d after Close, was %d before", q, base)
 	}
 }

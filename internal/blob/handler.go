@@ -36,26 +36,38 @@ func Handler(st Store, s Signer, log *slog.Logger) http.Handler {
 			return
 		}
 		obj, err := st.Open(r.Context(), key)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			http.NotFound(w, r)
-			return
-		case errors.Is(err, ErrUnavailable):
-			log.Error("blob: open", "key", key, "err", err)
-			http.Error(w, "recording store unavailable", http.StatusBadGateway)
-			return
-		case err != nil:
-			log.Error("blob: open", "key", key, "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
+		if err != nil {
+			ServeError(w, r, key, err, log)
 			return
 		}
 		defer obj.Close()
-		h := w.Header()
-		h.Set("Content-Type", ContentType(key))
-		h.Set("Cache-Control", "private")
-		h.Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(w, r, key, obj.ModTime, obj)
+		Serve(w, r, key, obj)
 	})
+}
+
+// Serve answers r with the blob stored under key, opened by the caller (who closes it):
+// its media type, Range and conditional requests (http.ServeContent).
+func Serve(w http.ResponseWriter, r *http.Request, key string, obj *Object) {
+	h := w.Header()
+	h.Set("Content-Type", ContentType(key))
+	h.Set("Cache-Control", "private")
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, key, obj.ModTime, obj)
+}
+
+// ServeError answers r when opening key failed: 404 for a blob that is not stored, 502 for a
+// remote store that fails, else 500 (both logged).
+func ServeError(w http.ResponseWriter, r *http.Request, key string, err error, log *slog.Logger) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.NotFound(w, r)
+	case errors.Is(err, ErrUnavailable):
+		log.Error("blob: open", "key", key, "err", err)
+		http.Error(w, "recording store unavailable", http.StatusBadGateway)
+	default:
+		log.Error("blob: open", "key", key, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
 }
 
 // single returns the only value of a query parameter, or "" when it is absent or repeated.

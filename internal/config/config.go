@@ -10,15 +10,19 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/store"
 )
 
 // Config is every setting of `ivrd serve`. Field names follow the flag names.
 type Config struct {
 	Data          string        // data directory: SQLite database, recordings, caches, secrets
+	Store         string        // PostgreSQL URL for the metadata ("" = SQLite in Data)
 	HTTP          string        // HTTP listen address (API, recordings)
 	SIP           string        // SIP listen address (UDP and TCP)
 	SIPTLS        string        // SIP over TLS listen address ("" = none)
@@ -61,6 +65,8 @@ type Config struct {
 	DrainTimeout  time.Duration  // on SIGTERM, let live calls finish for this long (0: hang up at once)
 
 	PProf string // listen address of the net/http/pprof endpoints ("" = off)
+
+	ConsolePassword string // the console's operator password ("" = operator sign-in off); never logged
 
 	Blob          Blob   // where recordings are kept (zero: local disk in the data directory)
 	RecordingURLs string // monitor_url/record_url: RecordingURLsProxy or RecordingURLsPresigned
@@ -107,6 +113,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		usage string
 	}{
 		{"data", stringValue{p: &c.Data, check: nonEmpty}, "data directory (database, recordings, caches, URL-signing key)"},
+		{"store", storeValue{p: &c.Store}, "PostgreSQL for apps, numbers, sessions and notifications: postgres://user:password@host:port/database?sslmode=disable (empty: SQLite in the data directory)"},
 		{"http", stringValue{p: &c.HTTP, check: hostPort}, "HTTP listen address (API, recordings)"},
 		{"sip", stringValue{p: &c.SIP, check: hostPort}, "SIP listen address, UDP and TCP"},
 		{"sip-tls", stringValue{p: &c.SIPTLS, check: optionalHostPort}, "SIP over TLS listen address (needs --tls-cert and --tls-key; empty: none)"},
@@ -147,21 +154,52 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		{"drain-timeout", durationValue{p: &c.DrainTimeout, allowZero: true}, "on SIGTERM, refuse new calls and let live ones finish for this long (0: hang up at once)"},
 		{"blob", blobValue{p: &c.Blob}, "where recordings are kept: s3://BUCKET?endpoint=http://HOST:PORT&region=R, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (empty: the data directory)"},
 		{"recording-urls", stringValue{p: &c.RecordingURLs, check: oneOf(RecordingURLsProxy, RecordingURLsPresigned)}, "recording URLs handed to apps: proxy (ivrd's signed URLs, streamed from the store) or presigned (the S3 store's own, needs --blob s3://...)"},
+		{"console-password", secretValue{p: &c.ConsolePassword}, "operator password of the console at /console/, which sees every app (empty: apps sign in with their own credentials only)"},
 		{"pprof", stringValue{p: &c.PProf, check: optionalHostPort}, "listen address of the Go profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)"},
 	}
 	for _, s := range settings {
 		env := EnvName(s.name)
 		if v, ok := os.LookupEnv(env); ok {
 			if err := s.v.Set(v); err != nil {
-				c.errs = append(c.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+				shown := v
+				if r, ok := s.v.(redacter); ok {
+					shown = r.redact(v)
+				}
+				c.errs = append(c.errs, fmt.Errorf("%s=%q: %w", env, shown, err))
 			}
 		}
-		fs.Var(s.v, s.name, s.usage+" ("+env+")")
+		v := s.v
+		if r, ok := v.(redacter); ok {
+			v = quietValue{Value: v, name: s.name, redact: r.redact, errs: &c.errs}
+		}
+		fs.Var(v, s.name, s.usage+" ("+env+")")
 	}
+}
+
+// quietValue wraps a flag whose text may hold a secret (a password in a URL): a bad value is
+// kept for Validate, shown redacted, instead of failing Set, which would make the flag
+// package print the value as typed.
+type quietValue struct {
+	flag.Value
+	name   string
+	redact func(string) string
+	errs   *[]error
+}
+
+func (q quietValue) Set(s string) error {
+	if err := q.Value.Set(s); err != nil {
+		*q.errs = append(*q.errs, fmt.Errorf("%s: %q: %w", q.name, q.redact(s), err))
+	}
+	return nil
 }
 
 // trunkValue parses --sip-trunk (Validate applies IVRD_SIP_TRUNK_PASSWORD).
 type trunkValue struct{ p *Trunk }
+
+// trunkPassword matches the password of a trunk URI's user part.
+var trunkPassword = regexp.MustCompile(`^((?i:sips?:)?[^:@;]*:)[^@;]*@`)
+
+func (trunkValue) redact(s string) string { return trunkPassword.ReplaceAllString(s, "${1}***@") }
 
 func (v trunkValue) String() string {
 	if v.p == nil {
@@ -176,6 +214,34 @@ func (v trunkValue) Set(s string) error {
 		return err
 	}
 	*v.p = t
+	return nil
+}
+
+// redacter is a flag.Value whose raw text may hold a secret: errors show redact's text.
+type redacter interface{ redact(string) string }
+
+// storeValue parses --store: "" (SQLite) or a PostgreSQL URL, shown without its password.
+type storeValue struct{ p *string }
+
+// StoreValue is the --store flag of the admin commands, checked and shown as serve's.
+func StoreValue(p *string) flag.Value { return storeValue{p} }
+
+func (storeValue) redact(s string) string { return store.RedactURL(s) }
+
+func (v storeValue) String() string {
+	if v.p == nil || *v.p == "" {
+		return ""
+	}
+	return store.RedactURL(*v.p)
+}
+
+func (v storeValue) Set(s string) error {
+	if s != "" {
+		if err := store.CheckPostgresURL(s); err != nil {
+			return err
+		}
+	}
+	*v.p = s
 	return nil
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -37,7 +38,7 @@ func TestBadSettingsAreRefusedWithNameAndReason(t *testing.T) {
 		{"env negative duration", map[string]string{"IVRD_IDLE_TIMEOUT": "-5s"}, nil, "IVRD_IDLE_TIMEOUT"},
 		{"flag log level", nil, []string{"--log-level", "loud"}, "log-level: must be one of debug, info, warn, error"},
 		{"env log format", map[string]string{"IVRD_LOG_FORMAT": "xml"}, nil, "IVRD_LOG_FORMAT"},
-		{"flag trunk", nil, []string{"--sip-trunk", "foo"}, "sip-trunk: no host"},
+		{"flag trunk", nil, []string{"--sip-trunk", "foo"}, `sip-trunk: "foo": no host`},
 		{"trunk transport", nil, []string{"--sip-trunk", "sip:127.0.0.1;transport=sctp"}, "transport must be udp, tcp or tls"},
 		{"env int", map[string]string{"IVRD_MAX_CALLS": "lots"}, nil, "IVRD_MAX_CALLS"},
 		{"mp3 kbps", nil, []string{"--mp3-kbps", "20"}, "mp3-kbps: 20 is not a multiple of 8"},
@@ -52,6 +53,9 @@ func TestBadSettingsAreRefusedWithNameAndReason(t *testing.T) {
 		{"register without user", nil, []string{"--sip-trunk", "sip:127.0.0.1:5070", "--sip-trunk-register"}, "sip-trunk-register: needs"},
 		{"public url", nil, []string{"--public-url", "ftp://x"}, "public-url"},
 		{"sip from", nil, []string{"--sip-from", "a b"}, "sip-from"},
+		{"store scheme", nil, []string{"--store", "mysql://u:p@h/db"}, `scheme "mysql"`},
+		{"store database", map[string]string{"IVRD_STORE": "postgres://u:p@127.0.0.1:5432"}, nil, "IVRD_STORE"},
+		{"store sslmode", nil, []string{"--store", "postgres://u@h/db?sslmode=sometimes"}, "store:"},
 		{"trunk CA missing", nil, []string{"--sip-trunk-ca", "/nonexistent/ca.pem"}, "sip-trunk-ca: open /nonexistent/ca.pem"},
 		{"trunk CA not PEM", map[string]string{"IVRD_SIP_TRUNK_CA": "config_test.go"}, nil, "sip-trunk-ca: no PEM certificate in it"},
 		{"retention", nil, []string{"--retention", "30d"}, "retention: not a duration"},
@@ -101,6 +105,25 @@ func TestTrunkPasswordFromEnvironment(t *testing.T) {
 	c.Bind(fs)
 	if s := fs.Lookup("sip-trunk").Value.String(); strings.Contains(s, "secret") {
 		t.Fatalf("flag value shows the password: %q", s)
+	}
+}
+
+func TestStore(t *testing.T) {
+	c, err := parse(t, nil)
+	if err != nil || c.Store != "" {
+		t.Fatalf("default store %q, %v; want empty (SQLite)", c.Store, err)
+	}
+	c, err = parse(t, map[string]string{"IVRD_STORE": "postgres://ivrd:env-secret@127.0.0.1:5432/ivrd?sslmode=disable"})
+	if err != nil || c.Store != "postgres://ivrd:env-secret@127.0.0.1:5432/ivrd?sslmode=disable" {
+		t.Fatalf("store %q, %v", c.Store, err)
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	c.Bind(fs)
+	if s := fs.Lookup("store").Value.String(); strings.Contains(s, "secret") || !strings.Contains(s, "127.0.0.1:5432/ivrd") {
+		t.Fatalf("flag value %q: want the URL without its password", s)
+	}
+	if _, err := parse(t, map[string]string{"IVRD_STORE": "postgres://u:other-secret@h"}); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("bad store URL: %v; want an error without the password", err)
 	}
 }
 
@@ -182,5 +205,73 @@ func TestFromUser(t *testing.T) {
 		if got := c.FromUser(); got != tt.want {
 			t.Errorf("--sip-from %q, trunk user %q: FromUser() = %q, want %q", tt.from, tt.trunkUser, got, tt.want)
 		}
+	}
+}
+
+// A bad value that carries a password is refused without showing the password, from a flag
+// as from the environment.
+func TestSecretsNotEchoed(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--sip-trunk", "sip:alice:hunter2@;transport=sctp"}, "sip-trunk"},
+		{nil, []string{"--sip-trunk", "sip:alice:hunter2@host.example:99999"}, "sip-trunk"},
+		{map[string]string{"IVRD_SIP_TRUNK": "sip:alice:hunter2@host.example;transport=x"}, nil, "IVRD_SIP_TRUNK"},
+		{nil, []string{"--store", "postgres://u:hunter2@/"}, "store"},
+		{map[string]string{"IVRD_STORE": "postgres://u:hunter2@/"}, nil, "IVRD_STORE"},
+	} {
+		var out strings.Builder
+		for k, v := range tc.env {
+			t.Setenv(k, v)
+		}
+		c := Defaults()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(&out)
+		c.Bind(fs)
+		err := fs.Parse(tc.args)
+		if err == nil {
+			err = c.Validate()
+		}
+		msg := fmt.Sprint(err) + out.String()
+		if err == nil || !strings.Contains(msg, tc.want) || strings.Contains(msg, "hunter2") {
+			t.Errorf("%v %v: %q; want an error naming %s without the password", tc.env, tc.args, msg, tc.want)
+		}
+		for k := range tc.env {
+			os.Unsetenv(k)
+		}
+	}
+}
+
+// TestConsolePassword: from the flag or IVRD_CONSOLE_PASSWORD (the flag wins), and never shown
+// by the usage text.
+func TestConsolePassword(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"none", nil, nil, ""},
+		{"environment", map[string]string{"IVRD_CONSOLE_PASSWORD": "from env"}, nil, "from env"},
+		{"flag wins", map[string]string{"IVRD_CONSOLE_PASSWORD": "from env"}, []string{"--console-password", "from flag"}, "from flag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parse(t, tc.env, tc.args...)
+			if err != nil || c.ConsolePassword != tc.want {
+				t.Fatalf("password %q, %v; want %q", c.ConsolePassword, err, tc.want)
+			}
+		})
+	}
+	t.Setenv("IVRD_CONSOLE_PASSWORD", "hunter2-secret")
+	c := Defaults()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	c.Bind(fs)
+	fs.PrintDefaults()
+	if c.ConsolePassword != "hunter2-secret" || strings.Contains(usage.String(), "hunter2") || !strings.Contains(usage.String(), "console-password") {
+		t.Fatalf("usage shows the password or misses the flag:\n%s", usage.String())
 	}
 }

@@ -37,6 +37,16 @@ func (v stringValue) Set(s string) error {
 	return nil
 }
 
+// secretValue is a string that is never shown: not in usage (flag's default), not in logs.
+type secretValue struct{ p *string }
+
+func (v secretValue) String() string { return "" }
+
+func (v secretValue) Set(s string) error {
+	*v.p = s
+	return nil
+}
+
 type durationValue struct {
 	p         *time.Duration
 	allowZero bool

@@ -4,17 +4,15 @@
 // /open/ivr API over HTTP, exactly as a user's own application would.
 //
 // Flow: Answer → Monitor ("this call is recorded") → Play (instructions) → wait → Hangup.
-// Finished recordings are listed at /demo/.
+// Its recordings are the recordings catalog's recordings of its app, like any app's: the
+// console's demo page (/console/demo, behind the console's sign-in) lists them.
 package demo
 
 import (
 	"context"
-	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/client"
@@ -24,31 +22,34 @@ import (
 type App struct {
 	API    string // ivrd's base URL, e.g. http://127.0.0.1:8080
 	AppID  string
-	Token  string
+	Token  func() string // the app's current access token
 	Self   string        // this app's base URL (where notifications go), e.g. http://127.0.0.1:8080/demo
 	Listen time.Duration // how long the caller may speak before the goodbye (default 20 s)
-	Log    *slog.Logger
+	Log    *slog.Logger  // required
 	Client *http.Client
-
-	mu         sync.Mutex
-	recordings []recording
 }
 
-type recording struct {
-	At      time.Time
-	From    string
-	Session string
-	URL     string
-}
-
-// NotifyPath is where the demo app receives its notifications, on ivrd's own listener.
+// NotifyPath is where the demo app receives its notifications, on ivrd's own listener. A
+// number whose stored notify URL is this path alone (IsRoute) is routed to the demo on the
+// listener ivrd has now, whatever its address and port.
 const NotifyPath = "/demo/notify"
 
-// Register mounts the app under /demo/ on mux.
+// IsRoute reports whether a number's stored notify URL routes it to the built-in demo.
+func IsRoute(notifyURL string) bool { return notifyURL == NotifyPath }
+
+// IsOldRoute reports whether notifyURL is how an ivrd before the console stored the demo's
+// route: an absolute URL of its own NotifyPath, which kept the address of the start that made
+// it (a later start on another port left the demo number ringing forever).
+func IsOldRoute(notifyURL string) bool {
+	u, err := url.Parse(notifyURL)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == NotifyPath &&
+		u.RawQuery == "" && u.User == nil
+}
+
+// Register mounts the app's notification receiver on mux.
 func (a *App) Register(mux *http.ServeMux) {
-	rc := &client.Receiver{Token: func() string { return a.Token }, Handle: func(n client.Notification) { go a.next(n.Params) }}
+	rc := &client.Receiver{Token: a.Token, Handle: func(n client.Notification) { go a.next(n.Params) }}
 	mux.Handle("POST "+NotifyPath, rc)
-	mux.HandleFunc("GET /demo/{$}", a.page)
 }
 
 // next sends the next block of the flow.
@@ -56,10 +57,7 @@ func (a *App) next(p url.Values) {
 	sid, state := p.Get("session"), p.Get("call_state")
 	switch {
 	case p.Get("monitor_url") != "":
-		a.mu.Lock()
-		a.recordings = append(a.recordings, recording{At: time.Now(), From: p.Get("from"), Session: sid, URL: p.Get("monitor_url")})
-		a.mu.Unlock()
-		a.log().Info("demo: recording ready", "session", sid, "from", p.Get("from"), "monitor_url", p.Get("monitor_url"))
+		a.Log.Info("demo: recording ready", "session", sid, "from", p.Get("from"))
 	case state == "ended":
 	case p.Get("ivr_block") == "answer":
 		a.call("middle/monitor", sid, url.Values{"msg": {"Hello. This call is recorded."}})
@@ -78,33 +76,11 @@ func (a *App) next(p url.Values) {
 func (a *App) call(block, sid string, v url.Values) {
 	v.Set("session", sid)
 	v.Set("notify_url", a.Self+"/notify")
-	c := &client.Client{BaseURL: a.API, AppID: a.AppID, Token: a.Token, HTTP: a.Client}
+	c := &client.Client{BaseURL: a.API, AppID: a.AppID, Token: a.Token(), HTTP: a.Client}
 	st, err := c.Block(context.Background(), block, v)
 	if err != nil {
-		a.log().Error("demo: api", "block", block, "err", err)
+		a.Log.Error("demo: api", "block", block, "err", err)
 		return
 	}
-	a.log().Info("demo: api", "block", block, "session", sid, "status", st)
-}
-
-var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html><title>ivrd demo</title>
-<h1>ivrd demo: recorded calls</h1>
-{{if not .}}<p>No recordings yet. Call the demo number with a SIP phone.</p>{{end}}
-<ul>{{range .}}<li>{{.At.Format "2006-01-02 15:04:05"}} from {{.From}}: <audio controls src="{{.URL}}"></audio> <a href="{{.URL}}">MP3</a></li>{{end}}</ul>`))
-
-func (a *App) page(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	recs := append([]recording(nil), a.recordings...)
-	a.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pageTmpl.Execute(w, recs); err != nil {
-		fmt.Fprintln(w, err)
-	}
-}
-
-func (a *App) log() *slog.Logger {
-	if a.Log != nil {
-		return a.Log
-	}
-	return slog.Default()
+	a.Log.Info("demo: api", "block", block, "session", sid, "status", st)
 }

@@ -1,6 +1,6 @@
 // Package diskwatch watches whether the data directory can be written: every few seconds it
 // looks at the free space and writes a small probe file. A write failure elsewhere (the
-// database, a recording) can ask for a probe at once. New calls are refused and /healthz
+// database, a recording) can ask for a probe at once. New calls are refused and /readyz
 // reports the problem while it lasts.
 package diskwatch
 

@@ -50,8 +50,40 @@ type exec struct {
 	e      *Engine
 	s      *session
 	ctx    context.Context
-	run    int  // the block's run number in its session
-	hungUp bool // the block ended the call (hangup)
+	run    int    // the block's run number in its session
+	name   string // the block's name ("play", "dial", ...)
+	hungUp bool   // the block ended the call (hangup)
+	failed bool   // the block could not do its work (a recording that did not start)
+}
+
+// How a block ended: the status label of ivrd_blocks_total.
+const (
+	BlockCompleted   = "completed"   // it did its work (a Hangup, or a connected Transfer, whoever hung up after)
+	BlockInterrupted = "interrupted" // the call ended, or a forced Hangup came, before it was done
+	BlockFailed      = "failed"      // it could not: Dial or Transfer not connected, a recording that did not start
+)
+
+// status says how the block ended, given its notification's fields; e.mu is held, before
+// the block's done transition.
+func (x *exec) status(extra map[string]string) string {
+	rec := &x.s.m.rec
+	cur := rec.Current
+	for _, k := range []string{"dial_status", "transfer_status"} {
+		if v, ok := extra[k]; ok && v != DialAnswered {
+			return BlockFailed
+		}
+	}
+	switch {
+	case x.failed:
+		return BlockFailed
+	case x.hungUp:
+		return BlockCompleted
+	case rec.Line == LineDown || rec.Phase == PhaseEnding:
+		return BlockInterrupted
+	case cur != nil && cur.Run != x.run && cur.Name == "hangup":
+		return BlockInterrupted // overtaken by a forced Hangup
+	}
+	return BlockCompleted
 }
 
 // answer answers the call if it is not answered yet. Only the session's current block may
@@ -78,7 +110,7 @@ func (x *exec) answer() error {
 	}
 	// line == LineAnswering: another block's answer is under way; Answer shares it.
 	if aerr := call.Answer(x.ctx); aerr != nil {
-		e.log.Warn("answer failed", "session", s.id(), "err", aerr)
+		s.log.Warn("answer failed", "err", aerr)
 		e.mu.Lock()
 		cur := s.m.rec.Current
 		if cur != nil && cur.Run == x.run && legal(evFail, s.m.rec.Phase, s.m.rec.Line) {
@@ -89,7 +121,7 @@ func (x *exec) answer() error {
 		}
 		e.mu.Unlock()
 		if err != nil {
-			e.log.Error("answer failed", "session", s.id(), "err", err)
+			s.log.Error("answer failed", "err", err)
 		}
 		e.flush(s)
 		return ErrCallEnded
@@ -154,6 +186,6 @@ func (x *exec) hangup() {
 	select {
 	case <-call.Done():
 	case <-time.After(5 * time.Second):
-		e.log.Warn("call did not end after hangup", "session", s.id())
+		s.log.Warn("call did not end after hangup")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+
+	"github.com/ivrd/ivrd/internal/calllog"
 )
 
 func init() {
@@ -125,7 +127,7 @@ var transferSpec = blockSpec{parse: func(c *checker) *block {
 		if isRoom {
 			leave, err := x.e.d.Telephony.JoinRoom(room, newRoom, x.s.call)
 			if err != nil {
-				x.e.log.Warn("transfer: join room", "session", x.s.id(), "room", room, "err", err)
+				x.s.log.Warn("transfer: join room", "room", room, "err", err)
 				return x.transferFailed(DialFailed, onFailure, map[string]string{"room": room})
 			}
 			select {
@@ -136,9 +138,9 @@ var transferSpec = blockSpec{parse: func(c *checker) *block {
 			return map[string]string{"transfer_status": DialAnswered, "room": room}
 		}
 		// The caller hears the far end's early media (ringback, announcements) as it comes.
-		far, outcome, err := x.e.d.Telephony.Dial(x.ctx, dest, callerID, x.s.call)
+		far, outcome, err := x.e.d.Telephony.Dial(calllog.WithSession(x.ctx, x.s.id()), dest, callerID, x.s.call)
 		if err != nil {
-			x.e.log.Info("transfer: dial", "session", x.s.id(), "dest", dest, "err", err)
+			x.s.log.Info("transfer: dial", "dest", dest, "err", err)
 		}
 		if outcome != DialAnswered || far == nil {
 			return x.transferFailed(outcome, onFailure, nil)
@@ -147,6 +149,11 @@ var transferSpec = blockSpec{parse: func(c *checker) *block {
 		select {
 		case <-x.s.call.Done():
 		case <-far.Done():
+			x.e.mu.Lock()
+			if !isDone(x.s.call) { // the far end hung up first: ivrd hangs up the caller
+				x.s.hungUpBy = ByFarEnd
+			}
+			x.e.mu.Unlock()
 		case <-x.ctx.Done():
 		}
 		stop()

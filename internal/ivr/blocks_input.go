@@ -115,9 +115,10 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 				return nil
 			}
 			id, start := newID("rec-", 10), time.Now()
-			r, err := x.e.d.Recorders.Start(RecordingInfo{ID: id, AppID: x.s.m.rec.AppID, SessionID: x.s.id(), Kind: "record", Start: start, Channels: channels})
+			r, err := x.e.d.Recorders.Start(RecordingInfo{ID: id, AppID: x.s.m.rec.AppID, SessionID: x.s.id(), Kind: "record", Start: start, Channels: channels, Log: x.s.log})
 			if err != nil {
-				x.e.log.Error("record: start", "session", x.s.id(), "err", err)
+				x.s.log.Error("record: start", "err", err)
+				x.failed = true
 				return nil
 			}
 			if !x.recording("record", id, "", "", start) {
@@ -145,7 +146,8 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 			x.s.taps.setRecord(nil, false)
 			url, err := r.Finish(time.Now())
 			if err != nil {
-				x.e.log.Error("record: finish", "session", x.s.id(), "err", err)
+				x.s.log.Error("record: finish", "err", err)
+				x.failed = true
 				return nil
 			}
 			return map[string]string{"record_url": url}

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/calllog"
 )
 
 // fakeTel is an in-memory trunk: dests map to outcomes; answered calls are fakeCalls.
@@ -15,7 +17,8 @@ type fakeTel struct {
 	earlyTo   []Call // each Dial's earlyTo
 	bridged   int
 	rooms     map[string][]Call
-	cancelled int // dials given up (CANCEL) while ringing
+	cancelled int      // dials given up (CANCEL) while ringing
+	sessions  []string // the session each Dial's context named
 }
 
 // ringForever is a destination that rings until the dial is given up.
@@ -31,6 +34,7 @@ func (f *fakeTel) Dial(ctx context.Context, dest, callerID string, earlyTo Call)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sessions = append(f.sessions, calllog.Session(ctx))
 	f.earlyTo = append(f.earlyTo, earlyTo)
 	o := f.outcomes[dest]
 	if o == "" {

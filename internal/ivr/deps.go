@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -80,9 +81,10 @@ type RecordingInfo struct {
 	ID        string // recording id, e.g. "rec-<session>-monitor"
 	AppID     string
 	SessionID string
-	Kind      string    // "monitor" or "record"
-	Start     time.Time // zero when a crash left it unknown (a Record block's)
-	Channels  int       // 1 (mono: both directions mixed) or 2 (dual: caller left, what it hears right)
+	Kind      string       // "monitor" or "record"
+	Start     time.Time    // zero when a crash left it unknown (a Record block's)
+	Channels  int          // 1 (mono: both directions mixed) or 2 (dual: caller left, what it hears right)
+	Log       *slog.Logger // the session's logger, for the recording's lines (nil: the recorder's own)
 }
 
 // Recording is a running recording: it taps a call's audio until finished.
@@ -153,7 +155,9 @@ type Outbound interface {
 // the timeline entries that transition produced (one write).
 type Journal interface {
 	SaveSession(s SessionRecord, steps []Entry) error
-	// Unfinished returns the sessions whose phase is not ended (Engine.Recover settles them).
+	// Unfinished returns the sessions whose phase is not ended (Engine.Recover settles them):
+	// those this server left when it stopped (on a database several servers share, not the
+	// sessions of the others).
 	Unfinished() ([]SessionRecord, error)
 }
 

@@ -3,6 +3,9 @@ package ivr
 import (
 	"context"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/calllog"
+	"github.com/ivrd/ivrd/internal/metrics"
 )
 
 // Block-specific statuses of Dial and Transfer.
@@ -83,9 +86,10 @@ func (e *Engine) handleOutbound(ctx context.Context, appID string, _ blockSpec, 
 	if err := e.begin(s); err != nil {
 		cancel()
 		e.forget(s)
-		e.log.Error("journal", "session", s.id(), "err", err)
+		s.log.Error("journal", "err", err)
 		return resp(StatusInternal)
 	}
+	e.d.Calls.Started(metrics.Outbound)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -98,9 +102,9 @@ func (e *Engine) handleOutbound(ctx context.Context, appID string, _ blockSpec, 
 // runDial places the call, plays msg once it is answered, and notifies dial_status. A call
 // that never comes up ends the session through the same settle as any other end.
 func (e *Engine) runDial(ctx context.Context, s *session, d dialParams, run int, pcm []int16) {
-	call, outcome, err := e.d.Telephony.Dial(ctx, d.dest, d.callerID, nil)
+	call, outcome, err := e.d.Telephony.Dial(calllog.WithSession(ctx, s.id()), d.dest, d.callerID, nil)
 	if err != nil {
-		e.log.Info("dial failed", "session", s.id(), "dest", d.dest, "err", err)
+		s.log.Info("dial failed", "dest", d.dest, "err", err)
 	}
 	if call == nil && outcome == DialAnswered {
 		outcome = DialFailed
@@ -119,12 +123,13 @@ func (e *Engine) runDial(ctx context.Context, s *session, d dialParams, run int,
 	overtaken := cur == nil || cur.Run != run || s.m.rec.Phase == PhaseEnding // a forced Hangup came first
 	e.mu.Unlock()
 	if err != nil {
-		e.log.Error("dialed", "session", s.id(), "err", err)
+		s.log.Error("dialed", "err", err)
 	}
 	e.flush(s)
-	x := &exec{e: e, s: s, ctx: context.Background(), run: run}
+	x := &exec{e: e, s: s, ctx: context.Background(), run: run, name: "dial"}
 	extra := map[string]string{"dial_status": outcome}
 	if call == nil {
+		e.callOver(s, false)
 		e.blockDone(s, x, extra)
 		return
 	}

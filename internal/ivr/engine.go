@@ -16,6 +16,9 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/calllog"
+	"github.com/ivrd/ivrd/internal/metrics"
 )
 
 // Config tunes the engine.
@@ -42,6 +45,8 @@ type Deps struct {
 	// hears silence until it hangs up).
 	Dialogs DialogEnder
 	Log     *slog.Logger
+	Calls   *metrics.Calls  // calls up and ended; nil: not counted
+	Blocks  *metrics.Blocks // blocks run; nil: not counted
 }
 
 // Engine runs every session of the server.
@@ -95,13 +100,19 @@ func (e *Engine) Incoming(call Call, appID, answerURL, from, to string) (string,
 	if err := s.m.incoming(dialogOf(call)); err != nil {
 		return "", err
 	}
+	if l := nameCall(call, s.id()); l != nil {
+		s.log = l // the call's own logger: its lines and the session's carry both ids
+	}
 	if !e.admit(s) {
+		nameCall(call, "")
 		return "", ErrCallLimit
 	}
 	if err := e.begin(s); err != nil { // journaled, or the call is refused
 		e.forget(s)
+		nameCall(call, "")
 		return "", err
 	}
+	e.d.Calls.Started(metrics.Inbound)
 	e.attach(s, call)
 	e.flush(s) // queues the Answer notification
 	e.armIdle(s)
@@ -109,8 +120,9 @@ func (e *Engine) Incoming(call Call, appID, answerURL, from, to string) (string,
 }
 
 func (e *Engine) newSession(appID string) *session {
-	return &session{m: machine{rec: SessionRecord{
-		ID:        newID("S", 12),
+	id := newID("S", 12)
+	return &session{log: e.log.With(calllog.Key, id), m: machine{rec: SessionRecord{
+		ID:        id,
 		AppID:     appID,
 		TxnRef:    newID("TX", 10),
 		StartedAt: time.Now(),
@@ -301,7 +313,7 @@ func (e *Engine) start(s *session, b *block, run int, pcm []int16) {
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		x := &exec{e: e, s: s, ctx: ctx, run: run}
+		x := &exec{e: e, s: s, ctx: ctx, run: run, name: b.name}
 		extra := b.run(x, pcm)
 		e.blockDone(s, x, extra)
 	}()
@@ -314,11 +326,13 @@ func (e *Engine) blockDone(s *session, x *exec, extra map[string]string) {
 	}
 	e.mu.Lock()
 	s.running--
+	status := x.status(extra)
 	err := s.m.done(x.run, extra, x.hungUp)
 	idle := s.m.rec.Phase == PhaseIdle
 	e.mu.Unlock()
+	e.d.Blocks.Done(x.name, status)
 	if err != nil {
-		e.log.Error("block done", "session", s.id(), "run", x.run, "err", err)
+		s.log.Error("block done", "run", x.run, "err", err)
 	}
 	e.flush(s)
 	if idle {
@@ -336,7 +350,11 @@ func (e *Engine) lineDown(s *session) {
 		return
 	}
 	cause := s.endCause
-	if cause == "" {
+	switch {
+	case cause != "":
+	case s.whoEnded() == ByIvrd: // by the SIP layer itself (its shutdown), not for a block
+		cause = CauseIvrdHungUp
+	default:
 		cause = "far end hung up"
 	}
 	err := s.m.down(cause, time.Now())
@@ -350,10 +368,11 @@ func (e *Engine) lineDown(s *session) {
 	end := s.m.rec.EndedAt
 	e.mu.Unlock()
 	if err != nil {
-		e.log.Error("call end", "session", s.id(), "err", err)
+		s.log.Error("call end", "err", err)
 	}
 	s.taps.setMonitor(nil)
 	e.flush(s)
+	e.callOver(s, false)
 	if r != nil {
 		e.wg.Add(1)
 		go func() {
@@ -368,14 +387,14 @@ func (e *Engine) lineDown(s *session) {
 func (e *Engine) finishMonitor(s *session, r Recording, end time.Time) {
 	url, err := r.Finish(end)
 	if err != nil {
-		e.log.Error("monitor: finish recording", "session", s.id(), "err", err)
+		s.log.Error("monitor: finish recording", "err", err)
 	}
 	e.mu.Lock()
 	s.finishing = false
 	err = s.m.stored(url)
 	e.mu.Unlock()
 	if err != nil {
-		e.log.Error("monitor: stored", "session", s.id(), "err", err)
+		s.log.Error("monitor: stored", "err", err)
 	}
 	e.flush(s)
 	e.trySettle(s)
@@ -393,7 +412,7 @@ func (e *Engine) trySettle(s *session) {
 	err := s.m.settle(nil)
 	e.mu.Unlock()
 	if err != nil {
-		e.log.Error("settle", "session", s.id(), "err", err)
+		s.log.Error("settle", "err", err)
 	}
 	e.flush(s)
 	e.tryClose(s)
@@ -409,7 +428,7 @@ func (e *Engine) tryClose(s *session) {
 	err := s.m.close()
 	e.mu.Unlock()
 	if err != nil {
-		e.log.Error("close", "session", s.id(), "err", err)
+		s.log.Error("close", "err", err)
 		return
 	}
 	e.flush(s)
@@ -443,10 +462,10 @@ func (e *Engine) idleTimeout(s *session, gen int) {
 	line, call := s.m.rec.Line, s.call
 	e.mu.Unlock()
 	if err != nil {
-		e.log.Error("idle timeout", "session", s.id(), "err", err)
+		s.log.Error("idle timeout", "err", err)
 		return
 	}
-	e.log.Info("idle timeout: hanging up", "session", s.id())
+	s.log.Info("idle timeout: hanging up")
 	e.flush(s)
 	endCall(call, line, 480)
 }
@@ -475,7 +494,7 @@ func (e *Engine) flush(s *session) error {
 	defer s.jmu.Unlock()
 	rec, ready, err := e.save(s)
 	if err != nil {
-		e.log.Error("journal", "session", rec.ID, "err", err)
+		s.log.Error("journal", "err", err)
 		e.retryLater(s)
 		return err
 	}
@@ -483,7 +502,7 @@ func (e *Engine) flush(s *session) error {
 	failed := false
 	for _, o := range ready {
 		if err := e.d.Notifier.Notify(e.cfg.Billing.notification(rec, o)); err != nil {
-			e.log.Error("notify", "session", rec.ID, "block", o.Notice.Block, "err", err)
+			s.log.Error("notify", "block", o.Notice.Block, "err", err)
 			e.retryLater(s) // the rest waits: a session's notifications keep their order
 			failed = true
 			break
@@ -499,7 +518,7 @@ func (e *Engine) flush(s *session) error {
 	}
 	e.mu.Unlock()
 	if err != nil {
-		e.log.Error("queued", "session", rec.ID, "err", err)
+		s.log.Error("queued", "err", err)
 	}
 	return nil
 }

@@ -39,9 +39,10 @@ func (x *exec) startMonitor(target, tag string, channels int) {
 	}
 	now := time.Now()
 	id := newID("rec-", 10)
-	r, err := e.d.Recorders.Start(RecordingInfo{ID: id, AppID: s.m.rec.AppID, SessionID: s.id(), Kind: "monitor", Start: now, Channels: channels})
+	r, err := e.d.Recorders.Start(RecordingInfo{ID: id, AppID: s.m.rec.AppID, SessionID: s.id(), Kind: "monitor", Start: now, Channels: channels, Log: s.log})
 	if err != nil {
-		e.log.Error("monitor: start recording", "session", s.id(), "err", err)
+		s.log.Error("monitor: start recording", "err", err)
+		x.failed = true
 		return
 	}
 	e.mu.Lock()
@@ -50,7 +51,7 @@ func (x *exec) startMonitor(target, tag string, channels int) {
 	}
 	e.mu.Unlock()
 	if err != nil { // the call ended, or a forced Hangup came, while the recorder started
-		e.log.Info("monitor: recording not needed", "session", s.id(), "err", err)
+		s.log.Info("monitor: recording not needed", "err", err)
 		_, _ = r.Finish(now)
 		return
 	}
@@ -72,7 +73,7 @@ func (x *exec) recording(kind, id, target, tag string, start time.Time) bool {
 	err := x.s.m.recording(x.run, kind, id, target, tag, start)
 	x.e.mu.Unlock()
 	if err != nil {
-		x.e.log.Info("recording not needed", "session", x.s.id(), "err", err)
+		x.s.log.Info("recording not needed", "err", err)
 		return false
 	}
 	x.e.flush(x.s)

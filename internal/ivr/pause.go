@@ -79,7 +79,7 @@ func (e *Engine) applyPause(s *session, pause bool, behavior string, now time.Ti
 		err = s.m.resume(now)
 	}
 	if err != nil { // the call is ending (its recording is being finished)
-		e.log.Info("monitor: pause or resume refused", "session", s.id(), "err", err)
+		s.log.Info("monitor: pause or resume refused", "err", err)
 		return false, StatusSessionEnded
 	}
 	if r := s.recording; r != nil {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/calllog"
 )
 
 // Recover settles every session the journal holds unfinished: those that were live when the
@@ -31,17 +33,17 @@ func (e *Engine) Recover(files RecordingFiles) error {
 	for _, rec := range recs {
 		n, err := e.recoverSession(rec, files)
 		if err != nil {
-			e.log.Error("recover: session left for the next start", "session", rec.ID, "err", err)
+			e.log.Error("recover: session left for the next start", calllog.Key, rec.ID, "err", err)
 			continue
 		}
-		e.log.Info("recovered session", "session", rec.ID, "phase", rec.Phase, "notifications", n)
+		e.log.Info("recovered session", calllog.Key, rec.ID, "phase", rec.Phase, "notifications", n)
 	}
 	return nil
 }
 
 // recoverSession settles one journaled session and returns how many notifications it queued.
 func (e *Engine) recoverSession(rec SessionRecord, files RecordingFiles) (int, error) {
-	s := &session{m: machine{rec: rec.clone()}}
+	s := &session{log: e.log.With(calllog.Key, rec.ID), m: machine{rec: rec.clone()}}
 	m := &s.m
 	end := rec.EndedAt
 	urls := map[string]string{}
@@ -58,10 +60,11 @@ func (e *Engine) recoverSession(rec SessionRecord, files RecordingFiles) (int, e
 	if end.IsZero() {
 		end = time.Now()
 	}
-	if m.rec.Line != LineDown {
+	crashed := m.rec.Line != LineDown
+	if crashed {
 		if len(rec.Dialog) > 0 && e.d.Dialogs != nil {
 			if err := e.d.Dialogs.EndDialog(rec.Dialog); err != nil {
-				e.log.Warn("recover: ending the call", "session", rec.ID, "err", err)
+				s.log.Warn("recover: ending the call", "err", err)
 			}
 		}
 		if err := m.down("crash", end); err != nil {
@@ -76,6 +79,9 @@ func (e *Engine) recoverSession(rec SessionRecord, files RecordingFiles) (int, e
 	n := len(m.ready())
 	if err := e.flush(s); err != nil {
 		return 0, err
+	}
+	if crashed { // the call's end was not logged nor counted by the process that carried it
+		e.callOver(s, true)
 	}
 	if err := m.close(); err != nil {
 		return 0, err

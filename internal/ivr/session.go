@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -20,6 +21,9 @@ func newID(prefix string, nbytes int) string {
 type session struct {
 	jmu sync.Mutex // serialises journal writes and queueing (see Engine.flush)
 	m   machine
+	// log carries the session's id (and, named by its call, the call's Call-ID); set before
+	// the session is shared, never changed.
+	log *slog.Logger
 	// preparing is a block request whose msg is being prepared: the session answers later
 	// requests as if it ran (nothing is owed or journaled until it is accepted).
 	preparing  *block
@@ -37,6 +41,8 @@ type session struct {
 	dialCancel context.CancelFunc // aborts an outbound call still ringing
 	retry      *time.Timer        // retries queueing notifications the notifier refused
 	retries    int
+	hungUpBy   string // who ended the call when the line cannot tell (ByFarEnd), else ""
+	over       bool   // the call's end is logged and counted (callOver)
 }
 
 func (s *session) id() string { return s.m.rec.ID }

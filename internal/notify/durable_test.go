@@ -17,16 +17,14 @@ import (
 )
 
 // Items queued by one process (never delivered, or waiting out a long backoff) are delivered
-// by the next process on the same database file.
-func TestSurvivesRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ivrd.db")
+// by the next process on the same database.
+func TestSurvivesRestart(t *testing.T) { eachStore(t, testSurvivesRestart) }
+
+func testSurvivesRestart(t *testing.T, open func() *store.Store) {
 	failing := newReceiver(t, testToken, func(hit, int) int { return 500 })
 	rcv := newReceiver(t, testToken, nil)
 
-	st1, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st1 := open()
 	o := testOptions()
 	o.MinBackoff = time.Hour // a retry would not come during this test
 	q1 := New(st1, o)
@@ -52,7 +50,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st2 := openStore(t, path)
+	st2 := open()
 	q2 := New(st2, o)
 	run(t, q2)
 	h := failing.wait(t, 5*time.Second) // due at once after restart, despite the hour of backoff
@@ -97,8 +95,10 @@ func TestShutdownAbandonsInFlight(t *testing.T) {
 
 // Many notifications from many goroutines: each delivered exactly once (the receiver always
 // answers 200), never two attempts of one item at the same time.
-func TestConcurrentNotify(t *testing.T) {
-	st := openStore(t, "")
+func TestConcurrentNotify(t *testing.T) { eachStore(t, testConcurrentNotify) }
+
+func testConcurrentNotify(t *testing.T, open func() *store.Store) {
+	st := open()
 	var inflight sync.Map
 	var dup atomic.Int32
 	rcv := newReceiver(t, testToken, func(h hit, n int) int {
@@ -229,8 +229,10 @@ func TestSessionOrderFailedFirstAttempt(t *testing.T) {
 
 // Many sessions against a receiver that fails often: no item of a session is attempted
 // before every earlier item of it was delivered.
-func TestSessionOrderEveryAttempt(t *testing.T) {
-	st := openStore(t, "")
+func TestSessionOrderEveryAttempt(t *testing.T) { eachStore(t, testSessionOrderEveryAttempt) }
+
+func testSessionOrderEveryAttempt(t *testing.T, open func() *store.Store) {
+	st := open()
 	var mu sync.Mutex
 	delivered := map[string]int{} // session -> how many delivered (the next seq due)
 	var violations []string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/store"
+	"github.com/ivrd/ivrd/internal/testpg"
 )
 
 // hit is one request a receiver saw.
@@ -26,6 +27,8 @@ type hit struct {
 	method     string
 	arrived    time.Time
 	verifiedOK bool
+	header     http.Header
+	gone       <-chan struct{} // closed when the sender hangs up
 }
 
 // receiver is a real HTTP server standing in for an app. reply decides each answer (nil: 200).
@@ -47,7 +50,8 @@ func newReceiver(t *testing.T, token string, reply func(h hit, n int) int) *rece
 		form, _ := url.ParseQuery(string(b))
 		h := hit{body: string(b), form: form, query: req.URL.Query(), sig: req.Header.Get(HeaderSignature),
 			id: req.Header.Get(HeaderDeliveryID), attempt: req.Header.Get(HeaderAttempt),
-			ctype: req.Header.Get("Content-Type"), method: req.Method, arrived: time.Now()}
+			ctype: req.Header.Get("Content-Type"), method: req.Method, arrived: time.Now(), header: req.Header,
+			gone: req.Context().Done()}
 		h.verifiedOK = Verify(r.token, b, h.sig)
 		r.mu.Lock()
 		n := len(r.hits)
@@ -95,6 +99,30 @@ func openStore(t *testing.T, path string) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// eachStore runs test against a fresh SQLite store and a fresh PostgreSQL store; open opens
+// the test's database (again, on every call), closed when the test ends.
+func eachStore(t *testing.T, test func(t *testing.T, open func() *store.Store)) {
+	opener := func(t *testing.T, open func() (*store.Store, error)) func() *store.Store {
+		return func() *store.Store {
+			t.Helper()
+			st, err := open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ivrd.db")
+		test(t, opener(t, func() (*store.Store, error) { return store.Open(path) }))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testpg.DSN(t)
+		test(t, opener(t, func() (*store.Store, error) { return store.OpenPostgres(dsn) }))
+	})
 }
 
 func tokens(appID string) (string, error) {

@@ -8,6 +8,11 @@
 // one is given up (MaxAge after it was queued). When the store cannot take a notification
 // (disk full, database locked), Notify keeps it in memory, in order, and Run stores it as
 // soon as the store can.
+//
+// Any number of queues, in any number of processes (nodes), may run on one shared store
+// (PostgreSQL): each attempt is made by the node that claimed the item in the store for the
+// attempt (store.ClaimOutbox), so the guarantees hold across nodes; a node that dies holding
+// claims delays those items by at most Options.Lease, then another node attempts them.
 package notify
 
 import (
@@ -22,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/metrics"
 	"github.com/ivrd/ivrd/internal/outbound"
 	"github.com/ivrd/ivrd/internal/store"
 )
@@ -45,6 +51,16 @@ type Options struct {
 	Outbound *outbound.Policy
 	// OnStoreError, if set, hears every failed write to the store (e.g. to look at the disk).
 	OnStoreError func(error)
+	// Node names this queue's claims on outbox items (default: a random name per Queue).
+	// Queues sharing a store need distinct names; a node that keeps its name across restarts
+	// gets its claims from before back at once when it starts again.
+	Node string
+	// Lease is how long an item is claimed for one attempt (default 20 s): an attempt is cut
+	// off at half of it, and a node that dies delays the items it was attempting (and the
+	// rest of their sessions) by at most this.
+	Lease time.Duration
+	// Metrics counts deliveries (nil: not counted).
+	Metrics *metrics.Notifications
 }
 
 // Queue is the outbox. Notify may be called at any time, also when Run is not running.
@@ -79,6 +95,12 @@ func New(st *store.Store, o Options) *Queue {
 	}
 	if o.Retain <= 0 {
 		o.Retain = 7 * 24 * time.Hour
+	}
+	if o.Node == "" {
+		o.Node = store.NewNodeID()
+	}
+	if o.Lease <= 0 {
+		o.Lease = 20 * time.Second
 	}
 	return &Queue{st: st, o: o, wake: make(chan struct{}, 1)}
 }
@@ -140,11 +162,29 @@ func (q *Queue) NotifyOnce(deliveryID, appID, sessionID, target string, params u
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	select { // wake Run; one pending wake-up covers any number of Notify calls
+	q.wakeRun()
+	return nil
+}
+
+// RetryNow makes outbox item id of appID ("": any app) due at once, a failed one pending again
+// (it then gets one more attempt, or more while it is younger than MaxAge), and wakes Run.
+// An item that is delivered, absent or another app's is an error wrapping store.ErrNotFound.
+func (q *Queue) RetryNow(id int64, appID string) error {
+	it, err := q.st.RetryOutbox(id, appID, time.Now())
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	q.o.Log.Info("notify: retry now", "delivery_id", it.DeliveryID, "app", it.AppID)
+	q.wakeRun()
+	return nil
+}
+
+// wakeRun wakes Run; one pending wake-up covers any number of calls.
+func (q *Queue) wakeRun() {
+	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // checkTarget accepts absolute http and https URLs with a host.

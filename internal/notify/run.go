@@ -6,26 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/calllog"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
 // Run delivers queued notifications until ctx is done, then returns nil once in-flight
-// attempts have been abandoned. An abandoned attempt is not counted: the item stays due.
-// On start, every undelivered item is due again at once (no old backoff is waited out).
-// Only one Run may be active per Queue. Notifications held in memory (the store could not
-// take them) are stored by Run as soon as the store can; those still held when Run returns are
-// lost, and logged.
+// attempts have been abandoned. An abandoned attempt is not counted: the item stays due (and
+// its claim is given back). On start, every undelivered item is due again at once (no old
+// backoff is waited out) and this node's claims from before are given back. Only one Run may
+// be active per Queue. Notifications held in memory (the store could not take them) are stored
+// by Run as soon as the store can; those still held when Run returns are lost, and logged.
 func (q *Queue) Run(ctx context.Context) error {
 	if !q.running.CompareAndSwap(false, true) {
 		return errors.New("notify: Run is already running")
 	}
 	defer q.running.Store(false)
-	n, err := q.st.RequeueOutbox(time.Now())
+	n, err := q.st.RequeueOutbox(time.Now(), q.o.Node)
 	if err != nil { // the items are still there, due after their backoff
 		q.storeFailed(err)
 		q.o.Log.Error("notify: requeue undelivered notifications", "err", err)
@@ -51,7 +53,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	defer func() { close(work); wg.Wait() }()
 
-	d := dispatcher{q: q, work: work, inflight: map[int64]bool{}, hold: map[int64]time.Time{}, unmarked: map[int64]int{}}
+	d := dispatcher{q: q, work: work, unmarked: map[int64]int{}}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var lastPurge time.Time
@@ -85,15 +87,20 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 }
 
-// pollInterval bounds how long Run sleeps without looking at the outbox.
+// pollInterval bounds how long Run sleeps without looking at the outbox (for items other
+// nodes queued).
 const pollInterval = 30 * time.Second
 
-// dispatcher is Run's state; only Run's goroutine touches it.
+// dispatcher is Run's state; only Run's goroutine touches it. Items being attempted are
+// claimed in the store; a failed attempt whose outcome could not be recorded stays claimed
+// until its lease runs out, and is then attempted again.
 type dispatcher struct {
-	q        *Queue
-	work     chan<- store.OutboxItem
-	inflight map[int64]bool
-	hold     map[int64]time.Time // failed attempts whose outcome could not be recorded: not before then
+	q    *Queue
+	work chan<- store.OutboxItem
+	// busy counts the attempts handed to workers whose results Run has not taken yet. (An
+	// item can be claimed again before its previous attempt's result is taken: the attempt
+	// ended its claim when it recorded its outcome.)
+	busy int
 	// unmarked are delivered items the store has not recorded as such yet (attempts made):
 	// they are not posted again, only recorded, every MinBackoff.
 	unmarked  map[int64]int
@@ -109,13 +116,9 @@ type result struct {
 }
 
 func (d *dispatcher) finish(r result) {
-	delete(d.inflight, r.id)
-	switch {
-	case r.markErr == nil:
-	case r.delivered:
+	d.busy--
+	if r.markErr != nil && r.delivered {
 		d.unmarked[r.id] = r.attempts
-	default:
-		d.hold[r.id] = time.Now().Add(d.q.o.MinBackoff)
 	}
 }
 
@@ -129,7 +132,7 @@ func (d *dispatcher) retryStore(now time.Time) {
 	if len(d.unmarked) > 0 && now.Sub(d.lastMark) >= d.q.o.MinBackoff {
 		d.lastMark = now
 		for id, attempts := range d.unmarked {
-			err := d.q.st.MarkDelivered(id, attempts)
+			err := d.q.st.MarkDelivered(id, d.q.o.Node, attempts)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				d.q.storeFailed(err)
 				break
@@ -139,45 +142,29 @@ func (d *dispatcher) retryStore(now time.Time) {
 	}
 }
 
-// dispatch hands due items to free workers and returns how long to sleep before looking again
-// (worker results and Notify wake Run earlier).
+// dispatch claims due items for free workers and returns how long to sleep before looking
+// again (worker results and Notify wake Run earlier).
 func (d *dispatcher) dispatch(now time.Time) time.Duration {
 	d.retryStore(now)
-	free := d.q.o.Workers - len(d.inflight)
-	if free > 0 {
-		// In-flight, held and unmarked items are still pending and due, so ask for enough
-		// to see past them.
-		items, err := d.q.st.DueOutbox(now, len(d.inflight)+len(d.hold)+len(d.unmarked)+free)
+	if free := d.q.o.Workers - d.busy; free > 0 {
+		items, err := d.q.st.ClaimOutbox(d.q.o.Node, now, d.q.o.Lease, free)
 		if err != nil {
-			d.q.o.Log.Error("notify: read outbox", "err", err)
+			d.q.o.Log.Error("notify: claim outbox items", "err", err)
 			return d.q.o.MinBackoff
 		}
 		for _, it := range items {
-			if free == 0 {
-				break
-			}
-			if _, ok := d.unmarked[it.ID]; ok || d.inflight[it.ID] {
+			// Delivered already (its claim ran out before the store could record it): it is
+			// claimed again, for retryStore to record, not to be posted twice.
+			if _, ok := d.unmarked[it.ID]; ok {
 				continue
 			}
-			if until, ok := d.hold[it.ID]; ok {
-				if now.Before(until) {
-					continue
-				}
-				delete(d.hold, it.ID)
-			}
-			d.inflight[it.ID] = true
+			d.busy++
 			d.work <- it // buffered for Workers items: never blocks
-			free--
 		}
 	}
 	wait := pollInterval
 	if next, ok, err := d.q.st.NextOutboxAt(now); err == nil && ok {
 		wait = min(wait, next.Sub(now))
-	}
-	for id, until := range d.hold {
-		if !d.inflight[id] {
-			wait = min(wait, until.Sub(now))
-		}
 	}
 	if d.q.Held() > 0 {
 		wait = min(wait, d.lastFlush.Add(d.q.o.MinBackoff).Sub(now))
@@ -188,29 +175,44 @@ func (d *dispatcher) dispatch(now time.Time) time.Duration {
 	return max(wait, time.Millisecond)
 }
 
-// deliver makes one attempt and records its outcome.
+// deliver makes one attempt at a claimed item and records its outcome. The attempt is cut
+// off at half the lease, so it is over before another node may claim the item.
 func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 	attempt := it.Attempts + 1
-	err := q.post(ctx, it, attempt)
-	if err != nil && ctx.Err() != nil {
-		return result{id: it.ID, attempts: it.Attempts} // shutting down: the attempt does not count
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, q.o.Lease/2)
+	code, err := q.post(actx, it, attempt)
+	cancel()
+	if err != nil && ctx.Err() != nil { // shutting down: the attempt does not count
+		if err := q.st.ReleaseOutbox(it.ID, q.o.Node); err != nil {
+			q.o.Log.Warn("notify: give back an abandoned attempt (it waits out its lease)", "delivery_id", it.DeliveryID, "err", err)
+		}
+		return result{id: it.ID, attempts: it.Attempts}
 	}
 	log := q.o.Log.With("delivery_id", it.DeliveryID, "app", it.AppID, "url", redact(it.Target), "attempt", attempt)
-	var markErr error
+	if it.SessionKey != "" {
+		log = log.With(calllog.Key, it.SessionKey)
+	}
+	q.o.Metrics.Attempt(err == nil)
 	now := time.Now()
+	q.recordAttempt(log, store.OutboxAttempt{OutboxID: it.ID, Attempt: attempt, At: start, Duration: now.Sub(start),
+		StatusCode: code, Error: errText(err)})
+	var markErr error
 	switch {
 	case err == nil:
-		markErr = q.st.MarkDelivered(it.ID, attempt)
+		markErr = q.st.MarkDelivered(it.ID, q.o.Node, attempt)
+		q.o.Metrics.Delivered(now.Sub(it.CreatedAt))
 		log.Debug("notify: delivered", "latency", now.Sub(it.CreatedAt))
 	case now.Sub(it.CreatedAt) >= q.o.MaxAge:
-		markErr = q.st.MarkFailed(it.ID, attempt, err.Error())
+		markErr = q.st.MarkFailed(it.ID, q.o.Node, attempt, err.Error())
+		q.o.Metrics.GaveUp()
 		log.Error("notify: giving up", "age", now.Sub(it.CreatedAt).Round(time.Second), "err", err)
 	default:
 		next := now.Add(q.backoff(attempt))
 		if deadline := it.CreatedAt.Add(q.o.MaxAge); next.After(deadline) {
 			next = deadline // one last attempt when the time is up
 		}
-		markErr = q.st.MarkRetry(it.ID, attempt, next, err.Error())
+		markErr = q.st.MarkRetry(it.ID, q.o.Node, attempt, next, err.Error())
 		log.Warn("notify: attempt failed, will retry", "in", next.Sub(now).Round(time.Millisecond), "err", err)
 	}
 	if markErr != nil {
@@ -229,11 +231,28 @@ func (q *Queue) backoff(n int) time.Duration {
 	return min(d, q.o.MaxBackoff)
 }
 
-// post sends one attempt; nil means the app answered 2xx.
-func (q *Queue) post(ctx context.Context, it store.OutboxItem, attempt int) error {
+// recordAttempt keeps an attempt's outcome for the console. The history is for people to
+// read: when it cannot be written the delivery goes on as if it had been (logged).
+func (q *Queue) recordAttempt(log *slog.Logger, a store.OutboxAttempt) {
+	if err := q.st.AddOutboxAttempt(a); err != nil {
+		q.storeFailed(err)
+		log.Warn("notify: record attempt", "err", err)
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// post sends one attempt and returns the HTTP status the app answered (0: no answer); a nil
+// error means the status was 2xx.
+func (q *Queue) post(ctx context.Context, it store.OutboxItem, attempt int) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.Target, bytes.NewReader(it.Body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", "ivrd")
@@ -242,12 +261,12 @@ func (q *Queue) post(ctx context.Context, it store.OutboxItem, attempt int) erro
 	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
 	resp, err := q.o.Client.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // lets the connection be reused
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
+		return resp.StatusCode, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

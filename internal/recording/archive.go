@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/blob"
+	"github.com/ivrd/ivrd/internal/calllog"
+	"github.com/ivrd/ivrd/internal/metrics"
 )
 
 // Blobs is where finished recordings are kept (blob.Local, blob.S3).
@@ -40,6 +42,7 @@ type ArchiveConfig struct {
 	// they finish.
 	Pieces         Pieces
 	UploadInterval time.Duration
+	Metrics        *metrics.Recordings // recordings made; nil: not counted
 }
 
 // Archive owns a recording's life from start to signed URL: it starts recordings in the
@@ -54,6 +57,7 @@ type Archive struct {
 	catalog *Catalog
 	log     *slog.Logger
 	up      *uploader // nil without Pieces
+	metrics *metrics.Recordings
 }
 
 // NewArchive makes an Archive.
@@ -65,7 +69,7 @@ func NewArchive(cfg ArchiveConfig) (*Archive, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Archive{rec: cfg.Recorder, blobs: cfg.Blobs, signer: cfg.Signer, catalog: cfg.Catalog, log: log}
+	a := &Archive{rec: cfg.Recorder, blobs: cfg.Blobs, signer: cfg.Signer, catalog: cfg.Catalog, log: log, metrics: cfg.Metrics}
 	if cfg.Pieces != nil {
 		a.up = newUploader(cfg.Pieces, cfg.UploadInterval, log)
 	}
@@ -83,9 +87,22 @@ type Info struct {
 	ID        string
 	AppID     string
 	SessionID string
-	Kind      string    // KindMonitor or KindRecord
-	Start     time.Time // the file's time zero; in Recover, zero when not known
-	Channels  int       // Mono or Dual (Start; Recover reads it from the file)
+	Kind      string       // KindMonitor or KindRecord
+	Start     time.Time    // the file's time zero; in Recover, zero when not known
+	Channels  int          // Mono or Dual (Start; Recover reads it from the file)
+	Log       *slog.Logger // the call's logger, for a live recording's lines (nil: the archive's, with the session)
+}
+
+// logger is where a recording's lines go: its call's logger, else the archive's naming the
+// session.
+func (a *Archive) logger(info Info) *slog.Logger {
+	switch {
+	case info.Log != nil:
+		return info.Log
+	case info.SessionID != "":
+		return a.log.With(calllog.Key, info.SessionID)
+	}
+	return a.log
 }
 
 // Take is a recording running in the Archive. It is an audio.Tap.
@@ -98,22 +115,34 @@ type Take struct {
 
 // Start begins a recording as info describes it.
 func (a *Archive) Start(info Info) (*Take, error) {
-	r, err := a.rec.Start(info.ID, info.Start, info.Channels)
+	log := a.logger(info)
+	r, err := a.rec.StartLogged(info.ID, info.Start, info.Channels, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Take{Recording: r, a: a, info: info, up: a.up.start(key(info.ID), r.PartPath())}, nil
+	a.metrics.Started(info.Kind)
+	return &Take{Recording: r, a: a, info: info, up: a.up.start(key(info.ID), r.PartPath(), log)}, nil
 }
 
 // Finish ends the recording at end, stores the MP3 and returns its signed URL. If writing
 // failed mid-call, what reached the disk is still stored and its URL returned with the error.
-func (t *Take) Finish(end time.Time) (string, error) {
+func (t *Take) Finish(end time.Time) (url string, err error) {
 	t.up.stop()
 	res, ferr := t.Recording.Finish(end)
+	if errors.Is(ferr, ErrFinished) {
+		return "", ferr // counted by the first Finish
+	}
+	defer func() {
+		stored := int64(0)
+		if url != "" {
+			stored = res.Bytes
+		}
+		t.a.metrics.Ended(t.info.Kind, stored, err != nil)
+	}()
 	if res.Path == "" {
 		return "", ferr
 	}
-	url, err := t.a.storeLive(t.info, res)
+	url, err = t.a.storeLive(t.info, res)
 	return url, errors.Join(ferr, err)
 }
 

@@ -1,11 +1,14 @@
 package recording
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/blob"
 )
 
 // Kinds of recording: the block that made it.
@@ -166,6 +169,17 @@ func (c *Catalog) Get(appID, id string) (Entry, string, error) {
 		return r, "", errors.New("recording: catalog has no signer")
 	}
 	return r, c.cfg.Signer.URL(r.Key, time.Now()), nil
+}
+
+// Open opens recording id of appID ("": any app) for reading: its entry and its file (close
+// it). A file missing from the blob store is an error wrapping blob.ErrNotFound.
+func (c *Catalog) Open(ctx context.Context, appID, id string) (Entry, *blob.Object, error) {
+	r, err := c.owned(appID, id)
+	if err != nil {
+		return r, nil, err
+	}
+	obj, err := c.cfg.Blobs.Open(ctx, r.Key)
+	return r, obj, err
 }
 
 // Delete deletes recording id of appID ("": any app): its file, then its row (a crash in

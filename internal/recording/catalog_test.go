@@ -70,6 +70,21 @@ func TestCatalog(t *testing.T) {
 		t.Fatalf("another app's Delete: %v", err)
 	}
 
+	// Open: the entry and its file, for its own app or the operator.
+	if e, obj, err := c.Open(context.Background(), "A1", "rec-1"); err != nil || e.ID != "rec-1" || obj.Size == 0 {
+		t.Fatalf("Open: %+v %v", e, err)
+	} else {
+		obj.Close()
+	}
+	if _, _, err := c.Open(context.Background(), "A2", "rec-1"); !errors.Is(err, ErrOtherApp) {
+		t.Fatalf("another app's Open: %v", err)
+	}
+	if _, obj, err := c.Open(context.Background(), "", "rec-3"); err != nil {
+		t.Fatalf("the operator's Open: %v", err)
+	} else {
+		obj.Close()
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle(blob.PathPrefix, blob.Handler(r.blobs, r.signer, slog.New(slog.DiscardHandler)))
 	get := func(u string) int {
@@ -95,6 +110,9 @@ func TestCatalog(t *testing.T) {
 	}
 	if err := c.Delete("A1", "rec-1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+	if _, _, err := c.Open(context.Background(), "A1", "rec-1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Open after delete: %v", err)
 	}
 	if err := c.Delete("", "rec-3"); err != nil { // the operator deletes any app's
 		t.Fatal(err)

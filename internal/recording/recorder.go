@@ -139,6 +139,12 @@ func validID(id string) error {
 // file is created as PartPath(id). channels is Mono or Dual. It refuses an id whose .part or
 // .mp3 already exists.
 func (r *Recorder) Start(id string, start time.Time, channels int) (*Recording, error) {
+	return r.StartLogged(id, start, channels, r.log)
+}
+
+// StartLogged is Start with the recording's lines logged to log (a call's, which names the
+// call's session).
+func (r *Recorder) StartLogged(id string, start time.Time, channels int, log *slog.Logger) (*Recording, error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
@@ -156,7 +162,7 @@ func (r *Recorder) Start(id string, start time.Time, channels int) (*Recording, 
 	r.active[id] = true
 	r.mu.Unlock()
 
-	rec, err := r.start(id, start, channels)
+	rec, err := r.start(id, start, channels, log)
 	if err != nil {
 		r.release(id)
 		return nil, err
@@ -164,7 +170,7 @@ func (r *Recorder) Start(id string, start time.Time, channels int) (*Recording, 
 	return rec, nil
 }
 
-func (r *Recorder) start(id string, start time.Time, channels int) (*Recording, error) {
+func (r *Recorder) start(id string, start time.Time, channels int, log *slog.Logger) (*Recording, error) {
 	part := r.PartPath(id)
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
@@ -178,6 +184,7 @@ func (r *Recorder) start(id string, start time.Time, channels int) (*Recording, 
 	}
 	rec := &Recording{
 		r:        r,
+		log:      log,
 		id:       id,
 		start:    start,
 		part:     part,
@@ -190,7 +197,7 @@ func (r *Recorder) start(id string, start time.Time, channels int) (*Recording, 
 		rec.loop = r.loops[int(r.nextLoop.Add(1))%len(r.loops)]
 		rec.loop.schedule(rec)
 	}
-	r.log.Debug("recording started", "id", id, "file", part)
+	log.Debug("recording started", "id", id, "file", part)
 	return rec, nil
 }
 

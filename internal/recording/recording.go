@@ -3,6 +3,7 @@ package recording
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,7 @@ func fromRing(b byte) int16 { return audio.UlawValue(b ^ ulawSilence) }
 // called from any goroutines, concurrently with each other and with Finish.
 type Recording struct {
 	r        *Recorder
+	log      *slog.Logger
 	id       string
 	start    time.Time
 	part     string
@@ -239,7 +241,7 @@ func (rec *Recording) mixTo(h int64) {
 		if rec.werr == nil && len(pcm) > 0 {
 			if err := rec.enc.Write(pcm); err != nil {
 				rec.werr = err
-				rec.r.log.Error("recording write failed", "id", rec.id, "err", err)
+				rec.log.Error("recording write failed", "id", rec.id, "err", err)
 			}
 		}
 	}
@@ -289,7 +291,7 @@ func (rec *Recording) doFinish(end time.Time) (Result, error) {
 		err = cerr
 	}
 	if dropped > 0 {
-		rec.r.log.Warn("recording dropped audio", "id", rec.id, "dropped", audio.Duration(int(dropped)))
+		rec.log.Warn("recording dropped audio", "id", rec.id, "dropped", audio.Duration(int(dropped)))
 	}
 	if err != nil {
 		// Keep what reached the disk, cut at a frame boundary.
@@ -306,7 +308,7 @@ func (rec *Recording) doFinish(end time.Time) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Path: final, Duration: d, Bytes: rec.enc.Bytes(), Channels: rec.channels}
-	rec.r.log.Info("recording finished", "id", rec.id, "file", final, "duration", d, "bytes", res.Bytes)
+	rec.log.Info("recording finished", "id", rec.id, "file", final, "duration", d, "bytes", res.Bytes)
 	return res, nil
 }
 

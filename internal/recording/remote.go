@@ -110,11 +110,11 @@ func (a *Archive) storeLive(info Info, res Result) (string, error) {
 		url, err := a.store(info, res)
 		if url != "" || !errors.Is(err, blob.ErrUnavailable) || time.Now().Add(wait).After(deadline) {
 			if url == "" {
-				a.log.Error("recording not stored; it stays on this node's disk", "id", info.ID, "file", res.Path, "err", err)
+				a.logger(info).Error("recording not stored; it stays on this node's disk", "id", info.ID, "file", res.Path, "err", err)
 			}
 			return url, err
 		}
-		a.log.Warn("recording store unavailable, trying again", "id", info.ID, "in", wait, "err", err)
+		a.logger(info).Warn("recording store unavailable, trying again", "id", info.ID, "in", wait, "err", err)
 		time.Sleep(wait)
 	}
 }

@@ -40,6 +40,7 @@ func newUploader(p Pieces, interval time.Duration, log *slog.Logger) *uploader {
 // The mixer and the encoder threads that write the file never wait for it.
 type upload struct {
 	u      *uploader
+	log    *slog.Logger // the call's
 	key    string
 	f      *os.File
 	off    int64 // bytes uploaded
@@ -50,17 +51,17 @@ type upload struct {
 // start begins uploading the recording written to part as pieces of key. It returns nil
 // (and the recording goes on unuploaded, logged) when there is no uploader or part cannot be
 // read.
-func (u *uploader) start(key, part string) *upload {
+func (u *uploader) start(key, part string, log *slog.Logger) *upload {
 	if u == nil {
 		return nil
 	}
 	f, err := os.Open(part)
 	if err != nil {
-		u.log.Error("recording: cannot upload pieces", "key", key, "err", err)
+		log.Error("recording: cannot upload pieces", "key", key, "err", err)
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &upload{u: u, key: key, f: f, cancel: cancel, done: make(chan struct{})}
+	p := &upload{u: u, log: log, key: key, f: f, cancel: cancel, done: make(chan struct{})}
 	go p.run(ctx)
 	return p
 }
@@ -82,9 +83,9 @@ func (p *upload) run(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case err != nil && !failing:
-			p.u.log.Warn("recording: piece upload failed, retrying", "key", p.key, "uploaded", p.off, "err", err)
+			p.log.Warn("recording: piece upload failed, retrying", "key", p.key, "uploaded", p.off, "err", err)
 		case err == nil && failing:
-			p.u.log.Info("recording: piece uploads resumed", "key", p.key, "uploaded", p.off)
+			p.log.Info("recording: piece uploads resumed", "key", p.key, "uploaded", p.off)
 		}
 		failing = err != nil
 	}

@@ -30,7 +30,7 @@ func (r recorders) Recover(info ivr.RecordingInfo) (string, time.Duration, error
 }
 
 func archiveInfo(i ivr.RecordingInfo) recording.Info {
-	return recording.Info{ID: i.ID, AppID: i.AppID, SessionID: i.SessionID, Kind: i.Kind, Start: i.Start, Channels: i.Channels}
+	return recording.Info{ID: i.ID, AppID: i.AppID, SessionID: i.SessionID, Kind: i.Kind, Start: i.Start, Channels: i.Channels, Log: i.Log}
 }
 
 // notifier queues engine notifications in the durable outbox, once per delivery id.
@@ -40,10 +40,11 @@ func (n notifier) Notify(x ivr.Notification) error {
 	return n.q.NotifyOnce(x.DeliveryID, x.AppID, x.SessionID, x.Target, x.Params)
 }
 
-// journal keeps session records, and their timelines, in the store.
+// journal keeps session records, and their timelines, in the store, as sessions of this node.
 type journal struct {
-	st  *store.Store
-	log *slog.Logger
+	st   *store.Store
+	log  *slog.Logger
+	node string
 }
 
 func (j journal) SaveSession(s ivr.SessionRecord, steps []ivr.Entry) error {
@@ -58,11 +59,11 @@ func (j journal) SaveSession(s ivr.SessionRecord, steps []ivr.Entry) error {
 		}
 		events[i].Step, events[i].At, events[i].Event = e.Step, e.At, e.Event
 	}
-	return j.st.SaveSession(store.SessionRow{ID: s.ID, AppID: s.AppID, State: string(s.Phase), Data: data}, events...)
+	return j.st.SaveSession(store.SessionRow{ID: s.ID, AppID: s.AppID, State: string(s.Phase), Data: data, Node: j.node}, events...)
 }
 
 func (j journal) Unfinished() ([]ivr.SessionRecord, error) {
-	rows, err := j.st.UnfinishedSessions()
+	rows, err := j.st.AdoptUnfinishedSessions(j.node)
 	if err != nil {
 		return nil, err
 	}

@@ -5,25 +5,39 @@ import (
 	"path/filepath"
 
 	"github.com/ivrd/ivrd/internal/blob"
+	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/store"
 )
 
-// openStore opens (creating) the database in the data directory.
-func openStore(data string) (*store.Store, error) {
+// openStore opens the metadata store: the PostgreSQL database at storeURL, or with none the
+// SQLite database in the data directory (created with it).
+func openStore(data, storeURL string) (*store.Store, error) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
 	}
+	if storeURL != "" {
+		return store.OpenPostgres(storeURL)
+	}
 	return store.Open(filepath.Join(data, "ivrd.db"))
+}
+
+// storeName names the store in logs: its URL without the password, or the SQLite file.
+func storeName(cfg config.Config) string {
+	if cfg.Store != "" {
+		return store.RedactURL(cfg.Store)
+	}
+	return filepath.Join(cfg.Data, "ivrd.db")
 }
 
 // blobDir is the blob store of the recordings in data directory data.
 func blobDir(data string) *blob.Local { return &blob.Local{Dir: filepath.Join(data, "recordings")} }
 
-// WithCatalog opens the data directory's recordings catalog for an admin command (ivrd
-// recording …), runs f on it and closes it. It lists and deletes; it signs no URLs.
-func WithCatalog(data string, f func(*recording.Catalog) error) error {
-	return WithStore(data, func(st *store.Store) error {
+// WithCatalog opens the recordings catalog of an admin command (ivrd recording …): in storeURL's
+// PostgreSQL database or the data directory's SQLite database, with the files in the data
+// directory; runs f on it and closes it. It lists and deletes; it signs no URLs.
+func WithCatalog(data, storeURL string, f func(*recording.Catalog) error) error {
+	return WithStore(data, storeURL, func(st *store.Store) error {
 		c, err := recording.NewCatalog(recording.CatalogConfig{Index: index{st}, Blobs: blobDir(data)})
 		if err != nil {
 			return err
@@ -33,10 +47,11 @@ func WithCatalog(data string, f func(*recording.Catalog) error) error {
 	})
 }
 
-// WithStore opens the data directory's database for an admin command (ivrd app …, ivrd
-// number …), runs f on it and closes it. It works beside a running server (SQLite allows it).
-func WithStore(data string, f func(*store.Store) error) error {
-	st, err := openStore(data)
+// WithStore opens the store of an admin command (ivrd app …, ivrd number …): storeURL's
+// PostgreSQL database, or the data directory's SQLite database; runs f on it and closes it. It
+// works beside running servers.
+func WithStore(data, storeURL string, f func(*store.Store) error) error {
+	st, err := openStore(data, storeURL)
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ func TestIndexMatchesMemIndex(t *testing.T) {
 // it: what an app stores is listed, deleted (file and row), and expired by the retention.
 func TestCatalogWithTheStore(t *testing.T) {
 	data := t.TempDir()
-	err := WithStore(data, func(st *store.Store) error {
+	err := WithStore(data, "", func(st *store.Store) error {
 		if err := st.SaveSession(store.SessionRow{ID: "S1", AppID: "A1", State: "ended", Data: []byte("{}")}); err != nil {
 			return err
 		}
@@ -136,7 +136,7 @@ func TestCatalogWithTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = WithCatalog(data, func(c *recording.Catalog) error {
+	err = WithCatalog(data, "", func(c *recording.Catalog) error {
 		es, total, err := c.List(recording.Filter{AppID: "A1", SessionID: "S1"})
 		if err != nil || total != 1 || es[0].ID != "rec-new" {
 			t.Errorf("listed %+v (%d), %v; want rec-new only", es, total, err)

@@ -24,10 +24,13 @@ import (
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/console"
 	"github.com/ivrd/ivrd/internal/demo"
 	"github.com/ivrd/ivrd/internal/diskwatch"
+	"github.com/ivrd/ivrd/internal/health"
 	"github.com/ivrd/ivrd/internal/httplimit"
 	"github.com/ivrd/ivrd/internal/ivr"
+	"github.com/ivrd/ivrd/internal/metrics"
 	"github.com/ivrd/ivrd/internal/notify"
 	"github.com/ivrd/ivrd/internal/outbound"
 	"github.com/ivrd/ivrd/internal/prompt"
@@ -46,6 +49,10 @@ type Server struct {
 	engine  *ivr.Engine
 	disk    *diskwatch.Watcher
 	calls   atomic.Int64 // incoming calls routed to an app and not yet ended
+	// demoNotify is where calls to the demo's numbers are announced: the demo app on this
+	// process's own listener ("" when no number is routed to it).
+	demoNotify string
+	metrics    *metrics.Metrics
 }
 
 // Run starts ivrd and serves until ctx is done. First-start information (the default app's
@@ -54,11 +61,16 @@ type Server struct {
 func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Context) error {
 	log := newLogger(cfg.LogLevel, cfg.LogFormat)
 	media.SetDefaultLogger(log.With("caller", "media")) // diago's media logger is global: set once, before calls
-	st, err := openStore(cfg.Data)
+	m := metrics.New()
+	st, err := openStore(cfg.Data, cfg.Store)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	node, err := loadOrCreateNodeID(cfg.Data)
+	if err != nil {
+		return err
+	}
 	if err := firstStart(st, cfg, out); err != nil {
 		return err
 	}
@@ -102,7 +114,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 		return err
 	}
 	tokens := newTokenCache(st).token
-	q := notify.New(st, notify.Options{Log: log, Tokens: tokens, Outbound: policy, OnStoreError: disk.Check})
+	q := notify.New(st, notify.Options{Log: log, Tokens: tokens, Outbound: policy, OnStoreError: disk.Check, Node: node, Metrics: m.Notifications})
 	loc, _ := cfg.Location()
 	rates, _ := cfg.RateTable()
 	tel, err := telephony.NewServer(telephony.Config{
@@ -119,14 +131,15 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	}
 	defer catalog.Close()
 	archive, err := recording.NewArchive(recording.ArchiveConfig{Recorder: rec, Blobs: recs.blobs, Signer: recs.urls, Catalog: catalog,
-		Pieces: recs.pieces, Log: log})
+		Pieces: recs.pieces, Log: log, Metrics: m.Recordings})
 	if err != nil {
 		return err
 	}
-	s := &Server{cfg: cfg, log: log, st: st, q: q, disk: disk,
+	s := &Server{cfg: cfg, log: log, st: st, q: q, disk: disk, metrics: m,
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
-	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log},
-		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase)}
+	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log, node},
+		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase),
+		Calls: m.Calls, Blocks: m.Blocks}
 	trk := newTrunk(tel, cfg, log)
 	deps.Telephony = trk
 	deps.Dialogs = tel // calls a crash left up are ended with a BYE once the SIP sockets serve
@@ -139,7 +152,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	mux := http.NewServeMux()
 	limit := api.NewLimiter(api.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst, Log: log})
 	defer limit.Close()
-	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Apps: func(id string) (string, error) {
+	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Metrics: m.API, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.ErrNoApp
@@ -148,8 +161,19 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	}}).Register(mux)
 	mux.Handle(blob.PathPrefix, httplimit.Streaming(blob.Handler(recs.blobs, recs.own, log)))
 	mux.Handle("GET /open/ivr/languages", prompt.LanguagesHandler())
-	s.mountDemo(mux)
-	mux.HandleFunc("/healthz", s.healthz)
+	if err := s.mountConsole(mux, console.Config{Store: st, Live: s.engine, Recordings: catalog, Outbox: q, Token: tokens,
+		Secret: secret, Password: cfg.ConsolePassword, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Zone: loc, Log: log},
+		tel, ownURL(ln.Addr()), tokens); err != nil {
+		return err
+	}
+	m.Read(metrics.Sources{RTPFrames: telephony.RTPFrames, EncoderQueue: audio.EncoderQueue, NotificationsPending: q.Pending})
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("/healthz", health.Live)
+	mux.Handle("/readyz", health.Ready(
+		health.Check{Name: "data directory", Probe: disk.Problem},
+		health.Check{Name: "store", Probe: func() string { return health.Err(st.CheckWritable()) }},
+		health.Check{Name: "sip", Probe: func() string { return notListening(tel.Listening()) }},
+	))
 	// A request waits up to the prepare budget for its msg: the write timeout allows for it.
 	hs := httplimit.New(mux, httplimit.Config{MaxConns: cfg.HTTPMaxConns, WriteTimeout: httplimit.DefaultWriteTimeout + cfg.PrepareBudget, Log: log})
 	log.Info("http limits", "max_conns", hs.MaxConns(), "open_file_limit", fdLimit)
@@ -174,7 +198,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	stopRegister := trk.keepRegistered(telCtx)
 	httpdone := make(chan error, 1)
 	go func() { httpdone <- hs.Serve(ln) }()
-	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", tel.Addr(), "sip_tls", tel.AddrTLS(), "data", cfg.Data, "public_url", cfg.PublicURL)
+	log.Info("ivrd ready", "http", ln.Addr().String(), "sip", tel.Addr(), "sip_tls", tel.AddrTLS(), "data", cfg.Data, "public_url", cfg.PublicURL,
+		"store", storeName(cfg), "node", node)
 	sipTLS := ""
 	if a := tel.AddrTLS(); a != "" {
 		sipTLS = "  sip:" + a + " (tls)"
@@ -229,13 +254,12 @@ func waitTimeout(wait func(), d time.Duration) {
 	}
 }
 
-// healthz answers 200 "ok", or 503 with the reason ivrd cannot take calls.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	if p := s.disk.Problem(); p != "" {
-		http.Error(w, "unhealthy: "+p, http.StatusServiceUnavailable)
-		return
+// notListening is the SIP check's answer.
+func notListening(listening bool) string {
+	if listening {
+		return ""
 	}
-	io.WriteString(w, "ok\n")
+	return "not listening"
 }
 
 // onCall routes an incoming INVITE: to the app that owns the dialled number (the
@@ -245,33 +269,41 @@ func (s *Server) onCall(leg *telephony.Leg) {
 	if errors.Is(err, store.ErrNotFound) && leg.ToHeader() != "" && leg.ToHeader() != leg.To() {
 		n, err = s.st.LookupNumber(leg.ToHeader())
 	}
+	log := leg.Logger() // its lines carry the Call-ID, and the session once the engine names it
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			s.log.Error("number lookup", "to", leg.To(), "err", err)
+			log.Error("number lookup", "to", leg.To(), "err", err)
 		}
-		s.log.Info("call to unknown number", "to", leg.To(), "to_header", leg.ToHeader(), "from", leg.From())
-		_ = leg.Reject(404)
+		log.Info("call to unknown number", "to", leg.To(), "to_header", leg.ToHeader(), "from", leg.From())
+		s.refuse(leg, 404)
 		return
 	}
 	// A call could not be recorded or journaled: refuse it while the disk is full.
 	if p := s.disk.Problem(); p != "" {
-		s.log.Warn("call refused: data directory cannot be written", "problem", p, "from", leg.From(), "to", n.Number)
-		_ = leg.Reject(503)
+		log.Warn("call refused: data directory cannot be written", "problem", p, "from", leg.From(), "to", n.Number)
+		s.refuse(leg, 503)
 		return
 	}
 	// A machine has only so many cores: past --max-calls a new caller is refused at once
 	// rather than degrade the calls (and recordings) already up.
 	if lim := int64(s.cfg.MaxCalls); s.calls.Add(1) > lim && lim > 0 {
 		s.calls.Add(-1)
-		s.log.Warn("server call limit reached", "max_calls", lim, "from", leg.From(), "to", n.Number)
-		_ = leg.Reject(503)
+		log.Warn("server call limit reached", "max_calls", lim, "from", leg.From(), "to", n.Number)
+		s.refuse(leg, 503)
 		return
 	}
 	leg.AfterEnd(func() { s.calls.Add(-1) })
-	sid, err := s.engine.Incoming(leg, n.AppID, n.NotifyURL, leg.From(), n.Number)
+	if demo.IsRoute(n.NotifyURL) { // the demo app, on this process's listener
+		if n.NotifyURL = s.demoNotify; n.NotifyURL == "" {
+			log.Warn("call to a number routed to the demo, which this ivrd did not start (restart it)", "to", n.Number)
+			s.refuse(leg, 480)
+			return
+		}
+	}
+	_, err = s.engine.Incoming(leg, n.AppID, n.NotifyURL, leg.From(), n.Number)
 	if errors.Is(err, ivr.ErrCallLimit) {
-		s.log.Warn("call limit reached", "app", n.AppID, "from", leg.From())
-		_ = leg.Reject(486)
+		log.Warn("call limit reached", "app", n.AppID, "from", leg.From())
+		s.refuse(leg, 486)
 		return
 	}
 	if err != nil {
@@ -279,11 +311,17 @@ func (s *Server) onCall(leg *telephony.Leg) {
 		if p := s.disk.Probe(); p != "" { // the write failed because the disk just filled
 			code = 503
 		}
-		s.log.Error("incoming call", "err", err, "sip_status", code)
-		_ = leg.Reject(code)
+		log.Error("incoming call", "err", err, "sip_status", code)
+		s.refuse(leg, code)
 		return
 	}
-	s.log.Info("incoming call", "session", sid, "from", leg.From(), "to", n.Number, "app", n.AppID)
+	log.Info("incoming call", "from", leg.From(), "to", n.Number, "app", n.AppID, "transport", leg.Transport(), "source", leg.Source())
+}
+
+// refuse refuses a call that has no session, and counts it.
+func (s *Server) refuse(leg *telephony.Leg, code int) {
+	_ = leg.Reject(code)
+	s.metrics.Calls.Count(metrics.Inbound, metrics.Refused)
 }
 
 // firstStart creates an app on a fresh database, prints its credentials, and routes the demo
@@ -301,29 +339,12 @@ func firstStart(st *store.Store, cfg config.Config, out io.Writer) error {
 	if cfg.DemoNumber == "" {
 		return nil
 	}
-	if err := st.AddNumber(store.Number{Number: cfg.DemoNumber, AppID: app.ID, NotifyURL: demoURL(cfg)}); err != nil {
+	if err := st.AddNumber(store.Number{Number: cfg.DemoNumber, AppID: app.ID, NotifyURL: demo.NotifyPath}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "demo: call sip:%s@%s to record a call; recordings are listed at %s/demo/\n", cfg.DemoNumber, cfg.SIP, cfg.PublicURL)
+	fmt.Fprintf(out, "demo: call sip:%s@%s to record a call; its recordings are in the console at %s%s (sign in with the app above)\n",
+		cfg.DemoNumber, cfg.SIP, cfg.PublicURL, console.Prefix+"demo")
 	return nil
-}
-
-func demoURL(cfg config.Config) string { return cfg.PublicURL + demo.NotifyPath }
-
-// mountDemo serves the demo app when the demo number is routed to it.
-func (s *Server) mountDemo(mux *http.ServeMux) {
-	if s.cfg.DemoNumber == "" {
-		return
-	}
-	n, err := s.st.LookupNumber(s.cfg.DemoNumber)
-	if err != nil || n.NotifyURL != demoURL(s.cfg) {
-		return
-	}
-	app, err := s.st.App(n.AppID)
-	if err != nil {
-		return
-	}
-	(&demo.App{API: s.cfg.PublicURL, AppID: app.ID, Token: app.AccessToken, Self: s.cfg.PublicURL + "/demo", Listen: s.cfg.DemoListen, Log: s.log}).Register(mux)
 }
 
 // newLogger makes the process's logger (level and format are validated by config).

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -51,7 +53,8 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// migrate brings the schema up to date.
+// migrate brings the schema up to date. On a database other processes share, it holds the
+// dialect's migration lock meanwhile, so processes starting at once apply each migration once.
 func (s *Store) migrate() error {
 	ms, err := migrations()
 	if err != nil {
@@ -59,13 +62,24 @@ func (s *Store) migrate() error {
 	}
 	c, cancel := ctx()
 	defer cancel()
-	if _, err := s.db.ExecContext(c, `CREATE TABLE IF NOT EXISTS schema_version (
+	conn, err := s.db.Conn(c)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if s.d.lockMigrations != "" {
+		if _, err := conn.ExecContext(c, s.d.lockMigrations); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		defer conn.ExecContext(c, s.d.unlockMigrations)
+	}
+	if _, err := conn.ExecContext(c, `CREATE TABLE IF NOT EXISTS schema_version (
 		version    INTEGER PRIMARY KEY,
 		applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("schema_version: %w", err)
 	}
 	for _, m := range ms {
-		if err := s.apply(m); err != nil {
+		if err := s.apply(c, conn, m); err != nil {
 			return err
 		}
 	}
@@ -81,25 +95,23 @@ func (s *Store) migrate() error {
 
 // apply runs one migration unless it is already recorded. The check runs inside the write
 // transaction, so two processes opening the same new file cannot both apply it.
-func (s *Store) apply(m migration) error {
-	c, cancel := ctx()
-	defer cancel()
-	tx, err := s.db.BeginTx(c, nil)
+func (s *Store) apply(c context.Context, conn *sql.Conn, m migration) error {
+	tx, err := conn.BeginTx(c, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.QueryRowContext(c, `SELECT COUNT(*) FROM schema_version WHERE version = ?`, m.version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(c, s.d.query(`SELECT COUNT(*) FROM schema_version WHERE version = ?`), m.version).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(c, m.sql); err != nil {
+	if _, err := tx.ExecContext(c, s.d.migration(m.sql)); err != nil {
 		return fmt.Errorf("migration %s: %w", m.name, err)
 	}
-	if _, err := tx.ExecContext(c, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, m.version, micros(now())); err != nil {
+	if _, err := tx.ExecContext(c, s.d.query(`INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`), m.version, micros(now())); err != nil {
 		return err
 	}
 	return tx.Commit()

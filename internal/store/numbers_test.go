@@ -54,8 +54,9 @@ func FuzzNormalizeNumber(f *testing.F) {
 	})
 }
 
-func TestNumbers(t *testing.T) {
-	s, _ := open(t)
+func TestNumbers(t *testing.T) { eachStore(t, testNumbers) }
+
+func testNumbers(t *testing.T, s *Store) {
 	a, _ := s.CreateApp("a")
 	b, _ := s.CreateApp("b")
 	if err := s.AddNumber(Number{Number: "6561234567", AppID: a.ID, NotifyURL: "http://a/n"}); err != nil {
@@ -87,8 +88,9 @@ func TestNumbers(t *testing.T) {
 	}
 }
 
-func TestListAndRemoveNumbers(t *testing.T) {
-	s, _ := open(t)
+func TestListAndRemoveNumbers(t *testing.T) { eachStore(t, testListAndRemoveNumbers) }
+
+func testListAndRemoveNumbers(t *testing.T, s *Store) {
 	a, _ := s.CreateApp("a")
 	for _, n := range []string{"+6590000002", "6590000001"} {
 		if err := s.AddNumber(Number{Number: n, AppID: a.ID, NotifyURL: "http://a/" + n}); err != nil {
@@ -116,8 +118,9 @@ func TestListAndRemoveNumbers(t *testing.T) {
 	}
 }
 
-func TestListAppsAndRotateToken(t *testing.T) {
-	s, _ := open(t)
+func TestListAppsAndRotateToken(t *testing.T) { eachStore(t, testListAppsAndRotateToken) }
+
+func testListAppsAndRotateToken(t *testing.T, s *Store) {
 	a, _ := s.CreateApp("first")
 	b, _ := s.CreateApp("second")
 	apps, err := s.Apps()

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,8 +26,9 @@ func ids(items []OutboxItem) string {
 	return s
 }
 
-func TestOutboxRoundTrip(t *testing.T) {
-	s, _ := open(t)
+func TestOutboxRoundTrip(t *testing.T) { eachStore(t, testOutboxRoundTrip) }
+
+func testOutboxRoundTrip(t *testing.T, s *Store) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	it := enqueue(t, s, "d1", "S1", t0)
 	if it.ID == 0 || it.State != OutboxPending || !it.NextAt.Equal(t0) {
@@ -53,8 +55,9 @@ func TestOutboxRoundTrip(t *testing.T) {
 	}
 }
 
-func TestOutboxLifecycle(t *testing.T) {
-	s, _ := open(t)
+func TestOutboxLifecycle(t *testing.T) { eachStore(t, testOutboxLifecycle) }
+
+func testOutboxLifecycle(t *testing.T, s *Store) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a := enqueue(t, s, "a", "", t0)
 	b := enqueue(t, s, "b", "", t0.Add(time.Second))
@@ -66,13 +69,20 @@ func TestOutboxLifecycle(t *testing.T) {
 	if due, _ := s.DueOutbox(t0.Add(time.Hour), 2); ids(due) != "a b " {
 		t.Fatalf("limit: due = %q", ids(due))
 	}
-	if err := s.MarkRetry(a.ID, 1, t0.Add(time.Minute), "HTTP 500"); err != nil {
+	if got, err := s.ClaimOutbox("n1", t0.Add(time.Hour), time.Minute, 10); err != nil || ids(got) != "a b c " {
+		t.Fatalf("claimed %q, %v", ids(got), err)
+	}
+	// Only the claimant records an outcome.
+	if err := s.MarkDelivered(b.ID, "n2", 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("MarkDelivered by another node: %v", err)
+	}
+	if err := s.MarkRetry(a.ID, "n1", 1, t0.Add(time.Minute), "HTTP 500"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkDelivered(b.ID, 1); err != nil {
+	if err := s.MarkDelivered(b.ID, "n1", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkFailed(c.ID, 3, "timeout"); err != nil {
+	if err := s.MarkFailed(c.ID, "n1", 3, "timeout"); err != nil {
 		t.Fatal(err)
 	}
 	if due, _ := s.DueOutbox(t0.Add(30*time.Second), 10); len(due) != 0 {
@@ -88,7 +98,7 @@ func TestOutboxLifecycle(t *testing.T) {
 		t.Fatal("NextOutboxAt found an item after the last one")
 	}
 	// Marking an item that is no longer pending is refused.
-	if err := s.MarkRetry(b.ID, 2, t0, "x"); !errors.Is(err, ErrNotFound) {
+	if err := s.MarkRetry(b.ID, "n1", 2, t0, "x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("MarkRetry on delivered: %v", err)
 	}
 	for state, want := range map[string]int{OutboxPending: 1, OutboxDelivered: 1, OutboxFailed: 1} {
@@ -100,7 +110,7 @@ func TestOutboxLifecycle(t *testing.T) {
 		t.Fatalf("failed item %+v", got)
 	}
 	// Requeue makes the backed-off item due at once.
-	if n, err := s.RequeueOutbox(t0.Add(time.Second)); err != nil || n != 1 {
+	if n, err := s.RequeueOutbox(t0.Add(time.Second), "n1"); err != nil || n != 1 {
 		t.Fatalf("RequeueOutbox = %d, %v", n, err)
 	}
 	if due, _ := s.DueOutbox(t0.Add(time.Second), 10); ids(due) != "a " {
@@ -115,8 +125,9 @@ func TestOutboxLifecycle(t *testing.T) {
 	}
 }
 
-func TestOutboxSessionOrder(t *testing.T) {
-	s, _ := open(t)
+func TestOutboxSessionOrder(t *testing.T) { eachStore(t, testOutboxSessionOrder) }
+
+func testOutboxSessionOrder(t *testing.T, s *Store) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s1a := enqueue(t, s, "s1a", "S1", t0)
 	enqueue(t, s, "s1b", "S1", t0)
@@ -131,13 +142,13 @@ func TestOutboxSessionOrder(t *testing.T) {
 	}{
 		{nil, "s1a s2a free1 free2 "},
 		// s1a failed its first attempt and waits: s1b waits behind it, on every attempt.
-		{func() error { return s.MarkRetry(s1a.ID, 1, t0.Add(time.Hour), "HTTP 503") }, "s2a free1 free2 "},
+		{func() error { return s.MarkRetry(s1a.ID, "", 1, t0.Add(time.Hour), "HTTP 503") }, "s2a free1 free2 "},
 		{func() error {
 			it, _ := s.OutboxByDeliveryID("s2a")
-			return s.MarkDelivered(it.ID, 1)
+			return s.MarkDelivered(it.ID, "", 1)
 		}, "free1 s2b free2 "},
 		// s1a is given up: s1b goes.
-		{func() error { return s.MarkFailed(s1a.ID, 2, "HTTP 503") }, "s1b free1 s2b free2 "},
+		{func() error { return s.MarkFailed(s1a.ID, "", 2, "HTTP 503") }, "s1b free1 s2b free2 "},
 	}
 	for i, st := range steps {
 		if st.do != nil {
@@ -194,21 +205,174 @@ func BenchmarkDueOutboxOneSessionBacklog(b *testing.B) {
 	}
 }
 
-func TestTransient(t *testing.T) {
-	s, _ := open(t)
+func TestTransient(t *testing.T) { eachStore(t, testTransient) }
+
+func testTransient(t *testing.T, s *Store) {
 	a, err := s.CreateApp("a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A constraint violation is about the row itself: retrying it cannot help.
-	_, err = s.db.Exec(`INSERT INTO apps (id, name, access_token, created_at) VALUES (?, 'b', 'other', 0)`, a.ID)
+	c, cancel := ctx()
+	defer cancel()
+	_, err = s.exec(c, `INSERT INTO apps (id, name, access_token, created_at) VALUES (?, ?, ?, ?)`, a.ID, "b", "t", 0)
 	if err == nil || Transient(err) {
-		t.Fatalf("duplicate app id: err %v, transient %v; want a permanent error", err, Transient(err))
+		t.Fatalf("duplicate key: err %v, transient %v; want a permanent error", err, Transient(err))
 	}
 	if Transient(nil) {
 		t.Fatal("nil is transient")
 	}
 	if !Transient(errors.New("context deadline exceeded")) {
-		t.Fatal("a non-SQLite failure is not transient")
+		t.Fatal("a failure that is not the database's is not transient")
 	}
+}
+
+// Claims: a claimed item is not claimed again until its lease runs out or its claimant records
+// an outcome or releases it; a session's next item waits for its head in every case.
+func TestOutboxClaims(t *testing.T) { eachStore(t, testOutboxClaims) }
+
+func testOutboxClaims(t *testing.T, s *Store) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	enqueue(t, s, "s1a", "S1", t0)
+	enqueue(t, s, "s1b", "S1", t0)
+	enqueue(t, s, "s2a", "S2", t0)
+	enqueue(t, s, "free", "", t0)
+	at := t0.Add(time.Second)
+	claim := func(node string, lease time.Duration, limit int) []OutboxItem {
+		t.Helper()
+		items, err := s.ClaimOutbox(node, at, lease, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.ClaimedBy != node || time.Until(it.ClaimedUntil) > lease || time.Until(it.ClaimedUntil) < lease-time.Minute {
+				t.Fatalf("claimed %s: by %q until %v", it.DeliveryID, it.ClaimedBy, it.ClaimedUntil)
+			}
+		}
+		return items
+	}
+	one := claim("n1", time.Hour, 1)
+	if ids(one) != "s1a " {
+		t.Fatalf("n1 claimed %q", ids(one))
+	}
+	if got := claim("n2", time.Hour, 10); ids(got) != "s2a free " {
+		t.Fatalf("n2 claimed %q; want the rest of the heads", ids(got))
+	}
+	if got := claim("n3", time.Hour, 10); len(got) != 0 {
+		t.Fatalf("n3 claimed %q while everything is claimed", ids(got))
+	}
+	// Abandoned: s1a can be claimed again at once, still before s1b.
+	if err := s.ReleaseOutbox(one[0].ID, "n2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("release by another node: %v", err)
+	}
+	if err := s.ReleaseOutbox(one[0].ID, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := s.OutboxByDeliveryID("s1a"); it.ClaimedBy != "" || !it.ClaimedUntil.IsZero() || it.Attempts != 0 {
+		t.Fatalf("released item %+v", it)
+	}
+	// A claim that runs out (its node died) can be taken by another node.
+	if got := claim("n3", time.Millisecond, 10); ids(got) != "s1a " {
+		t.Fatalf("n3 claimed %q", ids(got))
+	}
+	time.Sleep(20 * time.Millisecond)
+	if next, ok, err := s.NextOutboxAt(at); err != nil || !ok || next.After(time.Now().Add(time.Hour+time.Minute)) {
+		t.Fatalf("NextOutboxAt = %v %v %v", next, ok, err)
+	}
+	if got := claim("n1", time.Hour, 10); ids(got) != "s1a " {
+		t.Fatalf("n1 claimed %q after n3's lease ran out", ids(got))
+	}
+	// The dead node's outcome no longer counts; the new claimant's does.
+	if err := s.MarkDelivered(one[0].ID, "n3", 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("MarkDelivered by a node whose claim was taken: %v", err)
+	}
+	if err := s.MarkDelivered(one[0].ID, "n1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim("n3", time.Hour, 10); ids(got) != "s1b " {
+		t.Fatalf("after s1a: claimed %q", ids(got))
+	}
+	// A node starting again releases its own claims from before.
+	if _, err := s.RequeueOutbox(at, "n3"); err != nil {
+		t.Fatal(err)
+	}
+	want := "s1b " // n3's claim released; n2's (s2a, free) kept
+	if !s.Shared() {
+		want = "s1b s2a free " // one node: every claim was this node's
+	}
+	if got := claim("n1", time.Hour, 10); ids(got) != want {
+		t.Fatalf("after n3's requeue: claimed %q, want %q", ids(got), want)
+	}
+	if _, err := s.ClaimOutbox("", at, time.Hour, 1); err == nil {
+		t.Fatal("claim without a node accepted")
+	}
+}
+
+// Many claimants at once (each with its own connections, as nodes): every item is claimed
+// exactly once, and a session's items one at a time, in order.
+func TestOutboxConcurrentClaims(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := b.store(t)
+		t0 := time.Now().Add(-time.Second)
+		const sessions, each = 20, 10
+		for i := range each {
+			for k := range sessions {
+				enqueue(t, s, fmt.Sprintf("S%d-%d", k, i), fmt.Sprint("S", k), t0)
+			}
+		}
+		var mu sync.Mutex
+		claimed := map[string]string{} // delivery id → node
+		busy := map[string]bool{}      // session → an item of it is claimed
+		next := map[string]int{}       // session → next seq expected
+		var violations []string
+		asNodes(t, b, 4, func(st *Store, node string) error {
+			for idle := 0; idle < 50; {
+				items, err := st.ClaimOutbox(node, time.Now(), time.Minute, 3)
+				if err != nil {
+					return err
+				}
+				if len(items) == 0 {
+					idle++
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				idle = 0
+				for _, it := range items {
+					var k, seq int
+					fmt.Sscanf(it.DeliveryID, "S%d-%d", &k, &seq)
+					mu.Lock()
+					if prev, ok := claimed[it.DeliveryID]; ok {
+						violations = append(violations, fmt.Sprintf("%s claimed by %s and %s", it.DeliveryID, prev, node))
+					}
+					claimed[it.DeliveryID] = node
+					if busy[it.SessionKey] || next[it.SessionKey] != seq {
+						violations = append(violations, fmt.Sprintf("%s claimed out of order (busy %v, next %d)", it.DeliveryID, busy[it.SessionKey], next[it.SessionKey]))
+					}
+					busy[it.SessionKey] = true
+					mu.Unlock()
+				}
+				for _, it := range items {
+					mu.Lock()
+					busy[it.SessionKey] = false
+					next[it.SessionKey]++
+					mu.Unlock()
+					if err := st.MarkDelivered(it.ID, node, 1); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if len(violations) > 0 {
+			t.Fatalf("%d violations, e.g. %s", len(violations), violations[0])
+		}
+		perNode := map[string]int{}
+		for _, node := range claimed {
+			perNode[node]++
+		}
+		if len(claimed) != sessions*each {
+			t.Fatalf("%d items claimed, want %d", len(claimed), sessions*each)
+		}
+		t.Logf("claims per node: %v", perNode)
+	})
 }

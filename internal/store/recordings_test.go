@@ -16,8 +16,9 @@ func recIDs(rs []Recording) string {
 	return strings.Join(ids, ",")
 }
 
-func TestRecordings(t *testing.T) {
-	s, _ := open(t)
+func TestRecordings(t *testing.T) { eachStore(t, testRecordings) }
+
+func testRecordings(t *testing.T, s *Store) {
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	put := func(id, app, session string, started time.Duration, stored time.Time) Recording {
 		r := Recording{ID: id, AppID: app, SessionID: session, Kind: "monitor", StartedAt: t0.Add(started),
@@ -94,8 +95,9 @@ func TestRecordings(t *testing.T) {
 }
 
 // TestRecordingsDefaultStoredAt: a row without StoredAt is stored now.
-func TestRecordingsDefaultStoredAt(t *testing.T) {
-	s, _ := open(t)
+func TestRecordingsDefaultStoredAt(t *testing.T) { eachStore(t, testRecordingsDefaultStoredAt) }
+
+func testRecordingsDefaultStoredAt(t *testing.T, s *Store) {
 	before := time.Now().Add(-time.Second)
 	for i := range 3 {
 		if err := s.PutRecording(Recording{ID: fmt.Sprint("r", i), AppID: "A", SessionID: "S", Kind: "record", Key: "k", Channels: 1}); err != nil {

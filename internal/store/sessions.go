@@ -1,18 +1,25 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 )
 
 // SessionRow is one journaled session: the engine's state as an opaque JSON blob plus a few
-// indexed columns.
+// indexed columns. Node is the node carrying the session, its owner: only the owner may save
+// it (see SaveSession).
 type SessionRow struct {
 	ID, AppID, State string
 	Data             []byte
 	UpdatedAt        time.Time
+	Node             string
 }
+
+// ErrNotOwner is returned by SaveSession for a session another node owns (it took the session
+// over from the saving node).
+var ErrNotOwner = errors.New("store: session owned by another node")
 
 // StateEnded is the session state UnfinishedSessions leaves out.
 const StateEnded = "ended"
@@ -28,7 +35,9 @@ type SessionEvent struct {
 
 // SaveSession inserts or replaces a session row, and adds events to its timeline, in one
 // transaction. A zero UpdatedAt means now. An event whose step is already stored is kept as
-// it was (a write repeated after a failure adds nothing twice).
+// it was (a write repeated after a failure adds nothing twice). A stored session is replaced
+// only by its owner, r.Node (or when it has none); otherwise nothing is written and the error
+// wraps ErrNotOwner.
 func (s *Store) SaveSession(r SessionRow, events ...SessionEvent) error {
 	if r.ID == "" {
 		return errors.New("store: session id is empty")
@@ -41,11 +50,17 @@ func (s *Store) SaveSession(r SessionRow, events ...SessionEvent) error {
 	}
 	c, cancel := ctx()
 	defer cancel()
-	const upsert = `INSERT INTO sessions (id, app_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?)
+	const upsert = `INSERT INTO sessions (id, app_id, state, data, updated_at, node_id) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET app_id = excluded.app_id, state = excluded.state,
-			data = excluded.data, updated_at = excluded.updated_at`
+			data = excluded.data, updated_at = excluded.updated_at, node_id = excluded.node_id
+		WHERE sessions.node_id = excluded.node_id OR sessions.node_id = ''`
+	args := []any{r.ID, r.AppID, r.State, r.Data, micros(r.UpdatedAt), r.Node}
 	if len(events) == 0 {
-		if _, err := s.exec(c, upsert, r.ID, r.AppID, r.State, r.Data, micros(r.UpdatedAt)); err != nil {
+		res, err := s.exec(c, upsert, args...)
+		if err == nil {
+			err = owned(res, r)
+		}
+		if err != nil {
 			return fmt.Errorf("store: save session %s: %w", r.ID, err)
 		}
 		return nil
@@ -55,14 +70,18 @@ func (s *Store) SaveSession(r SessionRow, events ...SessionEvent) error {
 		return fmt.Errorf("store: save session %s: %w", r.ID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(c, upsert, r.ID, r.AppID, r.State, r.Data, micros(r.UpdatedAt)); err != nil {
+	res, err := s.txExec(c, tx, upsert, args...)
+	if err == nil {
+		err = owned(res, r)
+	}
+	if err != nil {
 		return fmt.Errorf("store: save session %s: %w", r.ID, err)
 	}
 	for _, e := range events {
 		if e.Data == nil {
 			e.Data = []byte{}
 		}
-		if _, err := tx.ExecContext(c, `INSERT INTO session_events (session_id, step, at, event, data) VALUES (?, ?, ?, ?, ?)
+		if _, err := s.txExec(c, tx, `INSERT INTO session_events (session_id, step, at, event, data) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (session_id, step) DO NOTHING`, r.ID, e.Step, micros(e.At), e.Event, e.Data); err != nil {
 			return fmt.Errorf("store: save session %s: %w", r.ID, err)
 		}
@@ -71,6 +90,14 @@ func (s *Store) SaveSession(r SessionRow, events ...SessionEvent) error {
 		return fmt.Errorf("store: save session %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// owned turns an upsert of r that changed no row into ErrNotOwner.
+func owned(res sql.Result, r SessionRow) error {
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	return fmt.Errorf("%w (saved by %q)", ErrNotOwner, r.Node)
 }
 
 // SessionEvents returns a session's timeline in step order.
@@ -115,20 +142,39 @@ func (s *Store) UnfinishedSessions() ([]SessionRow, error) {
 func (s *Store) sessions(where string, args ...any) ([]SessionRow, error) {
 	c, cancel := ctx()
 	defer cancel()
-	rows, err := s.query(c, `SELECT id, app_id, state, data, updated_at FROM sessions `+where, args...)
+	rows, err := s.query(c, `SELECT `+sessionCols+` FROM sessions `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: sessions: %w", err)
 	}
+	return scanSessions(rows)
+}
+
+const sessionCols = `id, app_id, state, data, updated_at, node_id`
+
+// scanSessions reads rows of sessionCols.
+func scanSessions(rows *sql.Rows) ([]SessionRow, error) {
 	defer rows.Close()
 	var out []SessionRow
 	for rows.Next() {
 		var r SessionRow
 		var upd int64
-		if err := rows.Scan(&r.ID, &r.AppID, &r.State, &r.Data, &upd); err != nil {
+		if err := rows.Scan(&r.ID, &r.AppID, &r.State, &r.Data, &upd, &r.Node); err != nil {
 			return nil, fmt.Errorf("store: sessions: %w", err)
 		}
 		r.UpdatedAt = fromMicros(upd)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: sessions: %w", err)
+	}
+	return out, nil
+}
+
+// RecentSessions returns the sessions of appID ("": of every app), the last updated first,
+// skipping offset and at most limit of them.
+func (s *Store) RecentSessions(appID string, limit, offset int) ([]SessionRow, error) {
+	if appID == "" {
+		return s.sessions(`ORDER BY updated_at DESC, id LIMIT ? OFFSET ?`, limit, offset)
+	}
+	return s.sessions(`WHERE app_id = ? ORDER BY updated_at DESC, id LIMIT ? OFFSET ?`, appID, limit, offset)
 }

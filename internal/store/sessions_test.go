@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-func TestSessions(t *testing.T) {
-	s, _ := open(t)
+func TestSessions(t *testing.T) { eachStore(t, testSessions) }
+
+func testSessions(t *testing.T, s *Store) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
 	rows := []SessionRow{
 		{ID: "S2", AppID: "AP1", State: "live", Data: []byte(`{"n":2}`), UpdatedAt: t0.Add(time.Second)},
@@ -50,8 +51,9 @@ func TestSessions(t *testing.T) {
 
 // TestSessionEvents: a session's timeline is written with its record, in one transaction; a
 // step written again (a repeated write) is kept once.
-func TestSessionEvents(t *testing.T) {
-	s, _ := open(t)
+func TestSessionEvents(t *testing.T) { eachStore(t, testSessionEvents) }
+
+func testSessionEvents(t *testing.T, s *Store) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ev := func(step int, name string) SessionEvent {
 		return SessionEvent{Step: step, At: t0.Add(time.Duration(step) * time.Second), Event: name, Data: []byte(`{"event":"` + name + `"}`)}

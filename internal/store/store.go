@@ -1,8 +1,11 @@
-// Package store is ivrd's metadata store: apps, numbers, the session journal and the
-// notification outbox, in one SQLite database (modernc.org/sqlite, pure Go).
+// Package store is ivrd's metadata store: apps, numbers, the session journal, the
+// notification outbox and the nodes of a cluster, in one SQLite database (modernc.org/sqlite,
+// pure Go; Open, the embedded default) or in PostgreSQL (pgx; OpenPostgres), which several
+// ivrd processes may share.
 //
-// The SQL is kept portable (TEXT, BIGINT unix microseconds, BLOB, ON CONFLICT upserts) so a
-// PostgreSQL backend can follow; only Open and the pragmas are SQLite specific.
+// The SQL is written once and kept portable (TEXT, BIGINT unix microseconds, BLOB, ON CONFLICT
+// upserts, RETURNING, ? placeholders); the dialect (dialect.go) rewrites the little that
+// differs. Query with s.exec, s.query, s.queryRow and, in a transaction, s.txExec.
 package store
 
 import (
@@ -14,7 +17,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrNotFound is returned (possibly wrapped) when a looked-up row does not exist.
@@ -23,6 +27,7 @@ var ErrNotFound = errors.New("store: not found")
 // Store is an open database. It is safe for concurrent use.
 type Store struct {
 	db    *sql.DB
+	d     dialect
 	stmts sync.Map // query text → *sql.Stmt
 }
 
@@ -46,13 +51,43 @@ func Open(path string) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db}
-	if err := s.migrate(); err != nil {
+	s := &Store{db: db, d: sqliteDialect}
+	if err := s.migrateSQLite(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return s, nil
 }
+
+// migrateSQLite migrates, trying again while another process holds the new file: SQLite
+// answers SQLITE_BUSY at once, without waiting out busy_timeout, to a connection that turns a
+// new file to WAL or reads the WAL index while another connection is doing the same.
+func (s *Store) migrateSQLite() error {
+	deadline := time.Now().Add(opTimeout)
+	wait := 10 * time.Millisecond
+	for {
+		err := s.migrate()
+		if err == nil || !busy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// busy reports whether SQLite refused for a lock another connection holds.
+func busy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code() & 0xff
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
+// Shared reports whether other ivrd processes may use the database at the same time
+// (PostgreSQL); on an unshared one (SQLite) this process is the only node.
+func (s *Store) Shared() bool { return s.d.shared }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -87,12 +122,13 @@ func notFound(err error, what string) error {
 // Statements are prepared once per query text and kept (sql.Stmt re-prepares on each pooled
 // connection as needed): parsing and planning the SQL was most of the cost of the per-call
 // statements (session journal, outbox) under load. The query texts are the constants of this
-// package, so the cache is bounded.
+// package, so the cache is bounded. q is portable SQL (? placeholders), rewritten for the
+// database by the dialect.
 func (s *Store) stmt(c context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts.Load(q); ok {
 		return st.(*sql.Stmt), nil
 	}
-	st, err := s.db.PrepareContext(c, q)
+	st, err := s.db.PrepareContext(c, s.d.query(q))
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +158,16 @@ func (s *Store) query(c context.Context, q string, args ...any) (*sql.Rows, erro
 func (s *Store) queryRow(c context.Context, q string, args ...any) *sql.Row {
 	st, err := s.stmt(c, q)
 	if err != nil {
-		return s.db.QueryRowContext(c, q, args...) // carries the same error to Scan
+		return s.db.QueryRowContext(c, s.d.query(q), args...) // carries the same error to Scan
 	}
 	return st.QueryRowContext(c, args...)
+}
+
+// txExec runs q (portable SQL, as s.exec) in tx.
+func (s *Store) txExec(c context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(c, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(c, st).ExecContext(c, args...)
 }

@@ -2,14 +2,74 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/testpg"
 )
 
-func open(t *testing.T) (*Store, string) {
+func TestMain(m *testing.M) { os.Exit(testpg.Main(m)) }
+
+// backend opens one test's database: a new SQLite file or a new PostgreSQL database.
+type backend struct {
+	name string
+	open func() (*Store, error) // the same database on every call
+}
+
+// store opens the backend's database, closed when the test ends.
+func (b backend) store(t *testing.T) *Store {
+	t.Helper()
+	s, err := b.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// eachBackend runs test against a fresh SQLite database and a fresh PostgreSQL database.
+func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ivrd.db")
+		test(t, backend{"sqlite", func() (*Store, error) { return Open(path) }})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testpg.DSN(t)
+		test(t, backend{"postgres", func() (*Store, error) { return OpenPostgres(dsn) }})
+	})
+}
+
+// eachStore runs test against a fresh store of each backend.
+func eachStore(t *testing.T, test func(t *testing.T, s *Store)) {
+	eachBackend(t, func(t *testing.T, b backend) { test(t, b.store(t)) })
+}
+
+// asNodes runs f at once as n nodes ("n0", "n1", ...), each on its own store (its own
+// connections) of b's database, and fails t with what they return.
+func asNodes(t *testing.T, b backend, n int, f func(st *Store, node string) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		st, node := b.store(t), fmt.Sprint("n", i)
+		wg.Go(func() { errs <- f(st, node) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// openSQLite opens a fresh SQLite store for the tests of what only SQLite has.
+func openSQLite(t *testing.T) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ivrd.db")
 	s, err := Open(path)
@@ -21,37 +81,65 @@ func open(t *testing.T) (*Store, string) {
 }
 
 func TestOpenAppliesMigrationsOnce(t *testing.T) {
-	s, path := open(t)
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := s.SchemaVersion()
-	if err != nil || v != len(ms) || v < 2 {
-		t.Fatalf("schema version %d, %v; want %d", v, err, len(ms))
-	}
-	a, err := s.CreateApp("one")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	// Reopening must neither re-run migrations (CREATE TABLE would fail) nor lose data.
-	s2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	if got, err := s2.App(a.ID); err != nil || got != a {
-		t.Fatalf("after reopen: %+v, %v; want %+v", got, err, a)
-	}
-	var n int
-	if err := s2.db.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&n); err != nil || n != len(ms) {
-		t.Fatalf("schema_version rows %d, %v", n, err)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := b.store(t)
+		ms, err := migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.SchemaVersion()
+		if err != nil || v != len(ms) || v < 4 {
+			t.Fatalf("schema version %d, %v; want %d", v, err, len(ms))
+		}
+		a, err := s.CreateApp("one")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		// Reopening must neither re-run migrations (CREATE TABLE would fail) nor lose data.
+		s2 := b.store(t)
+		if got, err := s2.App(a.ID); err != nil || got != a {
+			t.Fatalf("after reopen: %+v, %v; want %+v", got, err, a)
+		}
+		var n int
+		if err := s2.db.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&n); err != nil || n != len(ms) {
+			t.Fatalf("schema_version rows %d, %v", n, err)
+		}
+	})
+}
+
+// Processes starting at once on a new database apply each migration once.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		const n = 4
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() {
+				s, err := b.open()
+				if err != nil {
+					errs <- err
+					return
+				}
+				s.Close()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		s := b.store(t)
+		ms, _ := migrations()
+		var rows int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&rows); err != nil || rows != len(ms) {
+			t.Fatalf("schema_version rows %d, %v; want %d", rows, err, len(ms))
+		}
+	})
 }
 
 func TestOpenPragmas(t *testing.T) {
-	s, _ := open(t)
+	s, _ := openSQLite(t)
 	var mode string
 	var sync, busy, fk int
 	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
@@ -69,15 +157,17 @@ func TestOpenPragmas(t *testing.T) {
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	s, path := open(t)
-	if _, err := s.db.Exec(`INSERT INTO schema_version (version, applied_at) VALUES (999, 0)`); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s2, err := Open(path); err == nil {
-		s2.Close()
-		t.Fatal("opened a database with a newer schema")
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := b.store(t)
+		if _, err := s.db.Exec(`INSERT INTO schema_version (version, applied_at) VALUES (999, 0)`); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if s2, err := b.open(); err == nil {
+			s2.Close()
+			t.Fatal("opened a database with a newer schema")
+		}
+	})
 }
 
 func TestOpenBadPath(t *testing.T) {
@@ -90,7 +180,10 @@ func TestOpenBadPath(t *testing.T) {
 }
 
 func TestConcurrentWriters(t *testing.T) {
-	s, _ := open(t)
+	eachStore(t, testConcurrentWriters)
+}
+
+func testConcurrentWriters(t *testing.T, s *Store) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
 	for g := range 8 {
@@ -120,7 +213,10 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 func TestApps(t *testing.T) {
-	s, _ := open(t)
+	eachStore(t, testApps)
+}
+
+func testApps(t *testing.T, s *Store) {
 	if n, err := s.CountApps(); err != nil || n != 0 {
 		t.Fatalf("CountApps = %d, %v", n, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/ivrd/ivrd/internal/calllog"
 )
 
 // DialOptions describes an outgoing call through a SIP trunk.
@@ -28,6 +30,9 @@ type DialOptions struct {
 	// EarlyMedia, when set, is an answered leg that hears the far end's early media (a 183
 	// Session Progress with SDP) from the moment it arrives until Dial returns.
 	EarlyMedia *Leg
+	// Session is the session the call belongs to: its log lines carry it from the first.
+	// Default: the one ctx names (calllog.WithSession).
+	Session string
 }
 
 // DialOutcome is how a Dial ended; the values are the API's dial_status strings.
@@ -82,6 +87,9 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (l *Leg, outcome DialO
 	if err != nil {
 		return nil, DialFailed, err
 	}
+	if o.Session == "" {
+		o.Session = calllog.Session(ctx)
+	}
 	if o.CallerID != "" && !validUser(o.CallerID) {
 		return nil, DialFailed, fmt.Errorf("telephony: dial: invalid caller id %q", o.CallerID)
 	}
@@ -106,6 +114,9 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (l *Leg, outcome DialO
 
 	ringEnd := time.Now().Add(ring)
 	log := s.log.With("dest", o.Dest, "trunk", o.Trunk)
+	if o.Session != "" {
+		log = log.With(calllog.Key, o.Session)
+	}
 	trunkHost := uri.Host
 	for hop := 0; ; hop++ {
 		p := attemptParams{uri: uri, o: o, identity: s.identity(o, trunkHost), credentials: strings.EqualFold(uri.Host, trunkHost)}

@@ -172,6 +172,7 @@ func (s *Server) attempt(ctx context.Context, p attemptParams, ringEnd time.Time
 		case ev := <-inv.events:
 			if ev.early {
 				early = newOutboundLeg(inv.d, ev.med, p.o.CallerID, p.o.Dest, s.log)
+				early.tag.Set(p.o.Session)
 				legp.Store(early)
 				unbridge = Bridge(p.o.EarlyMedia, early)
 				early.log.Info("early media from the far end")
@@ -301,6 +302,7 @@ func (s *Server) dialDone(d *diago.DialogClientSession, ev inviteEvent, early *L
 	l := early
 	if l == nil {
 		l = newOutboundLeg(d, ev.med, o.CallerID, o.Dest, s.log)
+		l.tag.Set(o.Session)
 	} else {
 		l.mediaUpdated(ev.med) // the 200's SDP may differ from the 183's
 	}
@@ -340,7 +342,7 @@ func newOutboundLeg(d *diago.DialogClientSession, med *diago.DialogMedia, from, 
 		pacer:    nextPacer(),
 		digits:   make(chan rune, 32),
 	}
-	l.log = log.With("call_id", l.id, "dir", "out")
+	l.log = l.tag.Logger(log.With("call_id", l.id, "dir", "out"))
 	l.dtmfPT.Store(-1)
 	l.mu.Lock()
 	l.startMediaLocked(med)

@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/calllog"
 )
 
 var (
@@ -52,6 +53,7 @@ type Leg struct {
 	dlg dialog
 	inc *incoming // incoming calls only
 	log *slog.Logger
+	tag calllog.Tag // the session the call belongs to, on every line of log once named
 
 	id, from, to string
 	toHeader     string // the To header's user, normalised like to
@@ -64,6 +66,7 @@ type Leg struct {
 	snd         *sender       // sends the leg's own audio (and silence) from the media's start
 	readerDone  chan struct{} // closed when the media reader goroutine exited
 	endedAt     time.Time
+	remoteEnd   bool     // the other party ended the call (BYE, CANCEL), not ivrd
 	afterEnd    []func() // run once the leg has ended
 	afterEndRan bool     // finish has taken afterEnd: later ones run at once
 
@@ -114,7 +117,7 @@ func newLeg(in *incoming, log *slog.Logger) *Leg {
 	if t := req.To(); t != nil {
 		l.toHeader = normalizeNumber(t.Address.User)
 	}
-	l.log = log.With("call_id", l.id)
+	l.log = l.tag.Logger(log.With("call_id", l.id))
 	l.dtmfPT.Store(-1)
 	return l
 }
@@ -374,6 +377,7 @@ func (l *Leg) finish() {
 		l.mu.Unlock()
 		return
 	}
+	l.remoteEnd = l.state == stateRinging || l.state == stateAnswering || l.state == stateAnswered
 	l.state = stateEnded
 	l.endedAt = time.Now()
 	l.ended.Store(true)
@@ -395,7 +399,7 @@ func (l *Leg) finish() {
 	l.sendMu.Lock()
 	l.sendMu.Unlock() //lint:ignore SA2001 the empty section waits for the sender holding the lock
 	close(l.done)
-	l.log.Debug("call ended")
+	l.log.Debug("leg ended", "remote", l.remoteEnd)
 	l.mu.Lock()
 	fs := l.afterEnd
 	l.afterEnd, l.afterEndRan = nil, true

@@ -182,6 +182,7 @@ func (mx *mixer) run() {
 				return
 			}
 		} else if -wait > maxLag {
+			mx.skipped(-wait)
 			due = time.Now()
 		}
 		select {
@@ -202,6 +203,8 @@ func (mx *mixer) mix(due time.Time) {
 	mx.mu.Unlock()
 
 	clear(mx.sum[:])
+	tally := newTally(time.Now())
+	defer tally.add()
 	for _, m := range mx.list {
 		if m.leg.ended.Load() {
 			continue
@@ -221,6 +224,7 @@ func (mx *mixer) mix(due time.Time) {
 		}
 		m.mixPrompt(m.out[:])
 		err := m.emit(m.out[:], due)
+		tally.result(m.leg, due, err)
 		if err != nil && !errors.Is(err, ErrCallEnded) && !errors.Is(err, errDetached) && !errors.Is(err, ErrNotAnswered) {
 			mx.log.Debug("mix: sending frame", "call_id", m.leg.id, "err", err)
 		}

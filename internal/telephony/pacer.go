@@ -165,10 +165,11 @@ func (p *pacer) run() {
 		p.mu.Unlock()
 
 		finished := 0
+		tally := newTally(now)
 		for _, s := range p.work {
 			s.mu.Lock()
 			if !s.done {
-				s.service(now)
+				s.service(now, &tally)
 			}
 			if s.done {
 				finished++
@@ -176,6 +177,7 @@ func (p *pacer) run() {
 			s.mu.Unlock()
 		}
 		clear(p.work)
+		tally.add()
 
 		p.mu.Lock()
 		if finished > 0 {
@@ -194,14 +196,15 @@ func (p *pacer) run() {
 	}
 }
 
-// service sends the frames of s that are due by now (within half a tick); s.mu is held. A
-// Play's result is delivered when its last frame has played out (the slot after it is due),
-// or when sending it failed: errAttached when the leg joined a bridge or room (whose mixer
-// takes over the rest), or a write error.
-func (s *sender) service(now time.Time) {
+// service sends the frames of s that are due by now (within half a tick), counting them in
+// t; s.mu is held. A Play's result is delivered when its last frame has played out (the slot
+// after it is due), or when sending it failed: errAttached when the leg joined a bridge or
+// room (whose mixer takes over the rest), or a write error.
+func (s *sender) service(now time.Time, t *frameTally) {
 	horizon := now.Add(pacerTick / 2)
 	for !s.due.After(horizon) {
-		if now.Sub(s.due) > maxLag {
+		if lag := now.Sub(s.due); lag > maxLag {
+			t.skipped(lag)
 			s.due = now // stalled: restart the schedule rather than burst the backlog
 		}
 		j := s.job
@@ -218,6 +221,9 @@ func (s *sender) service(now time.Time) {
 		err := s.leg.writeFrame(frame, s.due, nil)
 		switch {
 		case err == nil:
+			if !s.leg.held.Load() {
+				t.sentFrame(s.due)
+			}
 			if j != nil {
 				j.off += audio.FrameSamples
 			}
@@ -228,9 +234,12 @@ func (s *sender) service(now time.Time) {
 				s.job = nil
 			}
 			return
-		case j != nil:
-			j.res <- playResult{n: min(j.off, len(j.pcm)), err: err}
-			s.job = nil
+		default:
+			t.failed(err)
+			if j != nil {
+				j.res <- playResult{n: min(j.off, len(j.pcm)), err: err}
+				s.job = nil
+			}
 		}
 		s.due = s.due.Add(frameDur)
 	}

@@ -356,7 +356,7 @@ func (s *Server) handle(d *diago.DialogServerSession, onCall func(*Leg)) {
 	if err := d.Ringing(); err != nil {
 		l.log.Debug("180 Ringing", "err", err)
 	}
-	l.log.Info("incoming call", "from", l.from, "to", l.to, "transport", l.inc.transport, "source", l.inc.source, "nat", l.inc.natSIP)
+	l.log.Debug("incoming call", "from", l.from, "to", l.to, "transport", l.inc.transport, "source", l.inc.source, "nat", l.inc.natSIP)
 	go onCall(l)
 	<-l.done
 }

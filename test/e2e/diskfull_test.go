@@ -14,13 +14,13 @@ import (
 	"github.com/ivrd/ivrd/internal/testpeer"
 )
 
-// healthz returns /healthz's status and body.
-func healthz(t *testing.T, addr string) (int, string) {
+// probe returns the status and body of ivrd's probe at path (/healthz, /readyz).
+func probe(t *testing.T, addr, path string) (int, string) {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
-	res, err := c.Get("http://" + addr + "/healthz")
+	res, err := c.Get("http://" + addr + path)
 	if err != nil {
-		t.Fatalf("healthz: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -28,7 +28,8 @@ func healthz(t *testing.T, addr string) (int, string) {
 }
 
 // TestDiskFull: ivrd's data directory on a small tmpfs that fills up during 10 monitored
-// calls. While it is full, new calls get SIP 503 and /healthz answers 503 saying why; the
+// calls. While it is full, new calls get SIP 503 and /readyz answers 503 saying why (/healthz,
+// liveness, stays 200); the
 // monitor notifications of the calls that end meanwhile are kept; once space is freed every
 // one arrives within 60 s, its recording holding the caller's tone sent before the disk
 // filled, and new calls are taken again — all without a restart.
@@ -75,15 +76,18 @@ func TestDiskFull(t *testing.T) {
 	time.Sleep(4 * time.Second) // every caller's tone (1 s to 3 s after the answer) is recorded
 	free := testfs.Fill(t, data)
 
-	// Seen within a probe interval: /healthz and new calls.
+	// Seen within a probe interval: /readyz and new calls.
 	deadline := time.Now().Add(5 * time.Second)
-	code, body := healthz(t, p.http)
+	code, body := probe(t, p.http, "/readyz")
 	for code == http.StatusOK && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
-		code, body = healthz(t, p.http)
+		code, body = probe(t, p.http, "/readyz")
 	}
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "data directory full") {
-		t.Fatalf("/healthz with the disk full: %d %q", code, body)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "data directory: data directory full") {
+		t.Fatalf("/readyz with the disk full: %d %q", code, body)
+	}
+	if code, body := probe(t, p.http, "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz (liveness) with the disk full: %d %q", code, body)
 	}
 	refused := <-peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: strings.TrimPrefix(number, "+"), From: callerNum2, Timeout: 10 * time.Second})
 	if refused.Status != 503 {
@@ -121,8 +125,8 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("recording holds %v of the caller's 2 s tone sent before the disk filled", d)
 		}
 	}
-	if code, body := healthz(t, p.http); code != 200 {
-		t.Fatalf("/healthz after freeing space: %d %q", code, body)
+	if code, body := probe(t, p.http, "/readyz"); code != 200 {
+		t.Fatalf("/readyz after freeing space: %d %q", code, body)
 	}
 	again := peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: strings.TrimPrefix(number, "+"), From: callerNum2, HangupAfter: 2 * time.Second, Timeout: 20 * time.Second})
 	select {

@@ -24,6 +24,7 @@ import (
 	"github.com/ivrd/ivrd/internal/audio/audiotest"
 	"github.com/ivrd/ivrd/internal/client"
 	"github.com/ivrd/ivrd/internal/notify"
+	"github.com/ivrd/ivrd/internal/testpg"
 )
 
 var ivrdBin string
@@ -43,7 +44,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build ivrd:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := testpg.Main(m) // m.Run, then the tests' PostgreSQL is stopped
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -127,38 +127,7 @@ func runNotifyOrder(t *testing.T, calls int, refuse, fail time.Duration) {
 	ivrdCmd(t, "number", "add", "--data", data, "--app", a.id, "--number", flakyNumber, "--notify-url", rcv.url("/answer"))
 	p := startIvrd(t, data, "", "")
 	a.ivrd = "http://" + p.http
-	files := newFileServer(t)
-	long := strings.Repeat("<url>"+files.URL+"/tone.wav</url>", 15) // 15 s: still playing when the caller hangs up
-
-	// The app: Monitor on the answer, a long Play once the Monitor has started.
-	playing := make(chan string, calls)
-	driverErrs := driveApp(t, a, func(n note) (string, url.Values) {
-		sid := n.params.Get("session")
-		switch {
-		case n.path == "/answer":
-			return "middle/monitor", url.Values{"session": {sid}, "notify_url": {rcv.url("/monitor")}}
-		case n.path == "/monitor" && n.params.Get("call_state") == "ongoing":
-			playing <- sid
-			return "middle/play", url.Values{"session": {sid}, "msg": {long}, "notify_url": {rcv.url("/play")}}
-		}
-		return "", nil
-	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var results []<-chan testpeer.Result
-	for range calls {
-		results = append(results, peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: strings.TrimPrefix(flakyNumber, "+"),
-			From: callerNum, HangupAfter: 8 * time.Second, Timeout: 40 * time.Second}))
-		time.Sleep(100 * time.Millisecond)
-	}
-	for i := range calls {
-		select {
-		case <-playing:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("only %d of %d calls reached their Play: %v", i, calls, driverErrs())
-		}
-	}
+	results, driverErrs := monitoredPlays(t, a, p, rcv, flakyNumber, calls, 8*time.Second, nil)
 	rcv.down() // the app is unreachable: callers hang up during the Play
 	for _, rc := range results {
 		if res := <-rc; !res.Answered {
@@ -176,33 +145,8 @@ func runNotifyOrder(t *testing.T, calls int, refuse, fail time.Duration) {
 
 	// Every session owes answer/ringing, monitor/ongoing, play/ended and monitor/ended.
 	want := []string{"answer/ringing", "monitor/ongoing", "play/ended", "monitor/ended"}
-	deadline := time.Now().Add(max(90*time.Second, refuse+fail)) // the backoff has grown meanwhile
-	var bySession map[string][]attempt
-	for {
-		bySession = map[string][]attempt{}
-		done := 0
-		for _, at := range rcv.log() {
-			bySession[at.session] = append(bySession[at.session], at)
-		}
-		for _, atts := range bySession {
-			got := map[string]bool{}
-			for _, at := range atts {
-				if at.code == 200 {
-					got[at.key()] = true
-				}
-			}
-			if len(got) == len(want) {
-				done++
-			}
-		}
-		if done == calls {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d sessions got all their notifications in time after the app recovered", done, calls)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	// The backoff has grown meanwhile.
+	bySession := waitNotified(t, rcv, calls, want, max(90*time.Second, refuse+fail), "after the app recovered")
 	if len(bySession) != calls {
 		t.Fatalf("%d sessions notified, want %d", len(bySession), calls)
 	}
@@ -247,6 +191,79 @@ func runNotifyOrder(t *testing.T, calls int, refuse, fail time.Duration) {
 	}
 	if errs := driverErrs(); len(errs) > 0 {
 		t.Errorf("app requests failed: %v", errs)
+	}
+}
+
+// monitoredPlays places calls to num (routed to a, its notify URLs on rcv) whose callers hang
+// up hangupAfter after the answer. The app runs Monitor on each answer, then a Play of 20 s of
+// a 2 kHz tone (still playing at the hang-up) once the Monitor has started; seen, if set, sees
+// every notification. It returns when every call is playing.
+func monitoredPlays(t *testing.T, a *app, p *ivrd, rcv *flakyReceiver, num string, calls int, hangupAfter time.Duration,
+	seen func(note)) (results []<-chan testpeer.Result, driverErrs func() []string) {
+	t.Helper()
+	files := newFileServer(t)
+	long := strings.Repeat("<url>"+files.URL+"/tone.wav</url>", 20)
+	playing := make(chan string, calls)
+	driverErrs = driveApp(t, a, func(n note) (string, url.Values) {
+		if seen != nil {
+			seen(n)
+		}
+		sid := n.params.Get("session")
+		switch {
+		case n.path == "/answer":
+			return "middle/monitor", url.Values{"session": {sid}, "notify_url": {rcv.url("/monitor")}}
+		case n.path == "/monitor" && n.params.Get("call_state") == "ongoing":
+			playing <- sid
+			return "middle/play", url.Values{"session": {sid}, "msg": {long}, "notify_url": {rcv.url("/play")}}
+		}
+		return "", nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	for range calls {
+		results = append(results, peerCall(ctx, t, testpeer.Call{Target: p.sip, Number: strings.TrimPrefix(num, "+"),
+			From: callerNum, HangupAfter: hangupAfter, Timeout: 40 * time.Second}))
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := range calls {
+		select {
+		case <-playing:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d of %d calls reached their Play: %v", i, calls, driverErrs())
+		}
+	}
+	return results, driverErrs
+}
+
+// waitNotified waits until each of calls sessions has had every notification in want (by key)
+// answered 200 at rcv, and returns every attempt rcv saw by session.
+func waitNotified(t *testing.T, rcv *flakyReceiver, calls int, want []string, within time.Duration, when string) map[string][]attempt {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		bySession := map[string][]attempt{}
+		done := 0
+		for _, at := range rcv.log() {
+			bySession[at.session] = append(bySession[at.session], at)
+		}
+		for _, atts := range bySession {
+			got := map[string]bool{}
+			for _, at := range atts {
+				if at.code == 200 {
+					got[at.key()] = true
+				}
+			}
+			if len(got) == len(want) {
+				done++
+			}
+		}
+		if done == calls {
+			return bySession
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sessions got all their notifications within %v %s", done, calls, within, when)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
