@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,14 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
-	"github.com/pb33f/libopenapi-validator/config"
-	vErrors "github.com/pb33f/libopenapi-validator/errors"
-	"github.com/pb33f/libopenapi-validator/schema_validation"
-	"github.com/pb33f/libopenapi/datamodel/high/base"
-
+	"github.com/ivrd/ivrd/internal/api/openapitest"
+	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/ivr"
+	"github.com/ivrd/ivrd/internal/notify"
 )
 
 // The OpenAPI document is checked three ways: against the OpenAPI 3.1 schema (a real
@@ -32,54 +27,25 @@ import (
 
 var openAPI struct {
 	once sync.Once
-	mu   sync.Mutex // the validator is used from one goroutine at a time
-	v    validator.Validator
-	doc  map[string]any
+	doc  *openapitest.Doc
 	err  error
 }
 
-// openAPIValidator is the validator of the embedded document.
-func openAPIValidator(t testing.TB) (validator.Validator, map[string]any) {
+// openAPIDoc is the embedded document, loaded once.
+func openAPIValidator(t testing.TB) (*openapitest.Doc, map[string]any) {
 	t.Helper()
-	openAPI.once.Do(func() {
-		doc, err := libopenapi.NewDocument(OpenAPI())
-		if err != nil {
-			openAPI.err = err
-			return
-		}
-		v, errs := validator.NewValidator(doc, config.WithURLEncodedBodyValidation())
-		if len(errs) > 0 {
-			openAPI.err = fmt.Errorf("validator: %v", errs)
-			return
-		}
-		openAPI.v = v
-		openAPI.err = json.Unmarshal(OpenAPI(), &openAPI.doc)
-	})
+	openAPI.once.Do(func() { openAPI.doc, openAPI.err = openapitest.Load(OpenAPI()) })
 	if openAPI.err != nil {
 		t.Fatal(openAPI.err)
 	}
-	return openAPI.v, openAPI.doc
-}
-
-func describe(errs []*vErrors.ValidationError) string {
-	var b strings.Builder
-	for _, e := range errs {
-		fmt.Fprintf(&b, "\n  %s: %s", e.Message, e.Reason)
-		for _, se := range e.SchemaValidationErrors {
-			fmt.Fprintf(&b, "\n    %s %s", se.FieldPath, se.Reason)
-		}
-	}
-	return b.String()
+	return openAPI.doc, openAPI.doc.Raw()
 }
 
 // TestOpenAPIDocument: the document is valid OpenAPI 3.1.
 func TestOpenAPIDocument(t *testing.T) {
 	v, doc := openAPIValidator(t)
-	openAPI.mu.Lock()
-	ok, errs := v.ValidateDocument()
-	openAPI.mu.Unlock()
-	if !ok {
-		t.Fatalf("the OpenAPI document is not valid:%s", describe(errs))
+	if err := v.Valid(); err != nil {
+		t.Fatal(err)
 	}
 	if doc["openapi"] != "3.1.0" {
 		t.Fatalf("openapi: %v", doc["openapi"])
@@ -107,6 +73,81 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
+// TestOpenAPINames: the notification headers the document names are those internal/notify
+// sends.
+func TestOpenAPINames(t *testing.T) {
+	_, doc := openAPIValidator(t)
+	params := doc["components"].(map[string]any)["parameters"].(map[string]any)
+	for ref, want := range map[string]string{"Signature": notify.HeaderSignature, "DeliveryID": notify.HeaderDeliveryID, "Attempt": notify.HeaderAttempt} {
+		p, _ := params[ref].(map[string]any)
+		if p == nil || p["name"] != want || p["in"] != "header" {
+			t.Errorf("components.parameters.%s: %v, want the header %s", ref, p, want)
+		}
+	}
+}
+
+// TestOpenAPIValidatorCatches: the checks the other tests rely on fail on answers and
+// notifications that are not as the document says.
+func TestOpenAPIValidatorCatches(t *testing.T) {
+	v, _ := openAPIValidator(t)
+	answer := func(path, body string) error {
+		req := httptest.NewRequest(http.MethodGet, path+"?app_id=A1&access_token=tok1&session=S1", nil)
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Content-Type", "application/json")
+		rec.WriteString(body)
+		return v.Response(req, rec.Result())
+	}
+	for _, tc := range []struct {
+		path, body string
+		ok         bool
+	}{
+		{"/open/ivr/middle/play", `{"status":"success_ok"}`, true},
+		{"/open/ivr/middle/play", `{"status":"error_session_not_ready"}`, true},
+		{"/open/ivr/middle/play", `{"status":"error_monitor_in_progress"}`, false}, // not Play's
+		{"/open/ivr/middle/play", `{"status":"error_no_such_thing"}`, false},
+		{"/open/ivr/middle/play", `{"status":"success_ok","txn_ref":"T1"}`, false}, // Play answers no txn_ref
+		{"/open/ivr/middle/play", `{}`, false},
+		{"/open/ivr/start/dial", `{"status":"success_ok","txn_ref":"T1","session":"S1"}`, true},
+		{"/open/ivr/recordings/list", `{"status":"success_ok","recordings":"not a list"}`, false},
+	} {
+		if err := answer(tc.path, tc.body); (err == nil) != tc.ok {
+			t.Errorf("%s %s: %v, want ok=%v", tc.path, tc.body, err, tc.ok)
+		}
+	}
+	if err := v.Request(httptest.NewRequest(http.MethodGet, "/open/ivr/middle/gather?app_id=A1&access_token=tok1&session=S1&notify_url=http://a.test/&max_digits=300", nil)); err == nil {
+		t.Error("max_digits=300 was taken")
+	}
+	sig := http.Header{}
+	sig.Set(notify.HeaderSignature, strings.Repeat("ab", 32))
+	sig.Set(notify.HeaderDeliveryID, "S1-1")
+	sig.Set(notify.HeaderAttempt, "1")
+	ended := url.Values{"ivr_block": {"hangup"}, "session": {"S1"}, "txn_ref": {"T1"}, "call_state": {"ended"},
+		"date": {"2026-01-02 03:04:05"}, "duration": {"1"}, "currency": {"SGD"}, "rate": {"0.00"}, "debit": {"0.00"}}
+	if _, err := v.Notification(sig, ended); err != nil {
+		t.Errorf("a good hangup notification: %v", err)
+	}
+	for name, bad := range map[string]func(url.Values, http.Header){
+		"no session":       func(p url.Values, _ http.Header) { p.Del("session") },
+		"ended, no debit":  func(p url.Values, _ http.Header) { p.Del("debit") },
+		"unknown block":    func(p url.Values, _ http.Header) { p.Set("ivr_block", "dance") },
+		"bad call_state":   func(p url.Values, _ http.Header) { p.Set("call_state", "ringing") },
+		"no signature":     func(_ url.Values, h http.Header) { h.Del(notify.HeaderSignature) },
+		"upper-case hex":   func(_ url.Values, h http.Header) { h.Set(notify.HeaderSignature, strings.Repeat("AB", 32)) },
+		"attempt 0":        func(_ url.Values, h http.Header) { h.Set(notify.HeaderAttempt, "0") },
+		"no delivery id":   func(_ url.Values, h http.Header) { h.Del(notify.HeaderDeliveryID) },
+		"duration minutes": func(p url.Values, _ http.Header) { p.Set("duration", "1.5") },
+	} {
+		p, h := url.Values{}, sig.Clone()
+		for k, vs := range ended {
+			p[k] = slices.Clone(vs)
+		}
+		bad(p, h)
+		if _, err := v.Notification(h, p); err == nil {
+			t.Errorf("%s: taken", name)
+		}
+	}
+}
+
 // docPaths are the document's paths.
 func docPaths(doc map[string]any) []string {
 	var ps []string
@@ -119,7 +160,7 @@ func docPaths(doc map[string]any) []string {
 
 // Paths the document describes that other parts of the server serve (internal/server mounts
 // them beside the API).
-var servedElsewhere = []string{"/open/ivr/languages", "/recordings/{file}"}
+var servedElsewhere = []string{"/open/ivr/languages", blob.PathPrefix + "{file}"}
 
 // TestOpenAPIRoutes: the document describes exactly the paths the API serves: every one it
 // names is served (not 404), every one served is named; extensions, and only they, are marked
@@ -255,16 +296,13 @@ func validating(t *testing.T, next http.Handler) http.Handler {
 		}
 		req := r.Clone(r.Context())
 		req.Body = io.NopCloser(bytes.NewReader(body))
-		res := rec.Result()
-		openAPI.mu.Lock()
-		defer openAPI.mu.Unlock()
-		if ok, errs := v.ValidateHttpResponse(req, res); !ok {
-			t.Errorf("%s %s?%s %s: the answer %s is not as the document says:%s", r.Method, r.URL.Path, r.URL.RawQuery, body, rec.Body.Bytes(), describe(errs))
+		if err := v.Response(req, rec.Result()); err != nil {
+			t.Errorf("%v (%s, answered %s)", err, body, rec.Body.Bytes())
 		}
 		if answer.Status == ivr.StatusOK {
 			req.Body = io.NopCloser(bytes.NewReader(body))
-			if ok, errs := v.ValidateHttpRequestSync(req); !ok {
-				t.Errorf("%s %s?%s %s was accepted but the document does not allow it:%s", r.Method, r.URL.Path, r.URL.RawQuery, body, describe(errs))
+			if err := v.Request(req); err != nil {
+				t.Errorf("accepted, but: %v (%s)", err, body)
 			}
 		}
 	})
@@ -330,49 +368,30 @@ func TestOpenAPIStatuses(t *testing.T) {
 	}
 }
 
-// webhooks checks notification bodies against the document's webhooks (by ivr_block).
+// webhooks keeps what checkNotification found: the notifications checked (by ivr_block and
+// call_state) and the failures, for TestOpenAPIStatuses and TestOpenAPIWebhooks.
 var webhooks struct {
 	sync.Mutex
-	schemas map[string]*base.Schema
-	sv      schema_validation.SchemaValidator
 	checked map[string]int
 	errs    []string
 }
 
-// checkNotification validates a notification body the engine made against its webhook's
-// schema; failures are kept for TestOpenAPIStatuses.
+// checkNotification validates a notification body the engine made against its webhook.
 func checkNotification(p url.Values) {
+	openAPI.once.Do(func() { openAPI.doc, openAPI.err = openapitest.Load(OpenAPI()) })
 	webhooks.Lock()
 	defer webhooks.Unlock()
-	if webhooks.schemas == nil {
-		doc, err := libopenapi.NewDocument(OpenAPI())
-		if err != nil {
-			panic(err)
-		}
-		m, err := doc.BuildV3Model()
-		if err != nil {
-			panic(err)
-		}
-		webhooks.schemas = map[string]*base.Schema{}
-		for name, item := range m.Model.Webhooks.FromOldest() {
-			media := item.Post.RequestBody.Content.GetOrZero("application/x-www-form-urlencoded")
-			webhooks.schemas[name] = media.Schema.Schema()
-		}
-		webhooks.sv = schema_validation.NewSchemaValidator()
+	if webhooks.checked == nil {
 		webhooks.checked = map[string]int{}
 	}
-	block := p.Get("ivr_block")
-	s := webhooks.schemas[block]
-	if s == nil {
-		webhooks.errs = append(webhooks.errs, fmt.Sprintf("no webhook for the notification %v", p))
+	if openAPI.err != nil {
+		webhooks.errs = append(webhooks.errs, openAPI.err.Error())
 		return
 	}
-	body := map[string]any{}
-	for k, vs := range p {
-		body[k] = vs[0]
-	}
-	if ok, errs := webhooks.sv.ValidateSchemaObject(s, body); !ok {
-		webhooks.errs = append(webhooks.errs, fmt.Sprintf("%v:%s", p, describe(errs)))
+	block, err := openAPI.doc.Notification(nil, p)
+	if err != nil {
+		webhooks.errs = append(webhooks.errs, err.Error())
+		return
 	}
 	webhooks.checked[block+" "+p.Get("call_state")]++
 }
