@@ -17,13 +17,10 @@ const callUsage = `usage: ivrd call [flags] sip:USER@HOST[:PORT][;transport=udp|
 place a call with ivrd's own SIP stack: send a file (or a tone), keys, record what is heard
 `
 
-// callCmd is `ivrd call`: a softphone for trying ivrd (and any SIP server) from the shell.
-func callCmd(args []string) error {
+// callFlags are `ivrd call`'s flags, into o, playFile and verbose.
+func callFlags(o *softphone.Options, playFile *string, verbose *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
-	var o softphone.Options
-	var playFile string
-	var verbose bool
-	fs.StringVar(&playFile, "play", "", "audio file to send from the answer on (.wav of any rate and encoding, .mp3, .gsm); default a 440 Hz tone, 1 s on and 1 s off")
+	fs.StringVar(playFile, "play", "", "audio file to send from the answer on (.wav of any rate and encoding, .mp3, .gsm); default a 440 Hz tone, 1 s on and 1 s off")
 	fs.StringVar(&o.Digits, "digits", "", "DTMF keys to send (0-9 * # A-D)")
 	fs.StringVar(&o.DTMF, "dtmf", softphone.DTMFRFC4733, "how keys are sent: rfc4733 (telephone-events in RTP) or info (SIP INFO)")
 	fs.DurationVar(&o.DigitsAfter, "digits-after", softphone.DefaultDigitsAfter, "when the first key goes, after the answer")
@@ -35,11 +32,20 @@ func callCmd(args []string) error {
 	fs.DurationVar(&o.RingTimeout, "ring-timeout", softphone.DefaultRingTimeout, "give up when not answered within")
 	fs.StringVar(&o.CA, "ca", "", "PEM file of authorities trusted for transport=tls, beside the system's")
 	fs.StringVar(&o.Bind, "bind", "", "local SIP address, IP:PORT (default: the address that reaches the target, a free port)")
-	fs.BoolVar(&verbose, "verbose", false, "log the SIP stack's steps to stderr")
+	fs.BoolVar(verbose, "verbose", false, "log the SIP stack's steps to stderr")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), callUsage)
 		fs.PrintDefaults()
 	}
+	return fs
+}
+
+// callCmd is `ivrd call`: a softphone for trying ivrd (and any SIP server) from the shell.
+func callCmd(args []string) error {
+	var o softphone.Options
+	var playFile string
+	var verbose bool
+	fs := callFlags(&o, &playFile, &verbose)
 	uris, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

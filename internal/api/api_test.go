@@ -249,7 +249,7 @@ func TestMonitorStatuses(t *testing.T) {
 // waitFor drains notifications until one for block arrives.
 func waitFor(t *testing.T, f *fixture, block string) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case p := <-f.n.ch:

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ivrd/ivrd/internal/api/openapitest"
 	"github.com/ivrd/ivrd/internal/blob"
@@ -175,12 +174,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		t.Fatalf("the document's paths:\n%v\nthe served ones:\n%v", got, served)
 	}
 	for _, p := range h.Paths() {
-		res, err := http.Get(f.srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode == http.StatusNotFound {
+		if httpGet(t, f.srv.URL+p) == http.StatusNotFound {
 			t.Errorf("%s: 404", p)
 		}
 	}
@@ -230,17 +224,6 @@ func TestOpenAPIRoutes(t *testing.T) {
 	if code != 200 || !bytes.Equal(body, OpenAPI()) {
 		t.Fatalf("%s: HTTP %d, %d bytes", OpenAPIPath, code, len(body))
 	}
-}
-
-func getBody(t *testing.T, u string) (int, []byte) {
-	t.Helper()
-	res, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
 }
 
 // seen records the statuses the API answered, by path, through validating.
@@ -407,17 +390,7 @@ func TestOpenAPIWebhooks(t *testing.T) {
 	sid, _ := c.session(t)
 	await := func(block string) {
 		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case p := <-c.n.ch:
-				if p.Get("ivr_block") == block {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %s notification", block)
-			}
-		}
+		waitFor(t, c.fixture, block)
 	}
 	for _, step := range []struct{ path, params, block string }{
 		{"middle/monitor", "monitor_notify_url=http://app.test/mon&tag=t1", "monitor"},

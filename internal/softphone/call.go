@@ -43,6 +43,10 @@ const (
 	toneAmplitude = 8000 // about -12 dBFS
 )
 
+// byeLinger is how long the SIP stack stays up after the far end hung up, for the answer to
+// its BYE to go out.
+const byeLinger = 300 * time.Millisecond
+
 // Options describe one call.
 type Options struct {
 	Target Target
@@ -121,7 +125,13 @@ func Call(ctx context.Context, o Options) (Summary, error) {
 		// Nothing calls the softphone: an INVITE to it is declined.
 		served <- srv.Serve(sctx, func(l *telephony.Leg) { _ = l.Reject(603) })
 	}()
+	farEnd := false
 	defer func() {
+		if farEnd {
+			// sipgo answers a BYE only after it has ended the dialog (DialogClientSession.ReadBye),
+			// which is what tells us the call ended: the 200 OK is still on its way.
+			time.Sleep(byeLinger)
+		}
 		stop()
 		if err := <-served; err != nil {
 			log.Warn("sip stack", "err", err)
@@ -171,7 +181,7 @@ func Call(ctx context.Context, o Options) (Summary, error) {
 	}
 	select {
 	case <-leg.Done():
-		sum.EndedBy = "far end"
+		sum.EndedBy, farEnd = "far end", true
 	case <-limit:
 		sum.EndedBy = "us"
 	case <-ctx.Done():

@@ -135,6 +135,10 @@ func TestCallCommand(t *testing.T) {
 				t.Fatalf("ivrd call exited %d\n%s%s", code, run.stdout.String(), run.stderr.String())
 			}
 			t.Logf("ivrd call:\n%s", run.stdout.String())
+			// ivrd's BYE was answered: the softphone's SIP stack stayed up for the 200 OK.
+			if strings.Contains(run.stderr.String(), "Failed to handle request") {
+				t.Fatalf("the softphone did not answer ivrd's BYE:\n%s", run.stderr.String())
+			}
 			if run.field("answered") != "yes" || run.field("sip status") != "200 OK" || run.field("digits sent") != "123# ("+dtmf+")" ||
 				!strings.Contains(run.field("duration"), "hung up by far end") || !strings.HasSuffix(run.field("recorded"), ")") {
 				t.Fatalf("summary:\n%s", run.stdout.String())
