@@ -146,7 +146,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		return res, err
 	}
 	log.Printf("%s: %d calls at %.0f/s, each %v", cr.name, cr.n, cr.rate, cr.hold)
-	watch := watchCPU(sipp.start, p.pid(), sipp.cmd.Process.Pid)
+	watch := watchCPU(sipp.start, []int{p.pid()}, sipp.cmd.Process.Pid)
 
 	if cr.window > 0 {
 		cr.measureWindow(ctx, &res, a, p, sipp, idleMem)

@@ -107,8 +107,8 @@ func startSipp(ctx context.Context, dir, target string, n int, rate float64, hol
 
 // sippCounts reads the last line of sipp's statistics file.
 type sippCounts struct {
-	Created, Successful, Failed int
-	FailedReasons               map[string]int
+	Created, Current, Successful, Failed int
+	FailedReasons                        map[string]int
 }
 
 func (r *sippRun) counts() (sippCounts, error) {
@@ -148,6 +148,8 @@ func (r *sippRun) counts() (sippCounts, error) {
 		switch h {
 		case "TotalCallCreated":
 			c.Created = v
+		case "CurrentCall":
+			c.Current = v
 		case "SuccessfulCall(C)":
 			c.Successful = v
 		case "FailedCall(C)":
