@@ -152,13 +152,8 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		cr.measureWindow(ctx, &res, a, p, sipp, idleMem)
 	}
 
-	select {
-	case err := <-sipp.done:
-		if err != nil {
-			log.Printf("%s: sipp: %v (see %s)", cr.name, err, sipp.stdout)
-		}
-	case <-ctx.Done():
-		return res, ctx.Err()
+	if err := sipp.wait(ctx, cr.name); err != nil {
+		return res, err
 	}
 	res.CPUTimeline = watch.finish()
 	// Every recording that started owes a monitor_url notification.

@@ -157,13 +157,10 @@ func peerPhase(ctx context.Context, o options, work string, n int) (peerResult, 
 		window = max(left-time.Second, time.Second)
 	}
 	calls0 := current(sipp)
-	self := os.Getpid()
+	// rtpengine, Kamailio, the caller, the answerer, the harness.
+	procs := [][]int{{rtpe.pid()}, kamPIDs, {sipp.cmd.Process.Pid}, {ans.pid()}, {os.Getpid()}}
 	m0 := readMachine()
-	r0, _ := readProc(rtpe.pid())
-	k0, _ := readProcs(kamPIDs)
-	s0, _ := readProc(sipp.cmd.Process.Pid)
-	a0, _ := readProc(ans.pid())
-	h0, _ := readProc(self)
+	p0 := readEach(procs)
 	peak, peakRelay := idle, idleRelay
 	end := time.Now().Add(window)
 	for time.Now().Before(end) && ctx.Err() == nil {
@@ -176,18 +173,17 @@ func peerPhase(ctx context.Context, o options, work string, n int) (peerResult, 
 		}
 	}
 	m1 := readMachine()
-	r1, _ := readProc(rtpe.pid())
-	k1, _ := readProcs(kamPIDs)
-	s1, _ := readProc(sipp.cmd.Process.Pid)
-	a1, _ := readProc(ans.pid())
-	h1, _ := readProc(self)
+	p1 := readEach(procs)
 	calls := min(calls0, current(sipp))
 
 	res.CallsInWindow = calls
-	res.WindowS = r1.at.Sub(r0.at).Seconds()
-	res.WindowFromS = r0.at.Sub(sipp.start).Seconds()
-	res.RtpengineCores, res.KamailioCores = cpuShare(r0, r1), cpuShare(k0, k1)
-	res.SippCores, res.AnswererCores, res.HarnessCores = cpuShare(s0, s1), cpuShare(a0, a1), cpuShare(h0, h1)
+	res.WindowS = p1[0].at.Sub(p0[0].at).Seconds()
+	res.WindowFromS = p0[0].at.Sub(sipp.start).Seconds()
+	cores := make([]float64, len(procs))
+	for i := range procs {
+		cores[i] = cpuShare(p0[i], p1[i])
+	}
+	res.RtpengineCores, res.KamailioCores, res.SippCores, res.AnswererCores, res.HarnessCores = cores[0], cores[1], cores[2], cores[3], cores[4]
 	res.MachineCores = busyCores(m0, m1, numCPU())
 	res.OtherCores = max(res.MachineCores-res.RtpengineCores-res.KamailioCores-res.SippCores-res.AnswererCores-res.HarnessCores, 0)
 	res.PSSLoadedMiB, res.RSSLoadedMiB = float64(peak.pssKiB)/1024, float64(peak.rssKiB)/1024
@@ -202,13 +198,8 @@ func peerPhase(ctx context.Context, o options, work string, n int) (peerResult, 
 		res.Name, res.WindowS, calls, res.RtpengineCores, res.RelayCPUPerCallPct, res.KamailioCores, res.KamailioCPUPerCallPct,
 		res.PSSIdleMiB, res.PSSLoadedMiB, res.PSSPerCallKiB, res.SippCores, res.AnswererCores, res.HarnessCores, res.OtherCores)
 
-	select {
-	case err := <-sipp.done:
-		if err != nil {
-			log.Printf("%s: sipp: %v (see %s)", res.Name, err, sipp.stdout)
-		}
-	case <-ctx.Done():
-		return res, ctx.Err()
+	if err := sipp.wait(ctx, res.Name); err != nil {
+		return res, err
 	}
 	res.CPUTimeline = watch.finish()
 	counts, err := sipp.counts()

@@ -69,6 +69,15 @@ func readProcs(pids []int) (procSample, error) {
 	return sum, nil
 }
 
+// readEach reads each group of processes (a failed reading is a zero sample).
+func readEach(groups [][]int) []procSample {
+	out := make([]procSample, len(groups))
+	for i, g := range groups {
+		out[i], _ = readProcs(g)
+	}
+	return out
+}
+
 // cpuShare is the share of one core (1.0 = a whole core) the process used between a and b.
 func cpuShare(a, b procSample) float64 {
 	d := b.at.Sub(a.at)
@@ -209,13 +218,17 @@ func newIvrd(bin, dir, answerURL string, pprof bool, extra ...string) (*ivrd, er
 func (p *ivrd) pid() int { return p.cmd.Process.Pid }
 
 // stop sends SIGTERM and waits (SIGKILL after 20 s).
-func (p *ivrd) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+func (p *ivrd) stop() { stopProcess(p.cmd, p.exited, 20*time.Second) }
+
+// stopProcess sends cmd's process SIGTERM and waits until exited is closed, sending SIGKILL
+// after grace.
+func stopProcess(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	case <-exited:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 }
 

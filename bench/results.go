@@ -77,23 +77,13 @@ func writeResults(o options, rep *report) error {
 		flat["notify_latency_p50_ms"] = round(p50, 1)
 		flat["notify_latency_p99_ms"] = round(p99, 1)
 	}
-	if r := rep.Short; r != nil {
-		flat["notify_latency_short_p50_ms"] = round(r.NotifyP50ms, 1)
-		flat["notify_latency_short_p99_ms"] = round(r.NotifyP99ms, 1)
-		flat["short_calls"] = float64(r.Calls)
-		flat["short_call_seconds"] = r.HoldS
-	}
-	if r := rep.Long; r != nil {
-		flat["notify_latency_long_p50_ms"] = round(r.NotifyP50ms, 1)
-		flat["notify_latency_long_p99_ms"] = round(r.NotifyP99ms, 1)
-		flat["long_calls"] = float64(r.Calls)
-		flat["long_call_seconds"] = r.HoldS
-	}
-	if r := rep.Ending; r != nil {
-		flat["notify_latency_ending_p50_ms"] = round(r.NotifyP50ms, 1)
-		flat["notify_latency_ending_p99_ms"] = round(r.NotifyP99ms, 1)
-		flat["ending_calls"] = float64(r.Calls)
-		flat["ending_call_seconds"] = r.HoldS
+	for phase, r := range map[string]*runResult{"short": rep.Short, "long": rep.Long, "ending": rep.Ending} {
+		if r != nil {
+			flat["notify_latency_"+phase+"_p50_ms"] = round(r.NotifyP50ms, 1)
+			flat["notify_latency_"+phase+"_p99_ms"] = round(r.NotifyP99ms, 1)
+			flat[phase+"_calls"] = float64(r.Calls)
+			flat[phase+"_call_seconds"] = r.HoldS
+		}
 	}
 	if r := rep.Peer; r != nil {
 		flat["peer_calls"] = float64(r.Calls)

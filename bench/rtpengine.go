@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/testpeer"
@@ -85,15 +84,7 @@ func startRtpengine(dir string) (*rtpengine, error) {
 func (r *rtpengine) pid() int { return r.cmd.Process.Pid }
 
 // stop sends SIGTERM and waits (SIGKILL after 10 s).
-func (r *rtpengine) stop() {
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.exited:
-	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.exited
-	}
-}
+func (r *rtpengine) stop() { stopProcess(r.cmd, r.exited, 10*time.Second) }
 
 // relayStats is what rtpengine's log says it relayed: at log level 6 each call's "Final
 // packet stats" list, per side, the RTP packets it received there (and so relayed to the

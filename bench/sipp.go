@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +104,19 @@ func startSipp(ctx context.Context, dir, target string, n int, rate float64, hol
 	}
 	go func() { err := r.cmd.Wait(); out.Close(); r.done <- err }()
 	return r, nil
+}
+
+// wait waits until sipp has exited (logging how, if it failed) or ctx ends.
+func (r *sippRun) wait(ctx context.Context, name string) error {
+	select {
+	case err := <-r.done:
+		if err != nil {
+			log.Printf("%s: sipp: %v (see %s)", name, err, r.stdout)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // sippCounts reads the last line of sipp's statistics file.
