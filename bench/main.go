@@ -144,6 +144,14 @@ func run(ctx context.Context, o options) error {
 	for _, p := range strings.Split(o.phases, ",") {
 		phases[strings.TrimSpace(p)] = true
 	}
+	if phases["peer"] {
+		// Found out now rather than after the phases before it.
+		for _, bin := range []string{"rtpengine", "kamailio"} {
+			if _, err := exec.LookPath(bin); err != nil {
+				return fmt.Errorf("the peer phase needs %s (scripts/install-deps.sh bench installs it)", bin)
+			}
+		}
+	}
 	work := o.work
 	if work == "" {
 		var err error
