@@ -45,8 +45,9 @@ soak:
 	IVRD_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'Soak' -v ./test/e2e/
 
 # make bench: the benchmark harness (bench/, BENCHMARKS.md): real sipp calls against a fresh ivrd in
-# steps until quality degrades, notification latency for short and 10-minute calls, API and encoder
-# next to their baselines. About 25 minutes; results in bench/results/ and BENCHMARKS.md.
+# steps until quality degrades, notification latency for short and 10-minute calls and for 1,000 calls
+# ending at once, API and encoder next to their baselines, and the same calls through Kamailio and
+# rtpengine. About 30 minutes; results in bench/results/ and BENCHMARKS.md.
 # Pass harness flags with BENCH_ARGS, e.g. make bench BENCH_ARGS="-phases capacity -steps 100,250".
 BENCH_ARGS ?=
 bench:

@@ -146,19 +146,14 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		return res, err
 	}
 	log.Printf("%s: %d calls at %.0f/s, each %v", cr.name, cr.n, cr.rate, cr.hold)
-	watch := watchCPU(sipp.start, p.pid(), sipp.cmd.Process.Pid)
+	watch := watchCPU(sipp.start, []int{p.pid()}, sipp.cmd.Process.Pid)
 
 	if cr.window > 0 {
 		cr.measureWindow(ctx, &res, a, p, sipp, idleMem)
 	}
 
-	select {
-	case err := <-sipp.done:
-		if err != nil {
-			log.Printf("%s: sipp: %v (see %s)", cr.name, err, sipp.stdout)
-		}
-	case <-ctx.Done():
-		return res, ctx.Err()
+	if err := sipp.wait(ctx, cr.name); err != nil {
+		return res, err
 	}
 	res.CPUTimeline = watch.finish()
 	// Every recording that started owes a monitor_url notification.

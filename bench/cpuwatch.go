@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// cpuWatch samples, twice a second while a batch of calls runs, how many cores ivrd, sipp,
-// the harness and everything else on the machine use. The machine is shared (other
+// cpuWatch samples, twice a second while a batch of calls runs, how many cores the server
+// measured (ivrd; in the peer phase rtpengine and Kamailio), sipp, the harness and everything
+// else on the machine use. The machine is shared (other
 // sessions run builds and tests on it), so a late frame can have a cause outside ivrd; the
 // timeline shows whether it coincided with a burst of other work.
 type cpuWatch struct {
@@ -16,18 +17,18 @@ type cpuWatch struct {
 	done chan struct{}
 
 	mu      sync.Mutex
-	samples [][5]float64 // seconds since origin, ivrd, sipp, harness, others (cores)
+	samples [][5]float64 // seconds since origin, measured server, sipp, harness, others (cores)
 }
 
 const cpuWatchEvery = 500 * time.Millisecond
 
-func watchCPU(origin time.Time, ivrdPID, sippPID int) *cpuWatch {
+func watchCPU(origin time.Time, serverPIDs []int, sippPID int) *cpuWatch {
 	w := &cpuWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		self := os.Getpid()
 		m0 := readMachine()
-		i0, _ := readProc(ivrdPID)
+		i0, _ := readProcs(serverPIDs)
 		s0, _ := readProc(sippPID)
 		h0, _ := readProc(self)
 		t := time.NewTicker(cpuWatchEvery)
@@ -39,7 +40,7 @@ func watchCPU(origin time.Time, ivrdPID, sippPID int) *cpuWatch {
 			case <-t.C:
 			}
 			m1 := readMachine()
-			i1, err1 := readProc(ivrdPID)
+			i1, err1 := readProcs(serverPIDs)
 			s1, err2 := readProc(sippPID)
 			h1, _ := readProc(self)
 			if err1 != nil || err2 != nil {

@@ -41,6 +41,9 @@ type options struct {
 	apiDuration time.Duration
 	apiConns    int
 	encSeconds  int
+	peerCalls   int
+	endingCalls int
+	endingHold  time.Duration
 	out         string
 	md          string
 	work        string
@@ -59,7 +62,7 @@ func main() {
 		return
 	}
 	var o options
-	flag.StringVar(&o.phases, "phases", "capacity,short,long,api,encoder", "phases to run, comma-separated")
+	flag.StringVar(&o.phases, "phases", "capacity,short,long,ending,api,encoder,peer", "phases to run, comma-separated")
 	flag.StringVar(&o.steps, "steps", "100,250,500,750,1000,1250,1500,2000", "concurrent calls per capacity step; stops at the first step that fails")
 	flag.IntVar(&o.refine, "refine", 2, "extra capacity steps that bisect between the last step that passed and the first that failed")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "steady-state measurement window of a capacity step")
@@ -70,6 +73,9 @@ func main() {
 	flag.DurationVar(&o.shortHold, "short-hold", 10*time.Second, "length of a short call")
 	flag.IntVar(&o.longCalls, "long-calls", 300, "calls in the long-call latency phase")
 	flag.DurationVar(&o.longHold, "long-hold", 10*time.Minute, "length of a long call")
+	flag.IntVar(&o.endingCalls, "ending-calls", 1000, "calls in the ending latency phase, placed over 10 s so that they end within 10 s")
+	flag.DurationVar(&o.endingHold, "ending-hold", 20*time.Second, "length of a call in the ending latency phase")
+	flag.IntVar(&o.peerCalls, "peer-calls", 1000, "concurrent calls of the peer phase (Kamailio + rtpengine); its CPU per call is compared with the capacity step of this many calls")
 	flag.DurationVar(&o.apiDuration, "api-duration", 10*time.Second, "length of each wrk run")
 	flag.IntVar(&o.apiConns, "api-conns", 64, "wrk connections")
 	flag.IntVar(&o.encSeconds, "encoder-seconds", 600, "seconds of speech audio encoded")
@@ -113,6 +119,8 @@ type report struct {
 	MaxCalls int               `json:"max_concurrent_monitored_calls"`
 	Short    *runResult        `json:"latency_short,omitempty"`
 	Long     *runResult        `json:"latency_long,omitempty"`
+	Ending   *runResult        `json:"latency_ending,omitempty"`
+	Peer     *peerResult       `json:"peer,omitempty"`
 	API      *apiResult        `json:"api,omitempty"`
 	Encoder  *encoderResult    `json:"encoder,omitempty"`
 	Profile  string            `json:"profile_top,omitempty"`
@@ -135,6 +143,14 @@ func run(ctx context.Context, o options) error {
 	phases := map[string]bool{}
 	for _, p := range strings.Split(o.phases, ",") {
 		phases[strings.TrimSpace(p)] = true
+	}
+	if phases["peer"] {
+		// Found out now rather than after the phases before it.
+		for _, bin := range []string{"rtpengine", "kamailio"} {
+			if _, err := exec.LookPath(bin); err != nil {
+				return fmt.Errorf("the peer phase needs %s (scripts/install-deps.sh bench installs it)", bin)
+			}
+		}
 	}
 	work := o.work
 	if work == "" {
@@ -176,6 +192,30 @@ func run(ctx context.Context, o options) error {
 		}
 		rep.Long = &r
 	}
+	if phases["ending"] {
+		// The calls are placed over endingSpread and all last as long, so they end within it.
+		rate := float64(o.endingCalls) / endingSpread.Seconds()
+		cr := callRun{name: "latency-ending", n: o.endingCalls, rate: rate, hold: o.endingHold, late: o.late, dir: filepath.Join(work, "latency-ending")}
+		r, err := cr.run(ctx, bin, o.monitorMsg, o.playMsg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cr.name, err)
+		}
+		logResult(r)
+		rep.Ending = &r
+	}
+	if phases["peer"] {
+		r, err := peerPhase(ctx, o, work, o.peerCalls)
+		if err != nil {
+			return fmt.Errorf("peer: %w", err)
+		}
+		if ratio, step := peerRatio(rep.Steps, r.Calls, r.RelayCPUPerCallPct); step != nil {
+			r.IvrdStep, r.IvrdCPUPerCallPct, r.Ratio = step.Name, step.CPUPerCallPct, ratio
+			log.Printf("%s: ivrd %.4f %%/call (%s) / rtpengine %.4f %%/call = %.2f", r.Name, step.CPUPerCallPct, step.Name, r.RelayCPUPerCallPct, ratio)
+		} else {
+			log.Printf("%s: no capacity step of %d calls in this run: no ratio", r.Name, r.Calls)
+		}
+		rep.Peer = &r
+	}
 	if phases["api"] {
 		r, err := apiPhase(ctx, o, bin, work)
 		if err != nil {
@@ -198,10 +238,8 @@ func run(ctx context.Context, o options) error {
 // 50 calls). Every step is profiled.
 func capacity(ctx context.Context, o options, bin, work string, rep *report) error {
 	step := func(n int) (bool, error) {
-		rate := min(max(float64(n)/o.rampSecs, 10), 150)
-		ramp := time.Duration(float64(n) / rate * float64(time.Second))
-		cr := callRun{name: fmt.Sprintf("capacity-%d", n), n: n, rate: rate,
-			hold:   (ramp + o.settle + o.window + 15*time.Second).Round(time.Second),
+		rate, hold := stepLoad(o, n)
+		cr := callRun{name: fmt.Sprintf("capacity-%d", n), n: n, rate: rate, hold: hold,
 			settle: o.settle, window: o.window, profile: true, goroutines: o.goroutines, late: o.late,
 			dir: filepath.Join(work, fmt.Sprintf("capacity-%d", n))}
 		r, err := cr.run(ctx, bin, o.monitorMsg, o.playMsg)
@@ -268,6 +306,15 @@ func capacity(ctx context.Context, o options, bin, work string, rep *report) err
 	return nil
 }
 
+// stepLoad is the call rate and call length of a capacity step of n calls (the peer phase
+// places the same load): the calls are placed over -ramp seconds (10..150 calls/s) and last
+// until well after the measurement window.
+func stepLoad(o options, n int) (rate float64, hold time.Duration) {
+	rate = min(max(float64(n)/o.rampSecs, 10), 150)
+	ramp := time.Duration(float64(n) / rate * float64(time.Second))
+	return rate, (ramp + o.settle + o.window + 15*time.Second).Round(time.Second)
+}
+
 // keepProfiles copies a step's profiles into the results directory.
 func keepProfiles(dir, out string, n int) {
 	for _, name := range []string{"cpu.pprof", "heap.pprof", "goroutines.txt"} {
@@ -290,6 +337,10 @@ func latencyPhase(ctx context.Context, o options, bin, work, name string, n int,
 	logResult(r)
 	return r, nil
 }
+
+// endingSpread is the time over which the ending latency phase's calls are placed, and so
+// end.
+const endingSpread = 10 * time.Second
 
 func logResult(r runResult) {
 	log.Printf("%s: pass=%v %s | failed %d, mp3 ok %d bad %d (ffmpeg %d), rtp %d pkts late %d lost %d stall-frames %d (%.4f %%), lateness p99 %.1f ms max %.1f ms | notify p50 %.0f ms p99 %.0f ms max %.0f ms (n=%d) | api errors %d %s",

@@ -34,18 +34,11 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return s, err
 	}
-	// The command name (field 2) may contain spaces: fields are counted after its ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
+	ut, ok1 := statField(b, 14)
+	st, ok2 := statField(b, 15)
+	if !ok1 || !ok2 {
 		return s, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return s, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
 	s.cpu = time.Duration(ut+st) * time.Second / clkTck
 	st2, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -59,6 +52,30 @@ func readProc(pid int) (procSample, error) {
 		}
 	}
 	return s, nil
+}
+
+// readProcs adds up the CPU time and resident memory of the processes pids (a server and
+// its workers).
+func readProcs(pids []int) (procSample, error) {
+	sum := procSample{at: time.Now()}
+	for _, pid := range pids {
+		s, err := readProc(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.cpu += s.cpu
+		sum.rssKiB += s.rssKiB
+	}
+	return sum, nil
+}
+
+// readEach reads each group of processes (a failed reading is a zero sample).
+func readEach(groups [][]int) []procSample {
+	out := make([]procSample, len(groups))
+	for i, g := range groups {
+		out[i], _ = readProcs(g)
+	}
+	return out
 }
 
 // cpuShare is the share of one core (1.0 = a whole core) the process used between a and b.
@@ -201,13 +218,17 @@ func newIvrd(bin, dir, answerURL string, pprof bool, extra ...string) (*ivrd, er
 func (p *ivrd) pid() int { return p.cmd.Process.Pid }
 
 // stop sends SIGTERM and waits (SIGKILL after 20 s).
-func (p *ivrd) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+func (p *ivrd) stop() { stopProcess(p.cmd, p.exited, 20*time.Second) }
+
+// stopProcess sends cmd's process SIGTERM and waits until exited is closed, sending SIGKILL
+// after grace.
+func stopProcess(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	case <-exited:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 }
 

@@ -77,17 +77,23 @@ func writeResults(o options, rep *report) error {
 		flat["notify_latency_p50_ms"] = round(p50, 1)
 		flat["notify_latency_p99_ms"] = round(p99, 1)
 	}
-	if r := rep.Short; r != nil {
-		flat["notify_latency_short_p50_ms"] = round(r.NotifyP50ms, 1)
-		flat["notify_latency_short_p99_ms"] = round(r.NotifyP99ms, 1)
-		flat["short_calls"] = float64(r.Calls)
-		flat["short_call_seconds"] = r.HoldS
+	for phase, r := range map[string]*runResult{"short": rep.Short, "long": rep.Long, "ending": rep.Ending} {
+		if r != nil {
+			flat["notify_latency_"+phase+"_p50_ms"] = round(r.NotifyP50ms, 1)
+			flat["notify_latency_"+phase+"_p99_ms"] = round(r.NotifyP99ms, 1)
+			flat[phase+"_calls"] = float64(r.Calls)
+			flat[phase+"_call_seconds"] = r.HoldS
+		}
 	}
-	if r := rep.Long; r != nil {
-		flat["notify_latency_long_p50_ms"] = round(r.NotifyP50ms, 1)
-		flat["notify_latency_long_p99_ms"] = round(r.NotifyP99ms, 1)
-		flat["long_calls"] = float64(r.Calls)
-		flat["long_call_seconds"] = r.HoldS
+	if r := rep.Peer; r != nil {
+		flat["peer_calls"] = float64(r.Calls)
+		flat["rtpengine_cpu_per_call_pct"] = round(r.RelayCPUPerCallPct, 4)
+		flat["kamailio_cpu_per_call_pct"] = round(r.KamailioCPUPerCallPct, 4)
+		flat["peer_mem_per_call_kib"] = round(r.PSSPerCallKiB, 1)
+		if r.Ratio > 0 {
+			flat["peer_cpu_ratio_vs_rtpengine_relay"] = round(r.Ratio, 3)
+			flat["peer_ivrd_cpu_per_call_pct"] = round(r.IvrdCPUPerCallPct, 4)
+		}
 	}
 	if a := rep.API; a != nil {
 		flat["api_ratio_vs_baseline"] = round(a.Ratio, 3)
@@ -190,6 +196,14 @@ func markdown(rep *report, out string) string {
 		w("| monitor notification after hang-up, %s calls (%d × %s) | ≤ 1 s p99 | p50 %.0f ms, p99 %.0f ms | %s |\n",
 			strings.TrimPrefix(r.Name, "latency-"), r.Calls, fmtSecs(r.HoldS), r.NotifyP50ms, r.NotifyP99ms, yes(r.NotifyN > 0 && r.NotifyP99ms <= 1000))
 	}
+	if r := rep.Ending; r != nil {
+		w("| monitor notification after hang-up, %d calls ending within %s | ≤ 100 ms p99 | p50 %.0f ms, p99 %.0f ms | %s |\n",
+			r.Calls, fmtSecs(endingSpread.Seconds()), r.NotifyP50ms, r.NotifyP99ms, yes(r.NotifyN > 0 && r.NotifyP99ms <= 100))
+	}
+	if r := rep.Peer; r != nil && r.Ratio > 0 {
+		w("| CPU per call, ivrd (%s) / rtpengine's userspace relay (%s) | ≤ 1× | %.2f× (%.4f %% / %.4f %%) | %s |\n",
+			r.IvrdStep, r.Name, r.Ratio, r.IvrdCPUPerCallPct, r.RelayCPUPerCallPct, yes(r.Ratio <= 1))
+	}
 	if a := rep.API; a != nil {
 		w("| API throughput, Monitor path vs bare net/http | ≥ 0.5× | %.2f× (%.0f vs %.0f req/s) | %s |\n", a.Ratio, a.IvrdMean, a.BaselineMean, yes(a.Ratio >= 0.5))
 	}
@@ -212,16 +226,19 @@ func markdown(rep *report, out string) string {
 				r.FailedCalls, r.MP3OK, r.MP3Bad, r.FFmpegChecked, r.NotifyP50ms, r.NotifyP99ms, r.SippCores, r.HarnessCores, r.OtherCores, passText(r))
 		}
 	}
-	if rep.Short != nil || rep.Long != nil {
+	if rep.Short != nil || rep.Long != nil || rep.Ending != nil {
 		w("\n### Hang-up → monitor notification\n\nFrom the BYE leaving sipp (its message trace) to the notification carrying `monitor_url` arriving at the app.\n\n")
 		w("| phase | calls | call length | calls/s | p50 | p99 | max | failed calls | MP3 ok / bad | late or lost frames |\n|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, r := range []*runResult{rep.Short, rep.Long} {
+		for _, r := range []*runResult{rep.Short, rep.Long, rep.Ending} {
 			if r == nil {
 				continue
 			}
 			w("| %s | %d | %s | %.0f | %.0f ms | %.0f ms | %.0f ms | %d | %d / %d | %.4f %% |\n", r.Name, r.Calls, fmtSecs(r.HoldS), r.Rate,
 				r.NotifyP50ms, r.NotifyP99ms, r.NotifyMaxms, r.FailedCalls, r.MP3OK, r.MP3Bad, r.RTP.LateOrLostPct)
 		}
+	}
+	if r := rep.Peer; r != nil {
+		peerMarkdown(w, r)
 	}
 	if a := rep.API; a != nil {
 		w("\n### API throughput (wrk, %d connections, %.0f s per run, runs alternating)\n\n", a.Connections, a.Seconds)
@@ -242,6 +259,27 @@ func markdown(rep *report, out string) string {
 	}
 	w("\n")
 	return b.String()
+}
+
+// peerMarkdown renders the peer phase: the carrier stack on the capacity phase's load.
+func peerMarkdown(w func(string, ...any), r *peerResult) {
+	w("\n### Beside the carrier stack: Kamailio + rtpengine (userspace relay)\n\n")
+	w("rtpengine %s and Kamailio %s from Debian, on loopback: sipp places the capacity phase's calls (%d at %.0f/s, each %s, 1 kHz PCMU for the whole call) through Kamailio (record-route, media anchored in rtpengine) to a sipp that answers and echoes every RTP packet, so rtpengine relays both directions of every call (`table=-1`: no kernel forwarding; `delete-delay=0`). CPU and memory are rtpengine's and Kamailio's (all %d processes) over a %.0f s window in which every call is up; memory is PSS growth over idle (shared pages divided among the processes that map them). rtpengine's recording daemon cannot run here: it needs rtpengine's kernel module, which this kernel cannot load, so only the relay is measured.\n\n",
+		r.Rtpengine, r.Kamailio, r.Calls, r.Rate, fmtSecs(r.HoldS), r.KamailioProcesses, r.WindowS)
+	w("| calls in window | rtpengine cores | CPU/call | Kamailio cores | CPU/call | PSS idle → loaded | PSS/call (rtpengine alone) | RSS/call | RTP packets relayed / expected | calls relayed both ways | failed calls | ivrd CPU/call (same calls) | ratio | sipp / answerer / other cores | pass |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	ivrd, ratio := "–", "–"
+	if r.Ratio > 0 {
+		ivrd, ratio = fmt.Sprintf("%.4f %% (%s)", r.IvrdCPUPerCallPct, r.IvrdStep), fmt.Sprintf("%.2f×", r.Ratio)
+	}
+	pass := "yes"
+	if !r.Pass {
+		pass = "**no**: " + r.Why
+	}
+	w("| %d | %.3f | %.4f %% | %.3f | %.4f %% | %.0f → %.0f MiB | %.1f KiB (%.1f KiB) | %.1f KiB | %d / %d | %d | %d | %s | %s | %.2f / %.2f / %.2f | %s |\n",
+		r.CallsInWindow, r.RtpengineCores, r.RelayCPUPerCallPct, r.KamailioCores, r.KamailioCPUPerCallPct, r.PSSIdleMiB, r.PSSLoadedMiB,
+		r.PSSPerCallKiB, r.RelayPSSPerCallKiB, r.RSSPerCallKiB, r.Relayed.Packets, r.ExpectedPackets, r.Relayed.BothWays,
+		max(r.Calls-r.SippSuccessful, r.SippFailed), ivrd, ratio, r.SippCores, r.AnswererCores, r.OtherCores, pass)
 }
 
 func orDash(n int) string {

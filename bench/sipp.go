@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,10 +106,23 @@ func startSipp(ctx context.Context, dir, target string, n int, rate float64, hol
 	return r, nil
 }
 
+// wait waits until sipp has exited (logging how, if it failed) or ctx ends.
+func (r *sippRun) wait(ctx context.Context, name string) error {
+	select {
+	case err := <-r.done:
+		if err != nil {
+			log.Printf("%s: sipp: %v (see %s)", name, err, r.stdout)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // sippCounts reads the last line of sipp's statistics file.
 type sippCounts struct {
-	Created, Successful, Failed int
-	FailedReasons               map[string]int
+	Created, Current, Successful, Failed int
+	FailedReasons                        map[string]int
 }
 
 func (r *sippRun) counts() (sippCounts, error) {
@@ -148,6 +162,8 @@ func (r *sippRun) counts() (sippCounts, error) {
 		switch h {
 		case "TotalCallCreated":
 			c.Created = v
+		case "CurrentCall":
+			c.Current = v
 		case "SuccessfulCall(C)":
 			c.Successful = v
 		case "FailedCall(C)":

@@ -29,6 +29,9 @@ TEST=(
 )
 BENCH=(
   wrk hey
+  # the carrier stack the peer phase measures ivrd beside: Kamailio (in TEST) and rtpengine,
+  # run by the bench itself in the foreground with its own configuration
+  rtpengine-daemon
 )
 case "$purpose" in
   run) PKGS=("${RUN[@]}") ;;

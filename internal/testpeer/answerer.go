@@ -77,7 +77,7 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 		if sp, err = freeUDPPort(); err != nil {
 			return "", nil, err
 		}
-		if mp, err = freeMediaPort(); err != nil {
+		if mp, err = FreeMediaPort(); err != nil {
 			return "", nil, err
 		}
 		cmd := exec.CommandContext(ctx, Sipp,
@@ -101,9 +101,9 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 		}(exited)
 		// sipp binds its SIP socket, then its media sockets (audio, then video at mp+2): once
 		// the last is bound it is ready.
-		err := waitListening(sp, exited, 5*time.Second)
+		err := WaitListening(sp, exited, 5*time.Second)
 		if err == nil {
-			err = waitListening(mp+2, exited, 5*time.Second)
+			err = WaitListening(mp+2, exited, 5*time.Second)
 		}
 		if err == nil {
 			break
@@ -154,9 +154,9 @@ func (a Answerer) Start(ctx context.Context) (addr string, wait func() (Result, 
 
 var errNotListening = errors.New("testpeer: the peer did not start listening")
 
-// waitListening waits until a UDP socket is bound to 127.0.0.1:port (per /proc/net/udp), or
+// WaitListening waits until a UDP socket is bound to 127.0.0.1:port (per /proc/net/udp), or
 // the process exits, or d passes. Without /proc it waits a moment and hopes.
-func waitListening(port int, exited <-chan struct{}, d time.Duration) error {
+func WaitListening(port int, exited <-chan struct{}, d time.Duration) error {
 	want := fmt.Sprintf("0100007F:%04X", port)
 	return waitFor(func() (bool, error) { return udpBound(want) }, exited, d)
 }

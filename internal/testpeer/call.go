@@ -138,7 +138,7 @@ func (u uac) run(ctx context.Context) (Result, error) {
 	var stdout, stderr bytes.Buffer
 	var runErr error
 	for attempt := 1; ; attempt++ {
-		mp, err := freeMediaPort()
+		mp, err := FreeMediaPort()
 		if err != nil {
 			return res, err
 		}
@@ -219,10 +219,10 @@ const exitBindError = 254
 // bindAttempts is how many times a sipp that failed to bind its ports is started afresh.
 const bindAttempts = 3
 
-// freeMediaPort returns an even UDP port p on 127.0.0.1 such that p to p+3 were free a moment
+// FreeMediaPort returns an even UDP port p on 127.0.0.1 such that p to p+3 were free a moment
 // ago: sipp's -mp binds p for audio and p+2 for video (RTCP takes the odd ones), so a port
 // from freeUDPPort alone can make sipp fail with "Unable to bind video RTP socket".
-func freeMediaPort() (int, error) {
+func FreeMediaPort() (int, error) {
 	for i := 0; i < 50; i++ {
 		p, err := freeUDPPort()
 		if err != nil {

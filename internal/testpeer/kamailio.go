@@ -62,6 +62,7 @@ type KamailioServer struct {
 	AddrTLS string // "127.0.0.1:port" of SIP over TLS ("" without Kamailio.TLS)
 
 	log    *os.File
+	pid    int
 	stop   func()
 	mu     sync.Mutex
 	events []KamailioEvent
@@ -74,8 +75,8 @@ func KamailioAvailable() bool {
 	return err == nil
 }
 
-// kamailioModules finds the directory of Kamailio's modules.
-func kamailioModules() (string, error) {
+// KamailioModules finds the directory of Kamailio's modules (its mpath).
+func KamailioModules() (string, error) {
 	matches, _ := filepath.Glob("/usr/lib/*/kamailio/modules/tm.so")
 	if m2, _ := filepath.Glob("/usr/lib/kamailio/modules/tm.so"); len(m2) > 0 {
 		matches = append(matches, m2...)
@@ -147,7 +148,7 @@ func (k Kamailio) Start(t testing.TB) *KamailioServer {
 	if !KamailioAvailable() {
 		t.Skip("kamailio is not installed (Debian package kamailio; scripts/install-deps.sh)")
 	}
-	modules, err := kamailioModules()
+	modules, err := KamailioModules()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,8 +190,33 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 	if err != nil {
 		return nil, err
 	}
+	return StartKamailioConfig(KamailioRun{Dir: dir, Config: cfg, Port: port, TLSPort: tlsPort})
+}
+
+// KamailioRun is one Kamailio process with a configuration of its caller's.
+type KamailioRun struct {
+	Dir     string // its config, log, pid file and run directory go here
+	Config  string // the configuration text; it must listen on 127.0.0.1:Port (UDP)
+	Port    int
+	TLSPort int // also wait for a TLS listener on this port (0: none)
+	SHMMiB  int // shared memory (-m); default 64
+	PKGMiB  int // private memory per process (-M); default 8
+}
+
+// StartKamailioConfig runs Kamailio in the foreground with r's configuration and waits until
+// it listens on r.Port; Stop ends it and its children. Its output goes to a log file in r.Dir
+// (KamailioServer.LogPath).
+func StartKamailioConfig(r KamailioRun) (*KamailioServer, error) {
+	shm, pkg := r.SHMMiB, r.PKGMiB
+	if shm <= 0 {
+		shm = 64
+	}
+	if pkg <= 0 {
+		pkg = 8
+	}
+	dir, port, tlsPort := r.Dir, r.Port, r.TLSPort
 	name := filepath.Join(dir, "kamailio-"+strconv.Itoa(port)+".cfg")
-	if err := os.WriteFile(name, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(name, []byte(r.Config), 0o600); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "kamailio-"+strconv.Itoa(port)+".log"))
@@ -202,7 +228,7 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 		ks.AddrTLS = "127.0.0.1:" + strconv.Itoa(tlsPort)
 	}
 	cmd := exec.Command("kamailio", "-DD", "-E", "-f", name, "-P", filepath.Join(dir, "kamailio.pid"),
-		"-Y", dir, "-m", "64", "-M", "8")
+		"-Y", dir, "-m", strconv.Itoa(shm), "-M", strconv.Itoa(pkg))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -210,6 +236,7 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 		logf.Close()
 		return nil, fmt.Errorf("testpeer: kamailio: %w", err)
 	}
+	ks.pid = cmd.Process.Pid
 	read := make(chan struct{})
 	go func() { ks.read(pr); close(read) }()
 	exited := make(chan struct{})
@@ -227,7 +254,7 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 		<-read
 		logf.Close()
 	})
-	err = waitListening(port, exited, 10*time.Second)
+	err = WaitListening(port, exited, 10*time.Second)
 	if err == nil && tlsPort != 0 {
 		err = waitTCPListening(ks.AddrTLS, exited, 10*time.Second)
 	}
@@ -241,6 +268,12 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 
 // Stop stops Kamailio (as the test's end does); registrations and calls through it are lost.
 func (ks *KamailioServer) Stop() { ks.stop() }
+
+// PID is the main Kamailio process's; its children are in the process group of that id.
+func (ks *KamailioServer) PID() int { return ks.pid }
+
+// LogPath is the file Kamailio's output goes to.
+func (ks *KamailioServer) LogPath() string { return ks.log.Name() }
 
 // read copies Kamailio's output to its log file and collects the IVRDTEST events.
 func (ks *KamailioServer) read(r io.Reader) {
