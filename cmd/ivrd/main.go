@@ -5,6 +5,7 @@
 //	ivrd app create|list|rotate-token                         manage apps
 //	ivrd number add|list|remove                               route numbers to apps
 //	ivrd recording list|delete                                the stored recordings
+//	ivrd call sip:100@127.0.0.1:5060 [flags]                   place a test call (a softphone)
 package main
 
 import (
@@ -32,7 +33,9 @@ const usage = `usage:
   ivrd recording list [--app ID] [--session S]
                                      stored recordings, newest first, one JSON object a line
   ivrd recording delete --id ID      delete a recording: its file and its listing
-every command takes --data DIR (default ./data, or IVRD_DATA) and --store URL (PostgreSQL, or IVRD_STORE)
+every command above takes --data DIR (default ./data, or IVRD_DATA) and --store URL (PostgreSQL, or IVRD_STORE)
+  ivrd call sip:100@127.0.0.1:5060 [--play FILE] [--digits 123] [--record heard.wav] [--duration 15s]
+                                     place a call with ivrd's own SIP stack (ivrd call -h for flags)
 `
 
 // command is one admin command: its words and what it runs.
@@ -51,6 +54,7 @@ var commands = []command{
 	{[]string{"number", "remove"}, numberRemove},
 	{[]string{"recording", "list"}, recordingList},
 	{[]string{"recording", "delete"}, recordingDelete},
+	{[]string{"call"}, callCmd},
 }
 
 func main() {

@@ -47,9 +47,10 @@ type Handler struct {
 	Metrics    *metrics.API // requests counted and timed by endpoint; nil: not counted
 }
 
-// Register mounts the API on mux.
+// Register mounts the API on mux, and its OpenAPI document at OpenAPIPath.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("/open/ivr/{stage}/{block}", h)
+	mux.HandleFunc("GET "+OpenAPIPath, serveOpenAPI)
 }
 
 // endpoint answers a request to one path once it is decoded and its credentials checked.

@@ -76,7 +76,11 @@ func (recorders) Start(ivr.RecordingInfo) (ivr.Recording, error) { return rec{},
 
 type notifier struct{ ch chan url.Values }
 
-func (n notifier) Notify(x ivr.Notification) error { n.ch <- x.Params; return nil }
+func (n notifier) Notify(x ivr.Notification) error {
+	checkNotification(x.Params) // against the OpenAPI document's webhooks
+	n.ch <- x.Params
+	return nil
+}
 
 type resolver struct{}
 
@@ -120,7 +124,7 @@ func newFixtureWith(t *testing.T, e *ivr.Engine, n notifier, opts ...func(*Handl
 		o(h, mux)
 	}
 	h.Register(mux)
-	f := &fixture{srv: httptest.NewServer(mux), e: e, n: n}
+	f := &fixture{srv: httptest.NewServer(validating(t, mux)), e: e, n: n}
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -245,7 +249,7 @@ func TestMonitorStatuses(t *testing.T) {
 // waitFor drains notifications until one for block arrives.
 func waitFor(t *testing.T, f *fixture, block string) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case p := <-f.n.ch:

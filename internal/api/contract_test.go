@@ -180,7 +180,8 @@ func TestContractEveryStatus(t *testing.T) {
 				}
 				busy := strings.Replace(body(t, name, ""), "session=", "old=", 1) + "&session=" + sid
 				if name == "hangup" {
-					busy += "&force=enabled" // accepted at any moment
+					check(t, name, busy, ivr.StatusSessionNotReady) // unless forced:
+					busy += "&force=enabled"                        // accepted at any moment
 					check(t, name, busy, ivr.StatusOK)
 				} else {
 					check(t, name, busy, ivr.StatusSessionNotReady)
@@ -277,7 +278,7 @@ func TestContractEveryStatus(t *testing.T) {
 	defer limited.Limit.Close()
 	lmux := http.NewServeMux()
 	limited.Register(lmux)
-	lsrv := httptest.NewServer(lmux)
+	lsrv := httptest.NewServer(validating(t, lmux))
 	defer lsrv.Close()
 	for i, want := range []string{ivr.StatusInvalidAccessToken, ivr.StatusInvalidAccessToken, ivr.StatusInvalidAccessToken,
 		ivr.StatusInvalidSession, ivr.StatusInvalidSession, ivr.StatusRateLimitExceeded, ivr.StatusRateLimitExceeded} {

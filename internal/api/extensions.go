@@ -12,26 +12,39 @@ type Monitors interface {
 	ResumeMonitor(appID string, p ivr.Params) ivr.Response
 }
 
-// extension returns the endpoint of one of ivrd's extensions (spec §7: ours, absent from the
-// original service), or nil. They follow §1 as the blocks do: GET or POST, app credentials
-// checked first, a JSON status, HTTP 200.
+// extensions are ivrd's extensions (spec §7: ours, absent from the original service) by their
+// path under /open/ivr/: each makes its endpoint from the Handler, nil when the Handler lacks
+// its part. They follow §1 as the blocks do: GET or POST, app credentials checked first, a
+// JSON status, HTTP 200.
 //
 //	/open/ivr/monitor/pause, /open/ivr/monitor/resume   the Monitor recording (Monitors)
 //	/open/ivr/recordings/list, get, delete                 the app's recordings (recordings.go)
+var extensions = map[string]func(h *Handler) endpoint{
+	"monitor/pause": func(h *Handler) endpoint {
+		if h.Monitors == nil {
+			return nil
+		}
+		return func(_ context.Context, appID string, p ivr.Params) answer {
+			return answer{Response: h.Monitors.PauseMonitor(appID, p)}
+		}
+	},
+	"monitor/resume": func(h *Handler) endpoint {
+		if h.Monitors == nil {
+			return nil
+		}
+		return func(_ context.Context, appID string, p ivr.Params) answer {
+			return answer{Response: h.Monitors.ResumeMonitor(appID, p)}
+		}
+	},
+	"recordings/list":   recordingsExtension(listRecordings),
+	"recordings/get":    recordingsExtension(getRecording),
+	"recordings/delete": recordingsExtension(deleteRecording),
+}
+
+// extension returns the endpoint of the extension at /open/ivr/<stage>/<name>, or nil.
 func (h *Handler) extension(stage, name string) endpoint {
-	switch m := h.Monitors; {
-	case m == nil:
-	case stage+"/"+name == "monitor/pause":
-		return func(_ context.Context, appID string, p ivr.Params) answer {
-			return answer{Response: m.PauseMonitor(appID, p)}
-		}
-	case stage+"/"+name == "monitor/resume":
-		return func(_ context.Context, appID string, p ivr.Params) answer {
-			return answer{Response: m.ResumeMonitor(appID, p)}
-		}
-	}
-	if stage == "recordings" && h.Recordings != nil {
-		return recordingEndpoints[name].bind(h)
+	if mk := extensions[stage+"/"+name]; mk != nil {
+		return mk(h)
 	}
 	return nil
 }

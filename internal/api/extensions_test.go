@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -330,12 +331,20 @@ func FuzzParseList(f *testing.F) {
 // httpGet GETs u and returns the HTTP status.
 func httpGet(t *testing.T, u string) int {
 	t.Helper()
+	code, _ := getBody(t, u)
+	return code
+}
+
+// getBody GETs u and returns the HTTP status and the body.
+func getBody(t *testing.T, u string) (int, []byte) {
+	t.Helper()
 	res, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	return res.StatusCode
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
 }
 
 func decodeJSON(t *testing.T, res *http.Response, v any) {
@@ -355,7 +364,7 @@ func TestExtensionsRateLimit(t *testing.T) {
 	defer h.Limit.Close()
 	mux := http.NewServeMux()
 	h.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(validating(t, mux))
 	defer srv.Close()
 	lf := &fixture{srv: srv}
 	for i, tc := range []struct{ path, token, want string }{

@@ -32,17 +32,15 @@ const (
 
 type recordingsEndpoint func(h *Handler, appID string, p ivr.Params) answer
 
-func (f recordingsEndpoint) bind(h *Handler) endpoint {
-	if f == nil {
-		return nil
+// recordingsExtension makes a recordings endpoint's extension: served when the Handler has
+// Recordings.
+func recordingsExtension(f recordingsEndpoint) func(h *Handler) endpoint {
+	return func(h *Handler) endpoint {
+		if h.Recordings == nil {
+			return nil
+		}
+		return func(_ context.Context, appID string, p ivr.Params) answer { return f(h, appID, p) }
 	}
-	return func(_ context.Context, appID string, p ivr.Params) answer { return f(h, appID, p) }
-}
-
-var recordingEndpoints = map[string]recordingsEndpoint{
-	"list":   listRecordings,
-	"get":    getRecording,
-	"delete": deleteRecording,
 }
 
 func (h *Handler) zone() *time.Location {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/ivrd/ivrd/internal/audio"
 )
@@ -11,6 +13,12 @@ import (
 // maxDecodedSamples bounds a decoded file at 8 kHz (2 hours, 115 MB of PCM): a 10 MB MP3
 // at a very low bitrate could otherwise expand to far more.
 const maxDecodedSamples = 2 * 3600 * audio.Rate
+
+// DecodeFile decodes an audio file the way <url> prompts are decoded, by the type its name's
+// extension says (.mp3, .wav, .gsm; any case), and returns 8 kHz mono PCM.
+func DecodeFile(b []byte, name string) ([]int16, error) {
+	return decodeFile(b, strings.ToLower(path.Ext(name)))
+}
 
 // decodeFile decodes a downloaded file as the type its extension claims and returns 8 kHz
 // mono PCM. Content that is recognisably something else (HTML, a WAV named .mp3, ...) or that

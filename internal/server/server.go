@@ -342,8 +342,8 @@ func firstStart(st *store.Store, cfg config.Config, out io.Writer) error {
 	if err := st.AddNumber(store.Number{Number: cfg.DemoNumber, AppID: app.ID, NotifyURL: demo.NotifyPath}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "demo: call sip:%s@%s to record a call; its recordings are in the console at %s%s (sign in with the app above)\n",
-		cfg.DemoNumber, cfg.SIP, cfg.PublicURL, console.Prefix+"demo")
+	fmt.Fprintf(out, "demo: call sip:%s@%s to record a call (ivrd call sip:%s@%s --record heard.wav); its recordings are in the console at %s%s (sign in with the app above)\n",
+		cfg.DemoNumber, cfg.SIP, cfg.DemoNumber, cfg.SIP, cfg.PublicURL, console.Prefix+"demo")
 	return nil
 }
 

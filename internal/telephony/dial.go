@@ -74,13 +74,14 @@ var (
 // o.EarlyMedia the far end's early media. The outcome:
 //   - DialAnswered: l is the answered call (Answer is a no-op, Reject says ErrAnswered); its
 //     From is o.CallerID and its To is o.Dest. Hang it up when done.
-//   - DialBusy: the far end answered 486 or 600.
+//   - DialBusy: the far end answered 486 or 600 (err is its *ResponseError).
 //   - DialUnanswered: no answer within o.RingTimeout; Dial sent CANCEL. Also when ctx ends while
 //     ringing (CANCEL too), then with err = ctx.Err().
 //   - DialFailed: any other final response, no response from the trunk, too many redirects,
-//     invalid options, or the server not serving; err says which.
+//     invalid options, or the server not serving; err says which (a *ResponseError, wrapped,
+//     when the far end refused the call with a final response).
 //
-// err is nil for answered, busy and unanswered calls (but see ctx). Dial needs Serve running.
+// err is nil for answered and unanswered calls (but see ctx). Dial needs Serve running.
 func (s *Server) Dial(ctx context.Context, o DialOptions) (l *Leg, outcome DialOutcome, err error) {
 	uri, err := dialURI(o.Trunk, o.Dest)
 	if err != nil {

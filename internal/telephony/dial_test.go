@@ -183,7 +183,7 @@ func TestDialOutcomes(t *testing.T) {
 		status     int  // the answerer's final response
 		cancelled  bool // the answerer saw CANCEL
 	}{
-		{name: "busy", mode: testpeer.ModeBusy, want: DialBusy, maxT: time.Second, status: 486},
+		{name: "busy", mode: testpeer.ModeBusy, want: DialBusy, wantErr: errAny, maxT: time.Second, status: 486},
 		{name: "decline", mode: testpeer.ModeDecline, want: DialFailed, wantErr: errAny, maxT: time.Second, status: 603},
 		{name: "no answer", mode: testpeer.ModeNoAnswer, ring: 2 * time.Second, want: DialUnanswered,
 			minT: 2 * time.Second, maxT: 2500 * time.Millisecond, status: 487, cancelled: true},
@@ -217,6 +217,10 @@ func TestDialOutcomes(t *testing.T) {
 			case tt.wantErr == errAny && err == nil, tt.wantErr == nil && err != nil,
 				tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
 				t.Errorf("err = %v, want %v", err, tt.wantErr)
+			}
+			var re *ResponseError
+			if (outcome == DialBusy || outcome == DialFailed) && tt.status != 0 && (!errors.As(err, &re) || re.Code != tt.status) {
+				t.Errorf("err = %v, want a ResponseError of %d", err, tt.status)
 			}
 			if took < tt.minT || took > tt.maxT {
 				t.Errorf("Dial took %v, want %v..%v (err %v)", took, tt.minT, tt.maxT, err)

@@ -277,7 +277,7 @@ func (s *Server) dialDone(d *diago.DialogClientSession, ev inviteEvent, early *L
 		log.Debug("dial: not answered", "status", code, "err", err)
 		switch {
 		case code == sip.StatusBusyHere || code == sip.StatusGlobalBusyEverywhere:
-			return nil, DialBusy, nil, nil
+			return nil, DialBusy, nil, &ResponseError{Code: code, Reason: res.Reason}
 		case code == 0:
 			return nil, DialFailed, nil, fmt.Errorf("telephony: dial: %w", err)
 		case code >= 300 && code < 400:
@@ -287,7 +287,7 @@ func (s *Server) dialDone(d *diago.DialogClientSession, ev inviteEvent, early *L
 			}
 			return nil, DialFailed, &next, nil
 		}
-		return nil, DialFailed, nil, fmt.Errorf("telephony: dial: %d %s", code, reasonPhrase(code))
+		return nil, DialFailed, nil, fmt.Errorf("telephony: dial: %w", &ResponseError{Code: code, Reason: res.Reason})
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)

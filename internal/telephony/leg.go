@@ -87,6 +87,8 @@ type Leg struct {
 	payload     []byte                                // encoding buffer; guarded by sendMu
 	sendW       atomic.Pointer[media.RTPPacketWriter] // set once the media runs
 	held        atomic.Bool                           // the caller holds the call: send nothing
+	// sendingEvent is set while SendDigit sends an RFC 4733 event: the audio pauses.
+	sendingEvent atomic.Bool
 
 	// member is set while the leg is in a bridge or room: its mixer then sends all its audio.
 	// It changes only under sendMu.

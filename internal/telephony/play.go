@@ -138,8 +138,9 @@ func (l *Leg) writeFrame(frame []int16, due time.Time, from *member) error {
 	if w == nil {
 		return ErrNotAnswered
 	}
-	if l.held.Load() {
-		return nil // on resume the RTP timestamp jumps by the hold (marker set)
+	if l.held.Load() || l.sendingEvent.Load() {
+		// On resume (or after the DTMF event) the RTP timestamp jumps by the gap (marker set).
+		return nil
 	}
 	pt := uint8(l.audioPT.Load())
 	marker := false

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -232,10 +234,14 @@ type app struct {
 	token  string
 	notes  chan note
 	badSig chan string
+	// inspect, when set, sees every request the app gets (its body restored) before the
+	// receiver does.
+	inspect *atomic.Pointer[func(r *http.Request, body []byte)]
 }
 
 func newApp(t *testing.T, appID, token string) *app {
-	a := &app{t: t, id: appID, token: token, notes: make(chan note, 64), badSig: make(chan string, 8)}
+	a := &app{t: t, id: appID, token: token, notes: make(chan note, 64), badSig: make(chan string, 8),
+		inspect: new(atomic.Pointer[func(*http.Request, []byte)])}
 	rc := &client.Receiver{Token: func() string { return a.token },
 		Handle: func(n client.Notification) {
 			a.notes <- note{at: n.At, path: n.Path, params: n.Params, deliveryID: n.DeliveryID}
@@ -243,7 +249,14 @@ func newApp(t *testing.T, appID, token string) *app {
 		BadSignature: func(r *http.Request, body []byte) {
 			a.badSig <- fmt.Sprintf("%s %s sig=%q body=%s", r.Method, r.URL, r.Header.Get(notify.HeaderSignature), body)
 		}}
-	a.srv = httptest.NewServer(rc)
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := a.inspect.Load(); f != nil {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			(*f)(r, body)
+		}
+		rc.ServeHTTP(w, r)
+	}))
 	t.Cleanup(a.srv.Close)
 	return a
 }
