@@ -23,6 +23,7 @@ import (
 	"github.com/ivrd/ivrd/internal/api"
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/blob"
+	"github.com/ivrd/ivrd/internal/cluster"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/console"
 	"github.com/ivrd/ivrd/internal/demo"
@@ -137,7 +138,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	}
 	s := &Server{cfg: cfg, log: log, st: st, q: q, disk: disk, metrics: m,
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
-	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log, node},
+	jn := journal{st, log, node}
+	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: jn,
 		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase),
 		Calls: m.Calls, Blocks: m.Blocks}
 	trk := newTrunk(tel, cfg, log)
@@ -149,10 +151,28 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 		return fmt.Errorf("recovery: %w", err)
 	}
 
+	var fwd api.Cluster // stays a nil interface without a cluster
+	if st.Shared() {
+		nodeURL := cfg.NodeURL
+		if nodeURL == "" {
+			nodeURL = ownURL(ln.Addr())
+		}
+		cl, err := cluster.New(cluster.Config{Store: st, ID: node, APIURL: nodeURL, SIPAddr: tel.Addr(), Secret: cfg.ClusterSecret,
+			TakeOver: jn.takeOver(s.engine, recorders{archive}), Log: log})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		if cfg.ClusterSecret != "" {
+			fwd = cl.NewForwarder(func(id string) bool { _, ok := s.engine.Session(id); return ok },
+				httplimit.DefaultWriteTimeout+cfg.PrepareBudget)
+		}
+	}
+
 	mux := http.NewServeMux()
 	limit := api.NewLimiter(api.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst, Log: log})
 	defer limit.Close()
-	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Metrics: m.API, Apps: func(id string) (string, error) {
+	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Metrics: m.API, Cluster: fwd, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.ErrNoApp

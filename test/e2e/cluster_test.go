@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/config"
+	"github.com/ivrd/ivrd/internal/store"
+	"github.com/ivrd/ivrd/internal/tests3"
+)
+
+// clusterSecret is the --cluster-secret of the tests' nodes.
+const clusterSecret = "e2e-cluster-secret"
+
+// clusterNodes starts n ivrd nodes, each with its own data directory, sharing one fresh
+// PostgreSQL database (its URL returned) and one S3 server, with app a created on them.
+func clusterNodes(t *testing.T, n int) ([]*ivrd, *app, string) {
+	t.Helper()
+	dsn := onPostgres(t)
+	s3 := tests3.Start(t)
+	t.Setenv(config.S3AccessKeyEnv, s3.Access)
+	t.Setenv(config.S3SecretKeyEnv, s3.Secret)
+	dir := t.TempDir()
+	a := newAppOn(t, filepath.Join(dir, "node0"), number)
+	var nodes []*ivrd
+	for i := range n {
+		data := filepath.Join(dir, "node"+string(rune('0'+i)))
+		nodes = append(nodes, startIvrd(t, data, "", "", "--blob", s3.BlobURL(), "--cluster-secret", clusterSecret))
+	}
+	return nodes, a, dsn
+}
+
+// TestClusterNodeDies: two nodes on PostgreSQL and S3. Monitored calls come in on node A while
+// the app drives them through node B's API (every request forwarded to A, signed with the
+// cluster secret). A is SIGKILLed mid-call and never restarted: within 30 s B ends the calls
+// (BYE to each caller), rebuilds each Monitor recording from the pieces A uploaded (the
+// prompt's tone up to at most 5 s before the kill, decoded by ffmpeg) and delivers each
+// notification the sessions owed exactly once.
+func TestClusterNodeDies(t *testing.T) {
+	const calls = 3
+	const clusterNum = "+6561230002"
+	nodes, a, dsn := clusterNodes(t, 2)
+	rcv := newFlakyReceiver(t, a)
+	ivrdCmd(t, "number", "add", "--data", nodes[0].data, "--app", a.id, "--number", clusterNum, "--notify-url", rcv.url("/answer"))
+	nodeA, nodeB := nodes[0], nodes[1]
+	a.ivrd = "http://" + nodeB.http // the app knows one base URL: B's
+
+	var mu sync.Mutex
+	recordings := map[string]string{} // session → monitor_url
+	monitorOn := map[string]time.Time{}
+	results, driverErrs := monitoredPlays(t, a, nodeA, rcv, clusterNum, calls, 60*time.Second, func(n note) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case n.path == "/monitor" && n.params.Get("call_state") == "ongoing":
+			monitorOn[n.params.Get("session")] = n.at
+		case n.path == "/monitor" && n.params.Get("call_state") == "ended":
+			recordings[n.params.Get("session")] = n.params.Get("monitor_url")
+		}
+	})
+	if errs := driverErrs(); len(errs) > 0 {
+		t.Fatalf("API requests through node B failed: %v", errs)
+	}
+	time.Sleep(7 * time.Second) // pieces of every recording reach S3 (every 3 s)
+	killed := time.Now()
+	nodeA.kill()
+
+	// Every caller gets a BYE, from B.
+	for i, rc := range results {
+		select {
+		case res := <-rc:
+			if !res.Answered || !res.ByeFromServer {
+				t.Errorf("caller %d: answered %v, BYE from ivrd %v", i, res.Answered, res.ByeFromServer)
+			}
+		case <-time.After(time.Until(killed.Add(30 * time.Second))):
+			t.Fatalf("caller %d still in its call 30 s after node A died", i)
+		}
+	}
+	want := []string{"answer/ringing", "monitor/ongoing", "monitor/ended"}
+	var bySession map[string][]attempt
+	for {
+		bySession = map[string][]attempt{}
+		for _, at := range rcv.log() {
+			bySession[at.session] = append(bySession[at.session], at)
+		}
+		ended := 0
+		for _, atts := range bySession {
+			for _, at := range atts {
+				if at.key() == "monitor/ended" && at.code == 200 {
+					ended++
+				}
+			}
+		}
+		if ended >= calls {
+			break
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("%d of %d Monitor ended notifications within 30 s of node A's death", ended, calls)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	settled := time.Since(killed)
+	time.Sleep(2 * time.Second) // a notification sent twice would show by now
+	bySession = map[string][]attempt{}
+	for _, at := range rcv.log() {
+		bySession[at.session] = append(bySession[at.session], at)
+	}
+	if len(bySession) != calls {
+		t.Fatalf("notifications for %d sessions, want %d", len(bySession), calls)
+	}
+	var wg sync.WaitGroup
+	for sid, atts := range bySession {
+		got := map[string]int{}
+		ids := map[string]bool{}
+		for _, at := range atts {
+			got[at.key()]++
+			if ids[at.id] {
+				t.Errorf("%s: delivery id %s attempted twice", sid, at.id)
+			}
+			ids[at.id] = true
+		}
+		for _, k := range want {
+			if got[k] != 1 {
+				t.Errorf("%s: %s notified %d times: %v", sid, k, got[k], got)
+			}
+		}
+		wg.Go(func() {
+			mu.Lock()
+			murl, on := recordings[sid], monitorOn[sid]
+			mu.Unlock()
+			if !strings.HasPrefix(murl, "http://"+nodeB.http+"/") {
+				t.Errorf("%s: monitor_url %q, want one of node B", sid, murl)
+				return
+			}
+			code, mp3 := download(t, murl)
+			if code != 200 {
+				t.Errorf("%s: download: HTTP %d", sid, code)
+				return
+			}
+			pcm := decodeMP3(t, mp3)
+			var tone time.Duration
+			for _, s := range audio.ToneSpans(pcm, audio.Rate, 2000, 40*time.Millisecond, 0.5) {
+				tone += s.Len()
+			}
+			length, recorded := audio.Duration(len(pcm)), killed.Sub(on)
+			if length < recorded-5*time.Second || length > recorded+time.Second || tone < length*6/10 {
+				t.Errorf("%s: recording of %v (%v recorded before the kill) with %v of the prompt's tone", sid, length, recorded, tone)
+			}
+			t.Logf("%s: %v recorded before the kill, %v rebuilt from the pieces, %v of tone", sid, recorded.Round(time.Millisecond),
+				length.Round(time.Millisecond), tone.Round(time.Millisecond))
+		})
+	}
+	wg.Wait()
+	t.Logf("node A killed with %d live monitored calls; node B settled them in %v", calls, settled.Round(100*time.Millisecond))
+
+	// The dead node is gone from the store; every session is B's and ended.
+	st, err := store.OpenPostgres(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	nodesLeft, err := st.Nodes()
+	if err != nil || len(nodesLeft) != 1 {
+		t.Fatalf("nodes after A's death: %+v, %v", nodesLeft, err)
+	}
+	for sid := range bySession {
+		row, err := st.Session(sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Node != nodesLeft[0].ID || row.State != store.StateEnded {
+			t.Errorf("%s: %s on %s, want ended on B (%s)", sid, row.State, row.Node, nodesLeft[0].ID)
+		}
+	}
+	if !strings.Contains(nodeB.logText(), "cluster: sessions of a dead node settled") {
+		t.Error("node B did not log the takeover")
+	}
+}
