@@ -193,6 +193,12 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 	if err := os.WriteFile(name, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
+	return launchKamailio(dir, name, port, tlsPort)
+}
+
+// launchKamailio runs Kamailio with the config file cfg (and its defines, -A NAME=value) in
+// run directory dir and waits until it listens on port (and tlsPort).
+func launchKamailio(dir, cfg string, port, tlsPort int, defines ...string) (*KamailioServer, error) {
 	logf, err := os.Create(filepath.Join(dir, "kamailio-"+strconv.Itoa(port)+".log"))
 	if err != nil {
 		return nil, err
@@ -201,8 +207,12 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 	if tlsPort != 0 {
 		ks.AddrTLS = "127.0.0.1:" + strconv.Itoa(tlsPort)
 	}
-	cmd := exec.Command("kamailio", "-DD", "-E", "-f", name, "-P", filepath.Join(dir, "kamailio.pid"),
-		"-Y", dir, "-m", "64", "-M", "8")
+	args := []string{"-DD", "-E", "-f", cfg, "-P", filepath.Join(dir, "kamailio-"+strconv.Itoa(port)+".pid"),
+		"-Y", dir, "-m", "64", "-M", "8"}
+	for _, d := range defines {
+		args = append(args, "-A", d)
+	}
+	cmd := exec.Command("kamailio", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -237,6 +247,12 @@ func (k Kamailio) start(dir string, port, tlsPort int, modules string) (*Kamaili
 		return nil, fmt.Errorf("testpeer: kamailio on port %d: %w\n%s", port, err, tail(string(b)))
 	}
 	return ks, nil
+}
+
+// Log returns what Kamailio has logged so far.
+func (ks *KamailioServer) Log() string {
+	b, _ := os.ReadFile(ks.log.Name())
+	return string(b)
 }
 
 // Stop stops Kamailio (as the test's end does); registrations and calls through it are lost.

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/store"
+	"github.com/ivrd/ivrd/internal/testpeer"
 	"github.com/ivrd/ivrd/internal/tests3"
 )
 
@@ -178,5 +181,75 @@ func TestClusterNodeDies(t *testing.T) {
 	}
 	if !strings.Contains(nodeB.logText(), "cluster: sessions of a dead node settled") {
 		t.Error("node B did not log the takeover")
+	}
+}
+
+// TestClusterBehindKamailio: two nodes behind Kamailio running deploy/kamailio/kamailio.cfg.
+// Calls to Kamailio are spread over both nodes; the app, talking to node B only, plays a prompt
+// and hangs up (requests for A's sessions forwarded), and each caller gets the BYE back through
+// Kamailio (Record-Route). Node A is SIGKILLed: Kamailio's OPTIONS probes notice, and every later
+// call goes to B and is carried through.
+func TestClusterBehindKamailio(t *testing.T) {
+	nodes, a, _ := clusterNodes(t, 2)
+	nodeA, nodeB := nodes[0], nodes[1]
+	ks := testpeer.Dispatcher{Nodes: []string{nodeA.sip, nodeB.sip}, ProbeInterval: 1}.Start(t)
+	a.ivrd = "http://" + nodeB.http // for the whole test: driveApp's client keeps it
+	driverErrs := driveApp(t, a, func(n note) (string, url.Values) {
+		sid := n.params.Get("session")
+		switch n.path {
+		case "/answer":
+			return "middle/play", url.Values{"session": {sid}, "msg": {"hello"}, "notify_url": {a.url("/play")}}
+		case "/play":
+			return "end/hangup", url.Values{"session": {sid}}
+		}
+		return "", nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	callAll := func(n int) {
+		t.Helper()
+		var results []<-chan testpeer.Result
+		for range n {
+			results = append(results, peerCall(ctx, t, testpeer.Call{Target: ks.Addr, Number: strings.TrimPrefix(number, "+"),
+				From: callerNum, Timeout: 40 * time.Second}))
+			time.Sleep(200 * time.Millisecond)
+		}
+		for i, rc := range results {
+			if res := <-rc; !res.Answered || !res.ByeFromServer {
+				t.Fatalf("call %d through Kamailio: answered %v, BYE from ivrd %v (status %d)\n%s", i, res.Answered, res.ByeFromServer,
+					res.Status, tail(res.Trace, 40))
+			}
+		}
+	}
+	carried := func(p *ivrd) int { return strings.Count(p.logText(), `msg="incoming call"`) }
+	routedTo := func(p *ivrd) int { return strings.Count(ks.Log(), "to sip:"+p.sip) }
+
+	callAll(6)
+	if ca, cb := carried(nodeA), carried(nodeB); ca+cb != 6 || ca == 0 || cb == 0 {
+		t.Fatalf("6 calls: %d carried by A, %d by B; want both some", ca, cb)
+	}
+	if errs := driverErrs(); len(errs) > 0 {
+		t.Fatalf("API requests failed: %v", errs)
+	}
+	t.Logf("6 calls through Kamailio: %d on node A, %d on node B", carried(nodeA), carried(nodeB))
+
+	nodeA.kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(ks.Log(), "dispatcher: node sip:"+nodeA.sip+" down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("Kamailio did not notice node A's death in 10 s:\n%s", tail(ks.Log(), 30))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	before, onB := routedTo(nodeA), carried(nodeB)
+	callAll(4)
+	if got := routedTo(nodeA) - before; got != 0 {
+		t.Errorf("%d calls sent to the dead node after Kamailio noticed", got)
+	}
+	if got := carried(nodeB) - onB; got != 4 {
+		t.Errorf("node B carried %d of the 4 calls after A's death", got)
+	}
+	if errs := driverErrs(); len(errs) > 0 {
+		t.Fatalf("API requests failed: %v", errs)
 	}
 }
