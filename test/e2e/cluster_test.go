@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,5 +256,82 @@ func TestClusterBehindKamailio(t *testing.T) {
 	}
 	if errs := driverErrs(); len(errs) > 0 {
 		t.Fatalf("API requests failed: %v", errs)
+	}
+}
+
+// TestClusterScript: scripts/cluster.sh up 3 starts PostgreSQL, S3, Kamailio and three nodes and
+// prints its JSON line; calls to its sip address and number reach the app at --notify-url, which
+// drives them through one node's API; scripts/cluster.sh down stops every process it started and
+// removes its directory.
+func TestClusterScript(t *testing.T) {
+	if !testpeer.KamailioAvailable() {
+		t.Skip("kamailio is not installed (Debian package kamailio; scripts/install-deps.sh)")
+	}
+	dir := filepath.Join(t.TempDir(), "cluster")
+	script, err := filepath.Abs("../../scripts/cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(script, args...)
+		cmd.Env = append(os.Environ(), "IVRD_CLUSTER_DIR="+dir, "IVRD_BIN="+ivrdBin)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("cluster.sh %v: %v\n%s", args, err, stderr.String())
+		}
+		return out
+	}
+	a := newApp(t, "", "")
+	out := run("up", "3", "--notify-url", a.url("/answer"))
+	t.Cleanup(func() { run("down") })
+	var c struct {
+		SIP         string   `json:"sip"`
+		API         []string `json:"api"`
+		AppID       string   `json:"app_id"`
+		AccessToken string   `json:"access_token"`
+		Number      string   `json:"number"`
+		PIDs        []int    `json:"pids"`
+	}
+	if err := json.Unmarshal(out, &c); err != nil || len(c.API) != 3 || len(c.PIDs) != 3 || c.SIP == "" || c.AppID == "" || c.Number == "" {
+		t.Fatalf("cluster.sh up printed %q (%v)", out, err)
+	}
+	a.id, a.token, a.ivrd = c.AppID, c.AccessToken, c.API[2]
+	driverErrs := driveApp(t, a, func(n note) (string, url.Values) {
+		sid := n.params.Get("session")
+		switch n.path {
+		case "/answer":
+			return "middle/play", url.Values{"session": {sid}, "msg": {"hello"}, "notify_url": {a.url("/play")}}
+		case "/play":
+			return "end/hangup", url.Values{"session": {sid}}
+		}
+		return "", nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var results []<-chan testpeer.Result
+	for range 3 {
+		results = append(results, peerCall(ctx, t, testpeer.Call{Target: c.SIP, Number: strings.TrimPrefix(c.Number, "+"),
+			From: callerNum, Timeout: 40 * time.Second}))
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i, rc := range results {
+		if res := <-rc; !res.Answered || !res.ByeFromServer {
+			t.Fatalf("call %d: answered %v, BYE from ivrd %v (status %d)", i, res.Answered, res.ByeFromServer, res.Status)
+		}
+	}
+	if errs := driverErrs(); len(errs) > 0 {
+		t.Fatalf("API requests failed: %v", errs)
+	}
+	run("down")
+	for _, pid := range c.PIDs {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("node process %d still runs after down", pid)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("%s left after down", dir)
 	}
 }
