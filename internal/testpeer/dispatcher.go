@@ -62,26 +62,9 @@ func (d Dispatcher) Start(t testing.TB) *KamailioServer {
 	if probe <= 0 {
 		probe = 1
 	}
-	for attempt := 1; ; attempt++ {
-		port, err := freeUDPTCPPort()
-		if err != nil {
-			t.Fatal(err)
-		}
+	return startOnFreePort(t, func(port int) (*KamailioServer, error) {
 		p := strconv.Itoa(port)
-		ks, err := launchKamailio(dir, cfg, port, 0, "LISTEN=udp:127.0.0.1:"+p, "LISTEN_TCP=tcp:127.0.0.1:"+p,
+		return launchKamailio(dir, cfg, port, 0, "LISTEN=udp:127.0.0.1:"+p, "LISTEN_TCP=tcp:127.0.0.1:"+p,
 			`DISPATCHER_LIST="`+listFile+`"`, "PROBE_INTERVAL="+strconv.Itoa(probe), "MODULES="+strconv.Quote(modules))
-		if err == nil {
-			t.Cleanup(func() {
-				ks.stop()
-				if t.Failed() {
-					b, _ := os.ReadFile(ks.log.Name())
-					t.Logf("kamailio log:\n%s", tail(string(b)))
-				}
-			})
-			return ks
-		}
-		if attempt == bindAttempts {
-			t.Fatal(err)
-		}
-	}
+	})
 }

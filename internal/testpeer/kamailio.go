@@ -155,24 +155,33 @@ func (k Kamailio) Start(t testing.TB) *KamailioServer {
 		t.Skip("kamailio's tls module is not installed (Debian package kamailio-tls-modules; scripts/install-deps.sh)")
 	}
 	dir := t.TempDir()
+	return startOnFreePort(t, func(port int) (*KamailioServer, error) {
+		tlsPort := 0
+		if k.TLS != nil {
+			var err error
+			if tlsPort, err = freeUDPTCPPort(); err != nil {
+				return nil, err
+			}
+		}
+		return k.start(dir, port, tlsPort, modules)
+	})
+}
+
+// startOnFreePort runs start on a free port, again on another if that one was taken meanwhile,
+// and stops the Kamailio it started when the test ends (showing its log if the test failed).
+func startOnFreePort(t testing.TB, start func(port int) (*KamailioServer, error)) *KamailioServer {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		port, err := freeUDPTCPPort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		tlsPort := 0
-		if k.TLS != nil {
-			if tlsPort, err = freeUDPTCPPort(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ks, err := k.start(dir, port, tlsPort, modules)
+		ks, err := start(port)
 		if err == nil {
 			t.Cleanup(func() {
 				ks.stop()
 				if t.Failed() {
-					b, _ := os.ReadFile(ks.log.Name())
-					t.Logf("kamailio log:\n%s", tail(string(b)))
+					t.Logf("kamailio log:\n%s", tail(ks.Log()))
 				}
 			})
 			return ks
