@@ -53,16 +53,9 @@ func (f *Forwarder) owner(id string) string {
 	if err != nil || row.Node == "" || row.Node == f.n.cfg.ID {
 		return ""
 	}
-	p, ok := f.n.peer(row.Node)
-	if !ok { // a node started since the last beat?
-		live, err := f.n.cfg.Store.LiveNodes(f.n.cfg.Silence)
-		if err != nil {
-			return ""
-		}
-		f.n.setPeers(live)
-		if p, ok = f.n.peer(row.Node); !ok {
-			return "" // dead: its sessions are being taken over, this node answers for them
-		}
+	p, ok := f.n.livePeer(row.Node)
+	if !ok {
+		return "" // dead: its sessions are being taken over, this node answers for them
 	}
 	return p.APIURL
 }

@@ -46,8 +46,10 @@ type Config struct {
 	// TakeOver settles the unfinished sessions taken over from a dead node (they are this
 	// node's from then on). It runs on the node's own goroutine, one dead node at a time.
 	TakeOver func(dead string, sessions []store.SessionRow)
+	Rooms    RoomStore // where rooms live (nil: rooms stay on their node, rooms.go)
 	Log      *slog.Logger
 }
+
 
 // Node is this process as one node of a cluster: registered, heartbeating, watching the others.
 type Node struct {
@@ -176,6 +178,13 @@ func (n *Node) watch() {
 		if len(rows) > 0 {
 			n.log.Warn("cluster: node dead, taking over its sessions", "dead", d.ID, "silent_since", d.HeartbeatAt, "sessions", len(rows))
 			n.cfg.TakeOver(d.ID, rows)
+		}
+		if n.cfg.Rooms != nil {
+			if k, err := n.cfg.Rooms.DeleteRoomsOf(d.ID); err != nil {
+				n.log.Error("cluster: forget the rooms of a dead node", "dead", d.ID, "err", err)
+			} else if k > 0 {
+				n.log.Info("cluster: rooms of a dead node forgotten", "dead", d.ID, "rooms", k)
+			}
 		}
 		if gone, err := n.cfg.Store.RemoveDeadNode(d.ID, n.cfg.Silence); err != nil {
 			n.log.Error("cluster: remove dead node", "dead", d.ID, "err", err)

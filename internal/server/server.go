@@ -54,6 +54,7 @@ type Server struct {
 	// process's own listener ("" when no number is routed to it).
 	demoNotify string
 	metrics    *metrics.Metrics
+	trunk      *trunk
 }
 
 // Run starts ivrd and serves until ctx is done. First-start information (the default app's
@@ -143,6 +144,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase),
 		Calls: m.Calls, Blocks: m.Blocks}
 	trk := newTrunk(tel, cfg, log)
+	s.trunk = trk
 	deps.Telephony = trk
 	deps.Dialogs = tel // calls a crash left up are ended with a BYE once the SIP sockets serve
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
@@ -158,11 +160,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 			nodeURL = ownURL(ln.Addr())
 		}
 		cl, err := cluster.New(cluster.Config{Store: st, ID: node, APIURL: nodeURL, SIPAddr: tel.Addr(), Secret: cfg.ClusterSecret,
-			TakeOver: jn.takeOver(s.engine, recorders{archive}), Log: log})
+			TakeOver: jn.takeOver(s.engine, recorders{archive}), Rooms: st, Log: log})
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
+		trk.cluster = cl
 		if cfg.ClusterSecret != "" {
 			fwd = cl.NewForwarder(func(id string) bool { _, ok := s.engine.Session(id); return ok },
 				httplimit.DefaultWriteTimeout+cfg.PrepareBudget)
@@ -285,6 +288,10 @@ func notListening(listening bool) string {
 // onCall routes an incoming INVITE: to the app that owns the dialled number (the
 // Request-URI user, else the To user, where registration-based providers put it), or 404.
 func (s *Server) onCall(leg *telephony.Leg) {
+	if cluster.IsRoomCall(leg.To()) { // another node's caller joining a room of this one
+		s.trunk.acceptRoomCall(leg)
+		return
+	}
 	n, err := s.st.LookupNumber(leg.To())
 	if errors.Is(err, store.ErrNotFound) && leg.ToHeader() != "" && leg.ToHeader() != leg.To() {
 		n, err = s.st.LookupNumber(leg.ToHeader())

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/store"
 	"github.com/ivrd/ivrd/internal/testpeer"
@@ -322,5 +323,59 @@ func playThenHangUp(a *app) func(n note) (string, url.Values) {
 			return "end/hangup", url.Values{"session": {sid}}
 		}
 		return "", nil
+	}
+}
+
+// TestClusterRoom: a room made on node A is joined by a caller on node B, through an internal
+// SIP call from B to A: the two callers hear each other's tone and not their own. The app talks
+// to node B only (A's session's requests forwarded).
+func TestClusterRoom(t *testing.T) {
+	nodes, a, _ := clusterNodes(t, 2)
+	nodeA, nodeB := nodes[0], nodes[1]
+	a.ivrd = "http://" + nodeB.http
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	answered := func(from string) string {
+		t.Helper()
+		n := a.next(15 * time.Second)
+		expect(t, n, "/answer", map[string]string{"from": "+" + from, "session": "*"})
+		return n.params.Get("session")
+	}
+	num := strings.TrimPrefix(number, "+")
+	// A sends 1 kHz 3–4 s after its answer and hangs up at 6 s; B (on the other node, answered
+	// about a second later) sends 2 kHz 1.5–2.5 s after its answer and hangs up at 5 s.
+	resA := peerCall(ctx, t, testpeer.Call{Target: nodeA.sip, Number: num, From: callerNum, Timeout: 30 * time.Second, HangupAfter: 6 * time.Second,
+		Script: []testpeer.Step{testpeer.Pause(3 * time.Second), testpeer.SendAudio(audio.SineWave(1000, time.Second, 12000))}})
+	sidA := answered(callerNum)
+	bodyA := a.callBody("end/transfer", url.Values{"session": {sidA}, "dest": {"room:"}, "notify_url": {a.url("/transfer")}})
+	room := bodyA["room"]
+	if bodyA["status"] != "success_ok" || room == "" {
+		t.Fatalf("transfer to a new room on node A: %v", bodyA)
+	}
+	resB := peerCall(ctx, t, testpeer.Call{Target: nodeB.sip, Number: num, From: callerNum2, Timeout: 30 * time.Second, HangupAfter: 5 * time.Second,
+		Script: []testpeer.Step{testpeer.Pause(1500 * time.Millisecond), testpeer.SendAudio(audio.SineWave(2000, time.Second, 12000))}})
+	sidB := answered(callerNum2)
+	if bodyB := a.callBody("end/transfer", url.Values{"session": {sidB}, "dest": {"room:" + room}, "notify_url": {a.url("/transfer")}}); bodyB["status"] != "success_ok" || bodyB["room"] != room {
+		t.Fatalf("joining room %s from node B: %v", room, bodyB)
+	}
+	ra, rb := <-resA, <-resB
+	for _, c := range []struct {
+		name      string
+		res       testpeer.Result
+		hear, own float64
+	}{{"A (node A)", ra, 2000, 1000}, {"B (node B)", rb, 1000, 2000}} {
+		if !c.res.Answered {
+			t.Fatalf("caller %s not answered", c.name)
+		}
+		if got := toneLen(c.res.Heard, c.hear); got < 800*time.Millisecond {
+			t.Errorf("caller %s heard %v of the other's %.0f Hz", c.name, got, c.hear)
+		}
+		if got := toneLen(c.res.Heard, c.own); got > 100*time.Millisecond {
+			t.Errorf("caller %s heard its own %.0f Hz for %v", c.name, c.own, got)
+		}
+		t.Logf("caller %s heard the other's %.0f Hz for %v", c.name, c.hear, toneLen(c.res.Heard, c.hear))
+	}
+	if !strings.Contains(nodeB.logText(), "room: joined over an internal call") || !strings.Contains(nodeA.logText(), "room: internal call joined") {
+		t.Error("the room was not joined over an internal call between the nodes")
 	}
 }
