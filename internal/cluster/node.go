@@ -50,7 +50,6 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-
 // Node is this process as one node of a cluster: registered, heartbeating, watching the others.
 type Node struct {
 	cfg    Config
