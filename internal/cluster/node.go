@@ -59,6 +59,10 @@ type Node struct {
 
 	mu    sync.Mutex
 	peers map[string]store.Node // the live nodes at the last beat, by id
+	// beating is since when this node's heartbeats have all succeeded (zero after one failed):
+	// after the database was unreachable, every node's last heartbeat is old, so a node judges
+	// the others only once they have had the time to heartbeat again (judging).
+	beating time.Time
 }
 
 // SecretID is a fingerprint of a cluster secret that does not reveal it ("" for none).
@@ -98,6 +102,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.setPeers(live)
+	n.beating = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	go n.run(ctx)
@@ -152,14 +157,33 @@ func (n *Node) beat() {
 		n.log.Warn("cluster: this node was declared dead by another; registering again")
 		err = n.register()
 	}
+	n.mu.Lock()
+	switch {
+	case err != nil:
+		n.beating = time.Time{}
+	case n.beating.IsZero():
+		n.beating = time.Now()
+	}
+	n.mu.Unlock()
 	if err != nil {
 		n.log.Error("cluster: heartbeat", "err", err)
 	}
 }
 
+// judging reports whether this node may declare others dead: its own heartbeats have succeeded
+// for longer than the silence (and a beat), so a live node has had the time to heartbeat too.
+func (n *Node) judging() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.beating.IsZero() && time.Since(n.beating) > n.cfg.Silence+n.cfg.Beat
+}
+
 // watch takes over the sessions of every node silent for longer than the silence, then
 // removes it, and notes the live nodes.
 func (n *Node) watch() {
+	if !n.judging() {
+		return
+	}
 	dead, err := n.cfg.Store.DeadNodes(n.cfg.Silence)
 	if err != nil {
 		n.log.Error("cluster: dead nodes", "err", err)

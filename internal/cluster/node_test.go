@@ -163,3 +163,35 @@ func TestNodeSecretAndComeBack(t *testing.T) {
 		t.Fatal("SecretID does not tell secrets apart")
 	}
 }
+
+// The database is unreachable for longer than the silence, then back: every node's last
+// heartbeat is old by then, yet no node takes over another's sessions (each waits until the
+// others have had the time to heartbeat again).
+func TestDatabaseOutageTakesNothing(t *testing.T) {
+	st := openPG(t)
+	ka, kb := newTakeOvers(), newTakeOvers()
+	if _, err := startNode(t, st, "na", "s3cret", ka.take); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startNode(t, st, "nb", "s3cret", kb.take); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []store.SessionRow{{ID: "S1", AppID: "A1", State: "running", Node: "na"}, {ID: "S2", AppID: "A1", State: "running", Node: "nb"}} {
+		if err := st.SaveSession(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	testpg.Halt(t)
+	time.Sleep(time.Second) // 2.5 silences
+	testpg.Resume(t)
+	time.Sleep(2 * time.Second)
+	if n := ka.count() + kb.count(); n != 0 {
+		t.Fatalf("%d takeovers after the database came back", n)
+	}
+	for _, id := range []string{"S1", "S2"} {
+		if row, err := st.Session(id); err != nil || row.Node != map[string]string{"S1": "na", "S2": "nb"}[id] {
+			t.Fatalf("%s after the outage: %+v, %v", id, row, err)
+		}
+	}
+}
