@@ -24,9 +24,10 @@ import (
 // clusterSecret is the --cluster-secret of the tests' nodes.
 const clusterSecret = "e2e-cluster-secret"
 
-// clusterNodes starts n ivrd nodes, each with its own data directory, sharing one fresh
-// PostgreSQL database (its URL returned) and one S3 server, with app a created on them.
-func clusterNodes(t *testing.T, n int) ([]*ivrd, *app, string) {
+// clusterNodes starts n ivrd nodes, each with its own data directory and the flags extra,
+// sharing one fresh PostgreSQL database (its URL returned) and one S3 server, with app a
+// created on them.
+func clusterNodes(t *testing.T, n int, extra ...string) ([]*ivrd, *app, string) {
 	t.Helper()
 	dsn := onPostgres(t)
 	s3 := tests3.Start(t)
@@ -37,7 +38,7 @@ func clusterNodes(t *testing.T, n int) ([]*ivrd, *app, string) {
 	var nodes []*ivrd
 	for i := range n {
 		data := filepath.Join(dir, "node"+string(rune('0'+i)))
-		nodes = append(nodes, startIvrd(t, data, "", "", "--blob", s3.BlobURL(), "--cluster-secret", clusterSecret))
+		nodes = append(nodes, startIvrd(t, data, "", "", append([]string{"--blob", s3.BlobURL(), "--cluster-secret", clusterSecret}, extra...)...))
 	}
 	return nodes, a, dsn
 }
@@ -377,5 +378,45 @@ func TestClusterRoom(t *testing.T) {
 	}
 	if !strings.Contains(nodeB.logText(), "room: joined over an internal call") || !strings.Contains(nodeA.logText(), "room: internal call joined") {
 		t.Error("the room was not joined over an internal call between the nodes")
+	}
+}
+
+// TestClusterDialOnReceivingNode: start/dial sent to node B places its call from node B (its
+// SIP address in the INVITE's Via), and the session is B's; a later request for it sent to
+// node A is forwarded to B.
+func TestClusterDialOnReceivingNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	trunk, far := startAnswerer(ctx, t, testpeer.Answerer{Mode: testpeer.ModeAnswer, Timeout: 30 * time.Second})
+	nodes, a, dsn := clusterNodes(t, 2, "--sip-trunk", trunk)
+	nodeA, nodeB := nodes[0], nodes[1]
+	a.ivrd = "http://" + nodeB.http
+	if st := a.call("start/dial", url.Values{"dest": {farNumber}, "notify_url": {a.url("/dial")}}); st != "success_ok" {
+		t.Fatal("dial:", st)
+	}
+	n := a.next(15 * time.Second)
+	expect(t, n, "/dial", map[string]string{"dial_status": "answered", "call_state": "ongoing", "session": "*"})
+	sid := n.params.Get("session")
+	a.ivrd = "http://" + nodeA.http // the hang-up goes to the other node
+	if st := a.call("end/hangup", url.Values{"session": {sid}}); st != "success_ok" {
+		t.Fatal("hangup through node A:", st)
+	}
+	res := far()
+	if !res.Answered || !res.ByeFromServer {
+		t.Fatalf("far end: answered %v, BYE %v", res.Answered, res.ByeFromServer)
+	}
+	_, portB, _ := strings.Cut(nodeB.sip, ":")
+	if !strings.Contains(res.Trace, "Via: SIP/2.0/UDP 127.0.0.1:"+portB) {
+		t.Fatalf("the INVITE did not come from node B (%s):\n%s", nodeB.sip, tail(res.Trace, 40))
+	}
+	st, err := store.OpenPostgres(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	row, err := st.Session(sid)
+	b, _ := os.ReadFile(filepath.Join(nodeB.data, "node-id"))
+	if err != nil || row.Node != strings.TrimSpace(string(b)) {
+		t.Fatalf("dialled session %s on node %q (%v), want B's %q", sid, row.Node, err, b)
 	}
 }
