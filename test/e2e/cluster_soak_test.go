@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,19 +29,8 @@ func TestSoakClusterNodeDies(t *testing.T) {
 	ks := testpeer.Dispatcher{Nodes: []string{nodes[0].sip, nodes[1].sip, nodes[2].sip}, ProbeInterval: 1}.Start(t)
 	a.ivrd = "http://" + nodes[2].http
 
-	var mu sync.Mutex
-	recordings := map[string]string{} // session → monitor_url
-	monitorOn := map[string]time.Time{}
-	results, driverErrs := monitoredPlays(t, a, &ivrd{sip: ks.Addr}, rcv, clusterNum, calls, hangupAfter, func(n note) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case n.path == "/monitor" && n.params.Get("call_state") == "ongoing":
-			monitorOn[n.params.Get("session")] = n.at
-		case n.path == "/monitor" && n.params.Get("call_state") == "ended":
-			recordings[n.params.Get("session")] = n.params.Get("monitor_url")
-		}
-	})
+	mons := &monitors{on: map[string]time.Time{}, url: map[string]string{}}
+	results, driverErrs := monitoredPlays(t, a, &ivrd{sip: ks.Addr}, rcv, clusterNum, calls, hangupAfter, mons.see)
 	st, err := store.OpenPostgres(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +38,7 @@ func TestSoakClusterNodeDies(t *testing.T) {
 	defer st.Close()
 	owner := map[string]string{} // session → node id
 	perNode := map[string]int{}
-	mu.Lock()
-	for sid := range monitorOn {
+	for _, sid := range mons.sessions() {
 		row, err := st.Session(sid)
 		if err != nil {
 			t.Fatal(err)
@@ -60,12 +46,7 @@ func TestSoakClusterNodeDies(t *testing.T) {
 		owner[sid] = row.Node
 		perNode[row.Node]++
 	}
-	mu.Unlock()
-	b, err := os.ReadFile(filepath.Join(nodes[0].data, "node-id"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idA := strings.TrimSpace(string(b))
+	idA := nodes[0].nodeID(t)
 	if len(perNode) != 3 || perNode[idA] == 0 {
 		t.Fatalf("calls per node: %v (node A is %s)", perNode, idA)
 	}
@@ -169,9 +150,7 @@ func TestSoakClusterNodeDies(t *testing.T) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			mu.Lock()
-			murl, on := recordings[sid], monitorOn[sid]
-			mu.Unlock()
+			murl, on := mons.get(sid)
 			length, tone, ok := promptTone(t, sid, murl)
 			if !ok {
 				return

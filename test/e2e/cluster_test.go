@@ -58,19 +58,8 @@ func TestClusterNodeDies(t *testing.T) {
 	nodeA, nodeB := nodes[0], nodes[1]
 	a.ivrd = "http://" + nodeB.http // the app knows one base URL: B's
 
-	var mu sync.Mutex
-	recordings := map[string]string{} // session → monitor_url
-	monitorOn := map[string]time.Time{}
-	results, driverErrs := monitoredPlays(t, a, nodeA, rcv, clusterNum, calls, 60*time.Second, func(n note) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case n.path == "/monitor" && n.params.Get("call_state") == "ongoing":
-			monitorOn[n.params.Get("session")] = n.at
-		case n.path == "/monitor" && n.params.Get("call_state") == "ended":
-			recordings[n.params.Get("session")] = n.params.Get("monitor_url")
-		}
-	})
+	mons := &monitors{on: map[string]time.Time{}, url: map[string]string{}}
+	results, driverErrs := monitoredPlays(t, a, nodeA, rcv, clusterNum, calls, 60*time.Second, mons.see)
 	if errs := driverErrs(); len(errs) > 0 {
 		t.Fatalf("API requests through node B failed: %v", errs)
 	}
@@ -138,9 +127,7 @@ func TestClusterNodeDies(t *testing.T) {
 			}
 		}
 		wg.Go(func() {
-			mu.Lock()
-			murl, on := recordings[sid], monitorOn[sid]
-			mu.Unlock()
+			murl, on := mons.get(sid)
 			if !strings.HasPrefix(murl, "http://"+nodeB.http+"/") {
 				t.Errorf("%s: monitor_url %q, want one of node B", sid, murl)
 				return
@@ -415,8 +402,54 @@ func TestClusterDialOnReceivingNode(t *testing.T) {
 	}
 	defer st.Close()
 	row, err := st.Session(sid)
-	b, _ := os.ReadFile(filepath.Join(nodeB.data, "node-id"))
-	if err != nil || row.Node != strings.TrimSpace(string(b)) {
-		t.Fatalf("dialled session %s on node %q (%v), want B's %q", sid, row.Node, err, b)
+	if idB := nodeB.nodeID(t); err != nil || row.Node != idB {
+		t.Fatalf("dialled session %s on node %q (%v), want B's %q", sid, row.Node, err, idB)
 	}
+}
+
+// monitors notes when each session's Monitor started and its monitor_url (a seen func of
+// monitoredPlays).
+type monitors struct {
+	mu  sync.Mutex
+	on  map[string]time.Time // session → Monitor ongoing notified
+	url map[string]string    // session → monitor_url of Monitor ended
+}
+
+func (m *monitors) see(n note) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case n.path == "/monitor" && n.params.Get("call_state") == "ongoing":
+		m.on[n.params.Get("session")] = n.at
+	case n.path == "/monitor" && n.params.Get("call_state") == "ended":
+		m.url[n.params.Get("session")] = n.params.Get("monitor_url")
+	}
+}
+
+// get returns session sid's monitor_url and when its Monitor started.
+func (m *monitors) get(sid string) (string, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.url[sid], m.on[sid]
+}
+
+// sessions returns the sessions whose Monitor started.
+func (m *monitors) sessions() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for sid := range m.on {
+		out = append(out, sid)
+	}
+	return out
+}
+
+// nodeID is the node id ivrd p keeps in its data directory.
+func (p *ivrd) nodeID(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.data, "node-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
