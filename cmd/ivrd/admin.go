@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // SQLite database in --data, bound like serve's.
 type database struct {
 	data, store string
-	err         error // a bad IVRD_STORE
+	blob        config.Blob // where the recordings are (ivrd recording …)
+	err         error       // a bad IVRD_STORE or IVRD_BLOB
 }
 
 // adminFlags makes the flag set of an admin command, with --data and --store.
@@ -37,12 +39,23 @@ func adminFlags(name string) (*flag.FlagSet, *database) {
 	return fs, db
 }
 
+// blobFlag adds --blob, as serve's, to a command that reaches the recordings themselves.
+func (db *database) blobFlag(fs *flag.FlagSet) {
+	fs.Var(config.BlobValue(&db.blob), "blob", "where the recordings are, as serve's ("+config.EnvName("blob")+"; empty: the data directory)")
+	if v, ok := os.LookupEnv(config.EnvName("blob")); ok && db.err == nil {
+		if err := fs.Set("blob", v); err != nil {
+			db.err = fmt.Errorf("%s: %w", config.EnvName("blob"), err)
+		}
+	}
+}
+
 // catalog runs f on the command's recordings catalog.
 func (db *database) catalog(f func(*recording.Catalog) error) error {
 	if db.err != nil {
 		return db.err
 	}
-	return server.WithCatalog(db.data, db.store, f)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return server.WithCatalog(db.data, db.store, db.blob, log, f)
 }
 
 // with runs f on the command's store.

@@ -17,6 +17,7 @@ func recordingJSON(r recording.Entry) map[string]string {
 
 func recordingList(args []string) error {
 	fs, db := adminFlags("recording list")
+	db.blobFlag(fs)
 	app := fs.String("app", "", "only this app's recordings")
 	session := fs.String("session", "", "only this session's recordings")
 	if err := parse(fs, args); err != nil {
@@ -33,6 +34,7 @@ func recordingList(args []string) error {
 
 func recordingDelete(args []string) error {
 	fs, db := adminFlags("recording delete")
+	db.blobFlag(fs)
 	id := fs.String("id", "", "recording id (rec-…)")
 	if err := parse(fs, args, "id"); err != nil {
 		return err

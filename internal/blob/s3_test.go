@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,17 +29,9 @@ func newS3(t *testing.T) (*S3, *tests3.Server) {
 
 func readAll(t *testing.T, st Store, key string) []byte {
 	t.Helper()
-	o, err := st.Open(context.Background(), key)
+	b, err := ReadAll(context.Background(), st, key)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer o.Close()
-	b, err := io.ReadAll(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int64(len(b)) != o.Size || o.ModTime.IsZero() {
-		t.Fatalf("read %d bytes, Size %d, ModTime %v", len(b), o.Size, o.ModTime)
 	}
 	return b
 }
@@ -66,6 +57,11 @@ func TestS3PutOpenDelete(t *testing.T) {
 	}
 	if got := readAll(t, s, "rec-1.mp3"); !bytes.Equal(got, data) {
 		t.Fatalf("read back %d bytes, differ", len(got))
+	}
+	if o, err := s.Open(context.Background(), "rec-1.mp3"); err != nil || o.Size != int64(len(data)) || time.Since(o.ModTime).Abs() > time.Minute {
+		t.Fatalf("Open: %+v, %v; want Size %d and a ModTime of now", o, err, len(data))
+	} else {
+		o.Close()
 	}
 	if _, err := os.Stat(src); err == nil {
 		t.Fatal("the local file stays after PutFile")

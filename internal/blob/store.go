@@ -6,6 +6,7 @@ package blob
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -54,4 +55,23 @@ func ValidKey(key string) bool {
 		}
 	}
 	return true
+}
+
+// Opener opens stored blobs (a Store, or anything with its Open).
+type Opener interface {
+	Open(ctx context.Context, key string) (*Object, error)
+}
+
+// ReadAll reads the blob key whole. It checks the length read against the object's Size.
+func ReadAll(ctx context.Context, st Opener, key string) ([]byte, error) {
+	o, err := st.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	b, err := io.ReadAll(o)
+	if err == nil && int64(len(b)) != o.Size {
+		err = fmt.Errorf("blob: %s: read %d bytes of %d", key, len(b), o.Size)
+	}
+	return b, err
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"net"
@@ -126,6 +127,9 @@ func checkBucket(s string) error {
 }
 
 type blobValue struct{ p *Blob }
+
+// BlobValue is the --blob flag of the admin commands, checked and shown as serve's.
+func BlobValue(p *Blob) flag.Value { return blobValue{p} }
 
 func (v blobValue) String() string {
 	if v.p == nil {

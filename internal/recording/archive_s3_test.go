@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,12 +49,7 @@ func s3Archive(t testing.TB, dir string, s *blob.S3, blobs Blobs) *Archive {
 // fetch reads a stored blob whole.
 func fetch(t testing.TB, st Blobs, key string) []byte {
 	t.Helper()
-	o, err := st.Open(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	b, err := io.ReadAll(o)
+	b, err := blob.ReadAll(context.Background(), st, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 package server
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 
-	"github.com/ivrd/ivrd/internal/blob"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/store"
@@ -30,15 +30,18 @@ func storeName(cfg config.Config) string {
 	return filepath.Join(cfg.Data, "ivrd.db")
 }
 
-// blobDir is the blob store of the recordings in data directory data.
-func blobDir(data string) *blob.Local { return &blob.Local{Dir: filepath.Join(data, "recordings")} }
-
 // WithCatalog opens the recordings catalog of an admin command (ivrd recording …): in storeURL's
-// PostgreSQL database or the data directory's SQLite database, with the files in the data
-// directory; runs f on it and closes it. It lists and deletes; it signs no URLs.
-func WithCatalog(data, storeURL string, f func(*recording.Catalog) error) error {
+// PostgreSQL database or the data directory's SQLite database, with the files where serve keeps
+// them (bs: the S3 bucket of --blob, or the data directory); runs f on it and closes it. It
+// lists and deletes; it signs no URLs.
+func WithCatalog(data, storeURL string, bs config.Blob, log *slog.Logger, f func(*recording.Catalog) error) error {
+	rs, err := openRecordingStore(config.Config{Data: data, Blob: bs}, nil, log)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
 	return WithStore(data, storeURL, func(st *store.Store) error {
-		c, err := recording.NewCatalog(recording.CatalogConfig{Index: index{st}, Blobs: blobDir(data)})
+		c, err := recording.NewCatalog(recording.CatalogConfig{Index: index{st}, Blobs: rs.blobs})
 		if err != nil {
 			return err
 		}

@@ -22,7 +22,7 @@ type recordingStore struct {
 func openRecordingStore(cfg config.Config, secret []byte, log *slog.Logger) (*recordingStore, error) {
 	own := blob.Signer{Secret: secret, BaseURL: cfg.PublicURL, TTL: cfg.URLTTL}
 	if cfg.Blob.IsZero() {
-		return &recordingStore{blobs: &blob.Local{Dir: filepath.Join(cfg.Data, "recordings")}, urls: own, own: own, close: func() {}}, nil
+		return &recordingStore{blobs: localBlobs(cfg.Data), urls: own, own: own, close: func() {}}, nil
 	}
 	access, secretKey, token := config.S3Credentials()
 	s3, err := blob.NewS3(blob.S3Config{Endpoint: cfg.Blob.Endpoint, Region: cfg.Blob.Region, Bucket: cfg.Blob.Bucket,
@@ -42,3 +42,6 @@ func openRecordingStore(cfg config.Config, secret []byte, log *slog.Logger) (*re
 	log.Info("recordings in S3", "bucket", cfg.Blob.Bucket, "endpoint", cfg.Blob.Endpoint, "urls", cfg.RecordingURLs)
 	return rs, nil
 }
+
+// localBlobs is the blob store of the recordings in data directory data.
+func localBlobs(data string) *blob.Local { return &blob.Local{Dir: filepath.Join(data, "recordings")} }

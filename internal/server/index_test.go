@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/blob"
+	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/store"
 )
@@ -101,7 +103,7 @@ func TestCatalogWithTheStore(t *testing.T) {
 		if err := st.SaveSession(store.SessionRow{ID: "S1", AppID: "A1", State: "ended", Data: []byte("{}")}); err != nil {
 			return err
 		}
-		blobs := blobDir(data)
+		blobs := localBlobs(data)
 		for i, id := range []string{"rec-old", "rec-new"} {
 			src := filepath.Join(t.TempDir(), "x")
 			if err := os.WriteFile(src, []byte("mp3"), 0o644); err != nil {
@@ -136,7 +138,7 @@ func TestCatalogWithTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = WithCatalog(data, "", func(c *recording.Catalog) error {
+	err = WithCatalog(data, "", config.Blob{}, slog.New(slog.DiscardHandler), func(c *recording.Catalog) error {
 		es, total, err := c.List(recording.Filter{AppID: "A1", SessionID: "S1"})
 		if err != nil || total != 1 || es[0].ID != "rec-new" {
 			t.Errorf("listed %+v (%d), %v; want rec-new only", es, total, err)
@@ -155,7 +157,7 @@ func TestCatalogWithTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := blobDir(data).Open(context.Background(), "rec-new.mp3"); !errors.Is(err, blob.ErrNotFound) {
+	if _, err := localBlobs(data).Open(context.Background(), "rec-new.mp3"); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("the deleted recording's file: %v", err)
 	}
 }

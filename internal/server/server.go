@@ -342,7 +342,7 @@ func (s *Server) onCall(leg *telephony.Leg) {
 		s.refuse(leg, code)
 		return
 	}
-	log.Info("incoming call", "from", leg.From(), "to", n.Number, "app", n.AppID, "transport", leg.Transport(), "source", leg.Source())
+	log.Info("incoming call", "from", leg.From(), "to", n.Number, "app", n.AppID, "transport", leg.Transport(), "source", leg.Source(), "nat", leg.BehindNAT())
 }
 
 // refuse refuses a call that has no session, and counts it.

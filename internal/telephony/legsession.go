@@ -30,6 +30,10 @@ func (l *Leg) Source() string {
 	return l.inc.source.String()
 }
 
+// BehindNAT reports whether an incoming call's Via or Contact shows the caller is behind NAT
+// (an address other than the one its requests come from); false for a dialled call.
+func (l *Leg) BehindNAT() bool { return l.inc != nil && l.inc.natSIP }
+
 // EndedByRemote reports whether the call was ended by the other party (a BYE, a CANCEL)
 // rather than by ivrd (Hangup, Reject, an answer that failed, the server's shutdown). It is
 // false while the call has not ended.

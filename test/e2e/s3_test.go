@@ -129,6 +129,20 @@ func TestMonitorS3(t *testing.T) {
 			if got := toneLen(heard, 1000); !near(got, time.Second, 200*time.Millisecond) {
 				t.Fatalf("the caller heard %v of the recording's 1 kHz tone, want 1 s", got)
 			}
+
+			// The admin CLI reaches the recording where serve keeps it: deleting it removes
+			// the object from the bucket, and its URL answers 404 from then on.
+			rows := jsonLines(t, ivrdCmd(t, "recording", "list", "--data", r.p.data, "--blob", srv.BlobURL(), "--session", sid))
+			if len(rows) != 1 || rows[0]["key"] != objs[0].Name {
+				t.Fatalf("recording list --blob: %v; the store holds %v", rows, objs)
+			}
+			ivrdCmd(t, "recording", "delete", "--data", r.p.data, "--blob", srv.BlobURL(), "--id", rows[0]["id"])
+			if left, err := srv.Objects(""); err != nil || len(left) != 0 {
+				t.Fatalf("after ivrd recording delete --blob: the store holds %v (%v)", left, err)
+			}
+			if code, _ := download(t, murl); code != http.StatusNotFound {
+				t.Errorf("monitor_url of a deleted recording: HTTP %d, want 404", code)
+			}
 		})
 	}
 }
