@@ -18,6 +18,7 @@ import (
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/store"
 	"github.com/ivrd/ivrd/internal/testpeer"
+	"github.com/ivrd/ivrd/internal/testpg"
 	"github.com/ivrd/ivrd/internal/tests3"
 )
 
@@ -452,4 +453,58 @@ func (p *ivrd) nodeID(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// TestClusterDatabaseOutage: PostgreSQL is down for longer than a node's silence (13 s) while
+// monitored calls run on node A (driven through node B). When it is back neither node takes
+// over the other's sessions: the calls go on, end when their callers hang up, and every
+// notification arrives once, with the whole call recorded.
+func TestClusterDatabaseOutage(t *testing.T) {
+	const calls = 2
+	const clusterNum = "+6561230004"
+	const hangupAfter = 18 * time.Second // before the 20 s prompt ends
+	nodes, a, _ := clusterNodes(t, 2)
+	rcv := newFlakyReceiver(t, a)
+	ivrdCmd(t, "number", "add", "--data", nodes[0].data, "--app", a.id, "--number", clusterNum, "--notify-url", rcv.url("/answer"))
+	nodeA, nodeB := nodes[0], nodes[1]
+	a.ivrd = "http://" + nodeB.http
+	mons := &monitors{on: map[string]time.Time{}, url: map[string]string{}}
+	results, driverErrs := monitoredPlays(t, a, nodeA, rcv, clusterNum, calls, hangupAfter, mons.see)
+	time.Sleep(500 * time.Millisecond)
+	testpg.Halt(t)
+	time.Sleep(13 * time.Second)
+	testpg.Resume(t)
+	for i, rc := range results {
+		if res := <-rc; !res.Answered || res.ByeFromServer {
+			t.Errorf("caller %d: answered %v, BYE from ivrd %v (want the caller to hang up)", i, res.Answered, res.ByeFromServer)
+		}
+	}
+	want := []string{"answer/ringing", "monitor/ongoing", "play/ended", "monitor/ended"}
+	bySession := waitNotified(t, rcv, calls, want, 60*time.Second, "of PostgreSQL's return")
+	time.Sleep(2 * time.Second)
+	for sid := range bySession {
+		got := map[string]int{}
+		for _, at := range rcv.log() {
+			if at.session == sid {
+				got[at.key()]++
+			}
+		}
+		for _, k := range want {
+			if got[k] != 1 {
+				t.Errorf("%s: %s notified %d times", sid, k, got[k])
+			}
+		}
+		murl, _ := mons.get(sid)
+		if length, tone, ok := promptTone(t, sid, murl); ok && (length < hangupAfter-5*time.Second || tone < length*6/10) {
+			t.Errorf("%s: recording of %v with %v of the prompt's tone", sid, length, tone)
+		}
+	}
+	for _, p := range nodes {
+		if log := p.logText(); strings.Contains(log, "taking over its sessions") || strings.Contains(log, "dropped here") {
+			t.Errorf("a session changed nodes after the outage:\n%s", tail(log, 30))
+		}
+	}
+	if errs := driverErrs(); len(errs) > 0 {
+		t.Errorf("API requests failed: %v", errs)
+	}
 }
