@@ -26,6 +26,8 @@ TEST=(
   chromium
   # promtool (check metrics) for the /metrics tests
   prometheus
+  # scripts/cluster.sh (readiness checks, its JSON line; ss and setsid come with iproute2 and util-linux)
+  curl jq
 )
 BENCH=(
   wrk hey

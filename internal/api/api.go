@@ -45,7 +45,21 @@ type Handler struct {
 	Log        *slog.Logger
 	Limit      *Limiter     // per-app request rate, every endpoint's; nil: none
 	Metrics    *metrics.API // requests counted and timed by endpoint; nil: not counted
+	Cluster    Cluster      // forwards requests for sessions other nodes carry; nil: every session is here
 }
+
+// Cluster is the node ivrd runs as when several share a store (cluster.Forwarder).
+type Cluster interface {
+	// Forwarded reports whether r (its body read into body) was forwarded by another node,
+	// and fails for a request that claims so without the cluster's signature.
+	Forwarded(r *http.Request, body []byte) (bool, error)
+	// Forward answers r from the node carrying session id when that is another node, and
+	// reports whether it did.
+	Forward(w http.ResponseWriter, r *http.Request, body []byte, id string) bool
+}
+
+// statusForwarded is how a request answered by another node is counted.
+const statusForwarded = "forwarded"
 
 // Register mounts the API on mux, and its OpenAPI document at OpenAPIPath.
 func (h *Handler) Register(mux *http.ServeMux) {
@@ -80,8 +94,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Metrics.Observe(stage+"/"+name, res.Status, time.Since(start))
 	}()
-	res = h.handle(r, run)
-	write(w, res)
+	res = h.handle(w, r, run)
+	if res.Status != statusForwarded {
+		write(w, res)
+	}
 }
 
 // endpoint is what answers /open/ivr/<stage>/<name>: a block, an extension, or nil.
@@ -94,9 +110,24 @@ func (h *Handler) endpoint(stage, name string) endpoint {
 	return h.extension(stage, name)
 }
 
-func (h *Handler) handle(r *http.Request, run endpoint) answer {
+// handle answers a request, or has another node answer it (written to w, status
+// statusForwarded).
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request, run endpoint) answer {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		return status(ivr.StatusInvalidHTTPMethod)
+	}
+	var body []byte
+	forwarded := false
+	if h.Cluster != nil { // the body is kept to forward it
+		var err error
+		if body, err = readBody(r); err != nil {
+			return status(ivr.StatusMalformedParams)
+		}
+		if forwarded, err = h.Cluster.Forwarded(r, body); err != nil {
+			h.log().Warn("api: refused a request forwarded without the cluster's signature", "from", r.RemoteAddr, "err", err)
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return status(statusForwarded)
+		}
 	}
 	p, err := decode(r)
 	if err != nil {
@@ -105,8 +136,14 @@ func (h *Handler) handle(r *http.Request, run endpoint) answer {
 	if st := h.auth(p); st != "" {
 		return status(st)
 	}
+	if forwarded { // counted against the rate where it arrived; never forwarded again
+		return run(r.Context(), p["app_id"], p)
+	}
 	if !h.Limit.Allow(p["app_id"]) {
 		return status(ivr.StatusRateLimitExceeded)
+	}
+	if sid := p["session"]; sid != "" && h.Cluster != nil && h.Cluster.Forward(w, r, body, sid) {
+		return status(statusForwarded)
 	}
 	return run(r.Context(), p["app_id"], p)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -44,6 +45,19 @@ func decode(r *http.Request) (ivr.Params, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// readBody reads a request's body (at most MaxBody) and puts it back for decode.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil || len(body) > MaxBody {
+		return nil, errMalformed
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
 }
 
 // addQuery decodes one x-www-form-urlencoded string into p (values already in p win).

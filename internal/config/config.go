@@ -68,6 +68,9 @@ type Config struct {
 
 	ConsolePassword string // the console's operator password ("" = operator sign-in off); never logged
 
+	ClusterSecret string // authenticates API requests nodes forward to each other ("" = no forwarding); never logged
+	NodeURL       string // base URL other nodes reach this node's API at ("" = http://<the bound HTTP address>)
+
 	Blob          Blob   // where recordings are kept (zero: local disk in the data directory)
 	RecordingURLs string // monitor_url/record_url: RecordingURLsProxy or RecordingURLsPresigned
 
@@ -155,6 +158,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 		{"blob", blobValue{p: &c.Blob}, "where recordings are kept: s3://BUCKET?endpoint=http://HOST:PORT&region=R, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (empty: the data directory)"},
 		{"recording-urls", stringValue{p: &c.RecordingURLs, check: oneOf(RecordingURLsProxy, RecordingURLsPresigned)}, "recording URLs handed to apps: proxy (ivrd's signed URLs, streamed from the store) or presigned (the S3 store's own, needs --blob s3://...)"},
 		{"console-password", secretValue{p: &c.ConsolePassword}, "operator password of the console at /console/, which sees every app (empty: apps sign in with their own credentials only)"},
+		{"cluster-secret", secretValue{p: &c.ClusterSecret}, "secret shared by the nodes of a cluster (one PostgreSQL store): API requests for a session another node carries are forwarded to it, authenticated with it (empty: not forwarded)"},
+		{"node-url", stringValue{p: &c.NodeURL, check: httpURL}, "base URL the other nodes of a cluster reach this node's API at (empty: http://<the bound HTTP address>)"},
 		{"pprof", stringValue{p: &c.PProf, check: optionalHostPort}, "listen address of the Go profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)"},
 	}
 	for _, s := range settings {

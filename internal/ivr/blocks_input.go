@@ -144,7 +144,7 @@ var recordSpec = blockSpec{parse: func(c *checker) *block {
 			}
 			limit.Stop()
 			x.s.taps.setRecord(nil, false)
-			url, err := r.Finish(time.Now())
+			url, err := x.finishRecording(r, time.Now())
 			if err != nil {
 				x.s.log.Error("record: finish", "err", err)
 				x.failed = true

@@ -154,6 +154,8 @@ type Outbound interface {
 // engine saves a session's record after each transition, before acting on it, together with
 // the timeline entries that transition produced (one write).
 type Journal interface {
+	// SaveSession writes s with its new timeline entries. For a session another node has
+	// taken over it fails with an error wrapping ErrNotOwner: the engine then drops it.
 	SaveSession(s SessionRecord, steps []Entry) error
 	// Unfinished returns the sessions whose phase is not ended (Engine.Recover settles them):
 	// those this server left when it stopped (on a database several servers share, not the

@@ -385,7 +385,8 @@ func (e *Engine) lineDown(s *session) {
 
 // finishMonitor completes the Monitor recording; its URL goes out when the session settles.
 func (e *Engine) finishMonitor(s *session, r Recording, end time.Time) {
-	url, err := r.Finish(end)
+	x := &exec{e: e, s: s}
+	url, err := x.finishRecording(r, end)
 	if err != nil {
 		s.log.Error("monitor: finish recording", "err", err)
 	}
@@ -493,6 +494,10 @@ func (e *Engine) flush(s *session) error {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
 	rec, ready, err := e.save(s)
+	if errors.Is(err, ErrNotOwner) {
+		e.drop(s, err)
+		return err
+	}
 	if err != nil {
 		s.log.Error("journal", "err", err)
 		e.retryLater(s)
@@ -541,7 +546,11 @@ func (e *Engine) save(s *session) (SessionRecord, []Owed, error) {
 	news := s.m.takeNews()
 	rec := s.m.rec.clone()
 	ready := s.m.ready()
+	lost := s.lost
 	e.mu.Unlock()
+	if lost { // another node owns it: nothing more is written or queued
+		return rec, nil, nil
+	}
 	if len(news) == 0 || e.d.Journal == nil {
 		return rec, ready, nil
 	}

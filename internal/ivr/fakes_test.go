@@ -227,12 +227,19 @@ func (fakePrompter) Prepare(ctx context.Context, msg string) ([]int16, error) {
 }
 
 type fakeRecording struct {
-	mu       sync.Mutex
-	info     RecordingInfo
-	id       string
-	in, out  int
-	finished time.Time
-	pauses   []string // "pause skip", "pause silence", "resume", in order
+	mu        sync.Mutex
+	info      RecordingInfo
+	id        string
+	in, out   int
+	finished  time.Time
+	pauses    []string // "pause skip", "pause silence", "resume", in order
+	discarded bool
+}
+
+func (r *fakeRecording) Discard() {
+	r.mu.Lock()
+	r.discarded = true
+	r.mu.Unlock()
 }
 
 func (r *fakeRecording) Pause(at time.Time, skip bool) bool {

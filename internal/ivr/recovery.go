@@ -30,14 +30,7 @@ func (e *Engine) Recover(files RecordingFiles) error {
 	if err != nil {
 		return err
 	}
-	for _, rec := range recs {
-		n, err := e.recoverSession(rec, files)
-		if err != nil {
-			e.log.Error("recover: session left for the next start", calllog.Key, rec.ID, "err", err)
-			continue
-		}
-		e.log.Info("recovered session", calllog.Key, rec.ID, "phase", rec.Phase, "notifications", n)
-	}
+	e.Settle(recs, files)
 	return nil
 }
 

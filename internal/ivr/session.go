@@ -43,6 +43,7 @@ type session struct {
 	retries    int
 	hungUpBy   string // who ended the call when the line cannot tell (ByFarEnd), else ""
 	over       bool   // the call's end is logged and counted (callOver)
+	lost       bool   // taken over by another node: dropped, nothing more is journaled (takeover.go)
 }
 
 func (s *session) id() string { return s.m.rec.ID }

@@ -146,6 +146,23 @@ func (t *Take) Finish(end time.Time) (url string, err error) {
 	return url, errors.Join(ferr, err)
 }
 
+// Discard ends the recording without storing it, for a session another node took over (it
+// stored the recording from the uploaded pieces): no piece is uploaded any more, none is
+// dropped, and the local file is removed.
+func (t *Take) Discard() {
+	t.up.stop()
+	res, err := t.Recording.Finish(time.Now())
+	if errors.Is(err, ErrFinished) {
+		return
+	}
+	t.a.metrics.Ended(t.info.Kind, 0, false)
+	if res.Path != "" {
+		if err := os.Remove(res.Path); err != nil {
+			t.a.logger(t.info).Warn("recording: discard", "id", t.info.ID, "err", err)
+		}
+	}
+}
+
 // store moves a finished file into the blob store, drops its pieces, catalogues it and signs
 // its URL.
 func (a *Archive) store(info Info, res Result) (string, error) {

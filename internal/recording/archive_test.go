@@ -140,6 +140,34 @@ func TestArchiveFinish(t *testing.T) {
 	}
 }
 
+// TestArchiveDiscard: a discarded recording (its session went to another node) is neither
+// stored nor catalogued, and leaves nothing in the recorder's directory; finishing it after is
+// refused.
+func TestArchiveDiscard(t *testing.T) {
+	r := newArchiveRig(t)
+	in := info("rec-discard", KindMonitor, time.Now(), Mono)
+	take, err := r.a.Start(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, end := toneCall()
+	feed(r.rec, take.Recording, in.Start, ps, end)
+	take.Discard()
+	take.Discard() // twice is harmless
+	if ents, _ := os.ReadDir(r.rec.Dir()); len(ents) != 0 {
+		t.Fatalf("left in the recorder's directory: %v", ents)
+	}
+	if ents, _ := os.ReadDir(r.blobs.Dir); len(ents) != 0 {
+		t.Fatalf("stored: %v", ents)
+	}
+	if _, err := r.idx.Get(in.ID); err == nil {
+		t.Fatal("a discarded recording is catalogued")
+	}
+	if u, err := take.Finish(time.Now()); u != "" || !errors.Is(err, ErrFinished) {
+		t.Fatalf("Finish after Discard = %q, %v", u, err)
+	}
+}
+
 // recordMP3 records the tone call with a separate recorder and returns the MP3's bytes.
 func recordMP3(t *testing.T) []byte {
 	t.Helper()

@@ -59,7 +59,11 @@ func (j journal) SaveSession(s ivr.SessionRecord, steps []ivr.Entry) error {
 		}
 		events[i].Step, events[i].At, events[i].Event = e.Step, e.At, e.Event
 	}
-	return j.st.SaveSession(store.SessionRow{ID: s.ID, AppID: s.AppID, State: string(s.Phase), Data: data, Node: j.node}, events...)
+	err = j.st.SaveSession(store.SessionRow{ID: s.ID, AppID: s.AppID, State: string(s.Phase), Data: data, Node: j.node}, events...)
+	if errors.Is(err, store.ErrNotOwner) {
+		return fmt.Errorf("%w (%w)", ivr.ErrNotOwner, err)
+	}
+	return err
 }
 
 func (j journal) Unfinished() ([]ivr.SessionRecord, error) {
@@ -67,6 +71,11 @@ func (j journal) Unfinished() ([]ivr.SessionRecord, error) {
 	if err != nil {
 		return nil, err
 	}
+	return j.records(rows), nil
+}
+
+// records decodes session rows, leaving out (logged) those that do not decode.
+func (j journal) records(rows []store.SessionRow) []ivr.SessionRecord {
 	out := make([]ivr.SessionRecord, 0, len(rows))
 	for _, row := range rows {
 		rec, err := ivr.DecodeRecord(row.Data)
@@ -76,7 +85,16 @@ func (j journal) Unfinished() ([]ivr.SessionRecord, error) {
 		}
 		out = append(out, rec)
 	}
-	return out, nil
+	return out
+}
+
+// takeOver settles the sessions this node took over from a dead node: their calls are ended,
+// their recordings finished from the pieces in the object store, their notifications queued.
+func (j journal) takeOver(e *ivr.Engine, files ivr.RecordingFiles) func(dead string, rows []store.SessionRow) {
+	return func(dead string, rows []store.SessionRow) {
+		n := e.Settle(j.records(rows), files)
+		j.log.Info("cluster: sessions of a dead node settled", "dead", dead, "settled", n, "taken", len(rows))
+	}
 }
 
 // index keeps the recordings catalog's entries in the store.

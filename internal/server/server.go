@@ -23,6 +23,7 @@ import (
 	"github.com/ivrd/ivrd/internal/api"
 	"github.com/ivrd/ivrd/internal/audio"
 	"github.com/ivrd/ivrd/internal/blob"
+	"github.com/ivrd/ivrd/internal/cluster"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/console"
 	"github.com/ivrd/ivrd/internal/demo"
@@ -53,6 +54,7 @@ type Server struct {
 	// process's own listener ("" when no number is routed to it).
 	demoNotify string
 	metrics    *metrics.Metrics
+	trunk      *trunk
 }
 
 // Run starts ivrd and serves until ctx is done. First-start information (the default app's
@@ -137,10 +139,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 	}
 	s := &Server{cfg: cfg, log: log, st: st, q: q, disk: disk, metrics: m,
 		billing: ivr.Billing{Location: loc, Currency: cfg.Currency, Rate: cfg.Rate, Rates: rates}}
-	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: journal{st, log, node},
+	jn := journal{st, log, node}
+	deps := ivr.Deps{Prompter: prompter, Recorders: recorders{archive}, Notifier: notifier{q}, Journal: jn,
 		Resolver: net.DefaultResolver, Outbound: policy, Log: log, HoldMusic: audio.HoldMusic(audio.HoldMusicPhrase),
 		Calls: m.Calls, Blocks: m.Blocks}
 	trk := newTrunk(tel, cfg, log)
+	s.trunk = trk
 	deps.Telephony = trk
 	deps.Dialogs = tel // calls a crash left up are ended with a BYE once the SIP sockets serve
 	deps.Trunk = !cfg.SIPTrunk.IsZero()
@@ -149,10 +153,29 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, hurry context.Co
 		return fmt.Errorf("recovery: %w", err)
 	}
 
+	var fwd api.Cluster // stays a nil interface without a cluster
+	if st.Shared() {
+		nodeURL := cfg.NodeURL
+		if nodeURL == "" {
+			nodeURL = ownURL(ln.Addr())
+		}
+		cl, err := cluster.New(cluster.Config{Store: st, ID: node, APIURL: nodeURL, SIPAddr: tel.Addr(), Secret: cfg.ClusterSecret,
+			TakeOver: jn.takeOver(s.engine, recorders{archive}), Rooms: st, Log: log})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		trk.cluster = cl
+		if cfg.ClusterSecret != "" {
+			fwd = cl.NewForwarder(func(id string) bool { _, ok := s.engine.Session(id); return ok },
+				httplimit.DefaultWriteTimeout+cfg.PrepareBudget)
+		}
+	}
+
 	mux := http.NewServeMux()
 	limit := api.NewLimiter(api.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst, Log: log})
 	defer limit.Close()
-	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Metrics: m.API, Apps: func(id string) (string, error) {
+	(&api.Handler{Engine: s.engine, Monitors: s.engine, Log: log, Limit: limit, Recordings: catalog, Zone: loc, Metrics: m.API, Cluster: fwd, Apps: func(id string) (string, error) {
 		t, err := tokens(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.ErrNoApp
@@ -265,6 +288,10 @@ func notListening(listening bool) string {
 // onCall routes an incoming INVITE: to the app that owns the dialled number (the
 // Request-URI user, else the To user, where registration-based providers put it), or 404.
 func (s *Server) onCall(leg *telephony.Leg) {
+	if cluster.IsRoomCall(leg.To()) { // another node's caller joining a room of this one
+		s.trunk.acceptRoomCall(leg)
+		return
+	}
 	n, err := s.st.LookupNumber(leg.To())
 	if errors.Is(err, store.ErrNotFound) && leg.ToHeader() != "" && leg.ToHeader() != leg.To() {
 		n, err = s.st.LookupNumber(leg.ToHeader())

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ivrd/ivrd/internal/cluster"
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/ivr"
 	"github.com/ivrd/ivrd/internal/telephony"
@@ -22,6 +23,10 @@ type trunk struct {
 	fromUser    string
 	ringTimeout time.Duration
 	log         *slog.Logger
+
+	// cluster, when set, is this node of a cluster: rooms are registered in the store, and a
+	// room of another node is joined over an internal SIP call (roomcalls.go).
+	cluster *cluster.Node
 
 	mu    sync.Mutex
 	rooms map[string]*telephony.Room
@@ -82,10 +87,11 @@ func (t *trunk) JoinRoom(id string, create bool, c ivr.Call) (func(), error) {
 	if !exists {
 		if !create {
 			t.mu.Unlock()
-			return nil, ivr.ErrNoRoom
+			return t.joinRemoteRoom(id, l)
 		}
 		r = telephony.NewRoom(id)
 		t.rooms[id] = r
+		t.registerRoom(id)
 		go func() { // forget the room once everybody has left
 			<-r.Done()
 			t.mu.Lock()
@@ -93,6 +99,7 @@ func (t *trunk) JoinRoom(id string, create bool, c ivr.Call) (func(), error) {
 				delete(t.rooms, id)
 			}
 			t.mu.Unlock()
+			t.forgetRoom(id)
 		}()
 	}
 	t.mu.Unlock()
@@ -105,7 +112,7 @@ func (t *trunk) JoinRoom(id string, create bool, c ivr.Call) (func(), error) {
 
 func (t *trunk) RoomExists(id string) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	_, ok := t.rooms[id]
-	return ok
+	t.mu.Unlock()
+	return ok || t.remoteRoom(id)
 }

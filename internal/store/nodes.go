@@ -13,6 +13,7 @@ type Node struct {
 	ID          string
 	APIURL      string // its internal API, for requests forwarded to it
 	SIPAddr     string // its SIP address
+	SecretID    string // fingerprint of its cluster secret ("" without one)
 	StartedAt   time.Time
 	HeartbeatAt time.Time
 }
@@ -20,7 +21,7 @@ type Node struct {
 // NewNodeID returns a random node id: "N" and 16 hex digits.
 func NewNodeID() string { return "N" + randomHex(8) }
 
-const nodeCols = `id, api_url, sip_addr, started_at, heartbeat_at`
+const nodeCols = `id, api_url, sip_addr, secret_id, started_at, heartbeat_at`
 
 // RegisterNode adds a node, or updates its addresses after a restart, as started and alive
 // now.
@@ -30,9 +31,9 @@ func (s *Store) RegisterNode(n Node) error {
 	}
 	c, cancel := ctx()
 	defer cancel()
-	_, err := s.exec(c, `INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, `+s.d.nowMicros+`, `+s.d.nowMicros+`)
-		ON CONFLICT (id) DO UPDATE SET api_url = excluded.api_url, sip_addr = excluded.sip_addr,
-			started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`, n.ID, n.APIURL, n.SIPAddr)
+	_, err := s.exec(c, `INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, ?, `+s.d.nowMicros+`, `+s.d.nowMicros+`)
+		ON CONFLICT (id) DO UPDATE SET api_url = excluded.api_url, sip_addr = excluded.sip_addr, secret_id = excluded.secret_id,
+			started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`, n.ID, n.APIURL, n.SIPAddr, n.SecretID)
 	if err != nil {
 		return fmt.Errorf("store: register node %s: %w", n.ID, err)
 	}
@@ -69,6 +70,19 @@ func (s *Store) RemoveNode(id string) error {
 	return nil
 }
 
+// RemoveDeadNode deletes a node's registration if it has been silent for longer than silence
+// (a node that came back meanwhile stays), and reports whether it did.
+func (s *Store) RemoveDeadNode(id string, silence time.Duration) (bool, error) {
+	c, cancel := ctx()
+	defer cancel()
+	res, err := s.exec(c, `DELETE FROM nodes WHERE id = ? AND heartbeat_at < `+s.d.nowMicros+` - ?`, id, silence.Microseconds())
+	if err != nil {
+		return false, fmt.Errorf("store: remove node %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // Nodes returns every registered node, by id.
 func (s *Store) Nodes() ([]Node, error) {
 	return s.nodes(`ORDER BY id`)
@@ -96,7 +110,7 @@ func (s *Store) nodes(where string, args ...any) ([]Node, error) {
 	for rows.Next() {
 		var n Node
 		var started, beat int64
-		if err := rows.Scan(&n.ID, &n.APIURL, &n.SIPAddr, &started, &beat); err != nil {
+		if err := rows.Scan(&n.ID, &n.APIURL, &n.SIPAddr, &n.SecretID, &started, &beat); err != nil {
 			return nil, fmt.Errorf("store: nodes: %w", err)
 		}
 		n.StartedAt, n.HeartbeatAt = fromMicros(started), fromMicros(beat)

@@ -16,7 +16,7 @@ func testNodes(t *testing.T, s *Store) {
 	if err := s.RegisterNode(Node{ID: "n1", APIURL: "http://127.0.0.1:1", SIPAddr: "127.0.0.1:5060"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RegisterNode(Node{ID: "n2", APIURL: "http://127.0.0.1:2", SIPAddr: "127.0.0.1:5062"}); err != nil {
+	if err := s.RegisterNode(Node{ID: "n2", APIURL: "http://127.0.0.1:2", SIPAddr: "127.0.0.1:5062", SecretID: "f00d"}); err != nil {
 		t.Fatal(err)
 	}
 	// A restart registers again with new addresses.
@@ -25,7 +25,7 @@ func testNodes(t *testing.T, s *Store) {
 	}
 	all, err := s.Nodes()
 	if err != nil || len(all) != 2 || all[0].ID != "n1" || all[0].APIURL != "http://127.0.0.1:3" || all[0].SIPAddr != "127.0.0.1:5064" ||
-		all[1].ID != "n2" {
+		all[0].SecretID != "" || all[1].ID != "n2" || all[1].SecretID != "f00d" {
 		t.Fatalf("Nodes() = %+v, %v", all, err)
 	}
 	for _, n := range all {
@@ -60,6 +60,25 @@ func testNodes(t *testing.T, s *Store) {
 	}
 	if got := names(s.LiveNodes(time.Minute)); got != "n1 n2 " {
 		t.Fatalf("live within a minute: %q", got)
+	}
+	// A node removed as dead only while it is silent.
+	for _, id := range []string{"n1", "n2"} {
+		if gone, err := s.RemoveDeadNode(id, time.Minute); err != nil || gone {
+			t.Fatalf("RemoveDeadNode(%s, a minute) = %v, %v", id, gone, err)
+		}
+	}
+	if gone, err := s.RemoveDeadNode("n2", 200*time.Millisecond); err != nil || gone {
+		t.Fatalf("RemoveDeadNode(n2 beating) = %v, %v", gone, err)
+	}
+	if err := s.RegisterNode(Node{ID: "n3"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if gone, err := s.RemoveDeadNode("n3", 200*time.Millisecond); err != nil || !gone {
+		t.Fatalf("RemoveDeadNode(n3 silent) = %v, %v", gone, err)
+	}
+	if got := names(s.Nodes()); got != "n1 n2 " {
+		t.Fatalf("after removing n3: %q", got)
 	}
 	if err := s.RemoveNode("n1"); err != nil {
 		t.Fatal(err)

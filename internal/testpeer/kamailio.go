@@ -156,24 +156,33 @@ func (k Kamailio) Start(t testing.TB) *KamailioServer {
 		t.Skip("kamailio's tls module is not installed (Debian package kamailio-tls-modules; scripts/install-deps.sh)")
 	}
 	dir := t.TempDir()
+	return startOnFreePort(t, func(port int) (*KamailioServer, error) {
+		tlsPort := 0
+		if k.TLS != nil {
+			var err error
+			if tlsPort, err = freeUDPTCPPort(); err != nil {
+				return nil, err
+			}
+		}
+		return k.start(dir, port, tlsPort, modules)
+	})
+}
+
+// startOnFreePort runs start on a free port, again on another if that one was taken meanwhile,
+// and stops the Kamailio it started when the test ends (showing its log if the test failed).
+func startOnFreePort(t testing.TB, start func(port int) (*KamailioServer, error)) *KamailioServer {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		port, err := freeUDPTCPPort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		tlsPort := 0
-		if k.TLS != nil {
-			if tlsPort, err = freeUDPTCPPort(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ks, err := k.start(dir, port, tlsPort, modules)
+		ks, err := start(port)
 		if err == nil {
 			t.Cleanup(func() {
 				ks.stop()
 				if t.Failed() {
-					b, _ := os.ReadFile(ks.log.Name())
-					t.Logf("kamailio log:\n%s", tail(string(b)))
+					t.Logf("kamailio log:\n%s", tail(ks.Log()))
 				}
 			})
 			return ks
@@ -209,16 +218,28 @@ type KamailioRun struct {
 func StartKamailioConfig(r KamailioRun) (*KamailioServer, error) {
 	shm, pkg := r.SHMMiB, r.PKGMiB
 	if shm <= 0 {
-		shm = 64
+		shm = defaultKamailioMem.shm
 	}
 	if pkg <= 0 {
-		pkg = 8
+		pkg = defaultKamailioMem.pkg
 	}
 	dir, port, tlsPort := r.Dir, r.Port, r.TLSPort
 	name := filepath.Join(dir, "kamailio-"+strconv.Itoa(port)+".cfg")
 	if err := os.WriteFile(name, []byte(r.Config), 0o600); err != nil {
 		return nil, err
 	}
+	return launchKamailio(dir, name, port, tlsPort, kamailioMem{shm, pkg})
+}
+
+// kamailioMem is a Kamailio process's memory: shared and private per process, in MiB.
+type kamailioMem struct{ shm, pkg int }
+
+// defaultKamailioMem is what a test's Kamailio gets unless told.
+var defaultKamailioMem = kamailioMem{64, 8}
+
+// launchKamailio runs Kamailio with the config file cfg (and its defines, -A NAME=value) in
+// run directory dir and waits until it listens on port (and tlsPort).
+func launchKamailio(dir, cfg string, port, tlsPort int, mem kamailioMem, defines ...string) (*KamailioServer, error) {
 	logf, err := os.Create(filepath.Join(dir, "kamailio-"+strconv.Itoa(port)+".log"))
 	if err != nil {
 		return nil, err
@@ -227,8 +248,12 @@ func StartKamailioConfig(r KamailioRun) (*KamailioServer, error) {
 	if tlsPort != 0 {
 		ks.AddrTLS = "127.0.0.1:" + strconv.Itoa(tlsPort)
 	}
-	cmd := exec.Command("kamailio", "-DD", "-E", "-f", name, "-P", filepath.Join(dir, "kamailio.pid"),
-		"-Y", dir, "-m", strconv.Itoa(shm), "-M", strconv.Itoa(pkg))
+	args := []string{"-DD", "-E", "-f", cfg, "-P", filepath.Join(dir, "kamailio-"+strconv.Itoa(port)+".pid"),
+		"-Y", dir, "-m", strconv.Itoa(mem.shm), "-M", strconv.Itoa(mem.pkg)}
+	for _, d := range defines {
+		args = append(args, "-A", d)
+	}
+	cmd := exec.Command("kamailio", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -264,6 +289,12 @@ func StartKamailioConfig(r KamailioRun) (*KamailioServer, error) {
 		return nil, fmt.Errorf("testpeer: kamailio on port %d: %w\n%s", port, err, tail(string(b)))
 	}
 	return ks, nil
+}
+
+// Log returns what Kamailio has logged so far.
+func (ks *KamailioServer) Log() string {
+	b, _ := os.ReadFile(ks.log.Name())
+	return string(b)
 }
 
 // Stop stops Kamailio (as the test's end does); registrations and calls through it are lost.

@@ -123,17 +123,8 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 				t.Errorf("%s: no monitor_url", sid)
 				return
 			}
-			code, mp3 := download(t, murl)
-			if code != 200 {
-				t.Errorf("%s: download: HTTP %d", sid, code)
-				return
-			}
-			pcm := decodeMP3(t, mp3)
-			var tone time.Duration
-			for _, s := range audio.ToneSpans(pcm, audio.Rate, 2000, 40*time.Millisecond, 0.5) {
-				tone += s.Len()
-			}
-			if length := audio.Duration(len(pcm)); length < 6*time.Second || tone < length*6/10 {
+			length, tone, ok := promptTone(t, sid, murl)
+			if ok && (length < 6*time.Second || tone < length*6/10) {
 				t.Errorf("%s: recording %v with %v of the prompt's tone", sid, length, tone)
 			}
 		})
@@ -152,6 +143,22 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 	if n, err := st.CountOutbox(store.OutboxDelivered); err != nil || n != calls*len(want) {
 		t.Fatalf("PostgreSQL's outbox holds %d delivered notifications (%v), want %d", n, err, calls*len(want))
 	}
+}
+
+// promptTone downloads session sid's Monitor recording from murl, decodes it with ffmpeg and
+// returns its length and how much of it holds monitoredPlays' 2 kHz prompt; ok is false (and the
+// test failed) when it could not be downloaded.
+func promptTone(t *testing.T, sid, murl string) (length, tone time.Duration, ok bool) {
+	code, mp3 := download(t, murl)
+	if code != 200 {
+		t.Errorf("%s: download %s: HTTP %d", sid, murl, code)
+		return 0, 0, false
+	}
+	pcm := decodeMP3(t, mp3)
+	for _, s := range audio.ToneSpans(pcm, audio.Rate, 2000, 40*time.Millisecond, 0.5) {
+		tone += s.Len()
+	}
+	return audio.Duration(len(pcm)), tone, true
 }
 
 // The admin commands against a running ivrd, both on PostgreSQL.
