@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -56,7 +57,8 @@ func TestClusterForwarding(t *testing.T) {
 	fx := newFixture(t)
 	f := newFixtureWith(t, fx.e, fx.n, func(h *Handler, _ *http.ServeMux) {
 		h.Cluster = fc
-		h.Limit = NewLimiter(RateLimit{Rate: 0.001, Burst: 1})
+		h.Limit = NewLimiter(RateLimit{Rate: 0.001, Burst: 1, Log: slog.New(slog.DiscardHandler)})
+		t.Cleanup(h.Limit.Close)
 	})
 	do := func(body, header string) (int, string) {
 		t.Helper()
