@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/ivr"
 )
 
 // apiResult compares the Monitor request path of ivrd with a bare net/http handler.
@@ -46,49 +48,27 @@ func apiPhase(ctx context.Context, o options, bin, work string) (apiResult, erro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
-	rtp, err := newRTPSet()
+	call, err := newOneCall(o.monitorMsg)
 	if err != nil {
 		return res, err
 	}
-	defer rtp.close()
-	a, err := newApp(o.monitorMsg, o.playMsg, false)
-	if err != nil {
-		return res, err
-	}
-	defer a.close()
-	p, err := newIvrd(bin, dir, a.answerURL(), true)
+	defer call.close()
+	p, err := newIvrd(bin, dir, call.app.answerURL(), true, nil)
 	if err != nil {
 		return res, err
 	}
 	defer p.stop()
-	a.connect("http://"+p.http, p.appID, p.token)
-	sctx, stopSipp := context.WithCancel(ctx)
-	defer stopSipp()
-	hold := 4*o.apiDuration + 90*time.Second
-	if _, err := startSipp(sctx, filepath.Join(dir, "sipp"), p.sip, 1, 1, hold, rtp.port); err != nil {
-		return res, err
+	body, err := call.start(ctx, p, dir, 4*o.apiDuration+90*time.Second)
+	if err != nil {
+		return res, fmt.Errorf("api: %w", err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for a.monitoring.Load() < 1 {
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("api: the call did not start recording: %s", p.logTail(10))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	var sid string
-	for s := range a.snapshot() {
-		sid = s
-	}
-	form := url.Values{"app_id": {p.appID}, "access_token": {p.token}, "session": {sid},
-		"msg": {o.monitorMsg}, "tag": {"bench"}, "notify_url": {a.self + "/n"}}
-	body := form.Encode()
-	ivrdURL := "http://" + p.http + "/open/ivr/middle/monitor"
+	ivrdURL := "http://" + p.http + monitorPath
 	st, err := postStatus(ivrdURL, body)
 	if err != nil {
 		return res, err
 	}
 	res.Status = st
-	if st != "error_monitor_in_progress" {
+	if st != ivr.StatusMonitorInProgress {
 		return res, fmt.Errorf("api: ivrd answered %q to the benchmarked request", st)
 	}
 
@@ -107,7 +87,7 @@ func apiPhase(ctx context.Context, o options, bin, work string) (apiResult, erro
 		return res, err
 	}
 	defer func() { _ = base.Process.Kill(); _ = base.Wait() }()
-	baseURL := "http://" + baseAddr + "/open/ivr/middle/monitor"
+	baseURL := "http://" + baseAddr + monitorPath
 	for i := 0; ; i++ {
 		if _, err := postStatus(baseURL, body); err == nil {
 			break
@@ -118,9 +98,8 @@ func apiPhase(ctx context.Context, o options, bin, work string) (apiResult, erro
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	script := filepath.Join(dir, "post.lua")
-	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n", body)
-	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
+	script, err := wrkPostScript(dir, body)
+	if err != nil {
 		return res, err
 	}
 	var ivrdP99, baseP99 []float64
@@ -166,7 +145,7 @@ func apiPhase(ctx context.Context, o options, bin, work string) (apiResult, erro
 		res.Ratio = res.IvrdMean / res.BaselineMean
 	}
 	// The session must still be there and unharmed.
-	if st, err := postStatus(ivrdURL, body); err != nil || st != "error_monitor_in_progress" {
+	if st, err := postStatus(ivrdURL, body); err != nil || st != ivr.StatusMonitorInProgress {
 		return res, fmt.Errorf("api: after the runs ivrd answered %q, %v", st, err)
 	}
 	return res, nil
@@ -181,6 +160,73 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// monitorPath is the API path of the benchmarked request.
+const monitorPath = "/open/ivr/middle/monitor"
+
+// oneCall is one monitored call kept up on an ivrd while an API phase sends requests for its
+// session: the callee's RTP sink, the app (which starts Monitor and nothing more) and the
+// caller (sipp).
+type oneCall struct {
+	rtp        *rtpSet
+	app        *app
+	monitorMsg string
+	stopSipp   context.CancelFunc
+}
+
+func newOneCall(monitorMsg string) (*oneCall, error) {
+	rtp, err := newRTPSet()
+	if err != nil {
+		return nil, err
+	}
+	a, err := newApp(monitorMsg, "", false)
+	if err != nil {
+		rtp.close()
+		return nil, err
+	}
+	return &oneCall{rtp: rtp, app: a, monitorMsg: monitorMsg, stopSipp: func() {}}, nil
+}
+
+// start places the call to p (sipp, until close or hold has passed), with the app driving it
+// through p's API, waits until Monitor records it, and returns the body of a complete Monitor
+// request for its session: credentials, session, msg, tag, notify_url. ivrd answers it
+// error_monitor_in_progress (one call cannot start thousands of recordings), so it can be
+// sent any number of times.
+func (c *oneCall) start(ctx context.Context, p *ivrd, dir string, hold time.Duration) (string, error) {
+	c.app.connect("http://"+p.http, p.appID, p.token)
+	ctx, c.stopSipp = context.WithCancel(ctx)
+	if _, err := startSipp(ctx, filepath.Join(dir, "sipp"), p.sip, 1, 1, hold, c.rtp.port); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for c.app.monitoring.Load() < 1 {
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the call did not start recording: %s", p.logTail(10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var sid string
+	for s := range c.app.snapshot() {
+		sid = s
+	}
+	form := url.Values{"app_id": {p.appID}, "access_token": {p.token}, "session": {sid},
+		"msg": {c.monitorMsg}, "tag": {"bench"}, "notify_url": {c.app.self + "/n"}}
+	return form.Encode(), nil
+}
+
+// close ends the call (sipp is stopped) and the app.
+func (c *oneCall) close() {
+	c.stopSipp()
+	c.app.close()
+	c.rtp.close()
+}
+
+// wrkPostScript writes the wrk script that POSTs body as a form, and returns its path.
+func wrkPostScript(dir, body string) (string, error) {
+	script := filepath.Join(dir, "post.lua")
+	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n", body)
+	return script, os.WriteFile(script, []byte(lua), 0o644)
 }
 
 func postStatus(u, body string) (string, error) {
@@ -198,42 +244,42 @@ func postStatus(u, body string) (string, error) {
 
 type wrkResult struct {
 	rps    float64
+	p50ms  float64
 	p99ms  float64
 	errors int
 }
 
 var (
 	reRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	reP99     = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+	reP50     = regexp.MustCompile(`\s50%\s+([0-9.]+)(us|ms|s)\b`)
+	reP99     = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)\b`)
 	reNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 	reSockErr = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
 func runWrk(ctx context.Context, script, u string, conns int, d time.Duration) (wrkResult, error) {
-	var r wrkResult
 	threads := min(numCPU(), conns)
 	cmd := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
 		"-d", strconv.Itoa(int(d/time.Second))+"s", "--latency", "-s", script, u)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return r, fmt.Errorf("wrk: %v: %s", err, out)
+		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, out)
 	}
-	s := string(out)
+	return parseWrk(string(out))
+}
+
+// parseWrk reads wrk's report (run with --latency): requests per second, the 50th and 99th
+// percentile latencies of its latency distribution, and the errors (non-2xx answers and
+// socket errors).
+func parseWrk(s string) (wrkResult, error) {
+	var r wrkResult
 	m := reRPS.FindStringSubmatch(s)
 	if m == nil {
 		return r, fmt.Errorf("wrk output without Requests/sec: %s", s)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
-	if m := reP99.FindStringSubmatch(s); m != nil {
-		v, _ := strconv.ParseFloat(m[1], 64)
-		switch m[2] {
-		case "us":
-			v /= 1000
-		case "s":
-			v *= 1000
-		}
-		r.p99ms = v
-	}
+	r.p50ms = wrkMillis(reP50.FindStringSubmatch(s))
+	r.p99ms = wrkMillis(reP99.FindStringSubmatch(s))
 	if m := reNon2xx.FindStringSubmatch(s); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		r.errors += n
@@ -245,6 +291,22 @@ func runWrk(ctx context.Context, script, u string, conns int, d time.Duration) (
 		}
 	}
 	return r, nil
+}
+
+// wrkMillis is a latency wrk printed (a match of reP50 or reP99: value, unit) in milliseconds;
+// 0 without a match.
+func wrkMillis(m []string) float64 {
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	switch m[2] {
+	case "us":
+		v /= 1000
+	case "s":
+		v *= 1000
+	}
+	return v
 }
 
 // baselineServer is the bare net/http handler ivrd's API is compared with: the same route

@@ -27,6 +27,15 @@ type callRun struct {
 	goroutines bool          // also count and dump ivrd's goroutines at the window's end
 	late       time.Duration
 	dir        string
+	env        []string  // added to ivrd's environment (its store and blob store)
+	beside     []sidecar // servers ivrd relies on, whose CPU is measured beside its own
+}
+
+// sidecar is a server ivrd relies on in a run (PostgreSQL, the S3 server): a process and its
+// descendants.
+type sidecar struct {
+	name string
+	pid  int
 }
 
 // runResult is everything measured in one callRun.
@@ -62,6 +71,9 @@ type runResult struct {
 	HarnessCores        float64 `json:"harness_cores,omitempty"`
 	MachineCores        float64 `json:"machine_busy_cores,omitempty"`
 	OtherCores          float64 `json:"other_processes_cores,omitempty"`
+	// The sidecars' cores over the window, and per call as CPUPerCallPct is ivrd's.
+	BesideCores         map[string]float64 `json:"beside_cores,omitempty"`
+	BesideCPUPerCallPct map[string]float64 `json:"beside_cpu_per_call_pct,omitempty"`
 
 	// Outcome of every call.
 	SippSuccessful int            `json:"sipp_successful"`
@@ -89,7 +101,7 @@ type runResult struct {
 	NotifyP99ms float64 `json:"notify_latency_p99_ms"`
 	NotifyMaxms float64 `json:"notify_latency_max_ms"`
 
-	// Cores used twice a second since sipp started: [s, ivrd, sipp, harness, others].
+	// Cores used twice a second since sipp started: [s, ivrd (and its sidecars), sipp, harness, others].
 	CPUTimeline [][5]float64 `json:"cpu_timeline,omitempty"`
 	// Seconds with late or stalled frames during which other processes used at least
 	// interferenceCores, and the most they used then.
@@ -126,7 +138,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		return res, err
 	}
 	defer a.close()
-	p, err := newIvrd(bin, cr.dir, a.answerURL(), cr.profile)
+	p, err := newIvrd(bin, cr.dir, a.answerURL(), cr.profile, cr.env)
 	if err != nil {
 		return res, err
 	}
@@ -146,7 +158,7 @@ func (cr callRun) run(ctx context.Context, bin string, monitorMsg, playMsg strin
 		return res, err
 	}
 	log.Printf("%s: %d calls at %.0f/s, each %v", cr.name, cr.n, cr.rate, cr.hold)
-	watch := watchCPU(sipp.start, []int{p.pid()}, sipp.cmd.Process.Pid)
+	watch := watchCPU(sipp.start, []int{p.pid()}, cr.beside, sipp.cmd.Process.Pid)
 
 	if cr.window > 0 {
 		cr.measureWindow(ctx, &res, a, p, sipp, idleMem)
@@ -308,6 +320,7 @@ func (cr callRun) measureWindow(ctx context.Context, res *runResult, a *app, p *
 	i0, _ := readProc(p.pid())
 	s0, _ := readProc(sipp.cmd.Process.Pid)
 	h0, _ := readProc(self)
+	b0 := readSidecars(cr.beside)
 	var peakRSS int64
 	end := time.Now().Add(cr.window)
 	for time.Now().Before(end) {
@@ -320,6 +333,7 @@ func (cr callRun) measureWindow(ctx context.Context, res *runResult, a *app, p *
 	i1, _ := readProc(p.pid())
 	s1, _ := readProc(sipp.cmd.Process.Pid)
 	h1, _ := readProc(self)
+	b1 := readSidecars(cr.beside)
 	mon1 := a.monitoring.Load()
 	peakRSS = max(peakRSS, i1.rssKiB)
 
@@ -331,7 +345,19 @@ func (cr callRun) measureWindow(ctx context.Context, res *runResult, a *app, p *
 	res.SippCores = cpuShare(s0, s1)
 	res.HarnessCores = cpuShare(h0, h1)
 	res.MachineCores = busyCores(m0, m1, numCPU())
-	res.OtherCores = max(res.MachineCores-res.IvrdCores-res.SippCores-res.HarnessCores, 0)
+	besideCores := 0.0
+	for i, sc := range cr.beside {
+		if res.BesideCores == nil {
+			res.BesideCores, res.BesideCPUPerCallPct = map[string]float64{}, map[string]float64{}
+		}
+		c := cpuShare(b0[i], b1[i])
+		besideCores += c
+		res.BesideCores[sc.name] = c
+		if n > 0 {
+			res.BesideCPUPerCallPct[sc.name] = 100 * c / n
+		}
+	}
+	res.OtherCores = max(res.MachineCores-res.IvrdCores-res.SippCores-res.HarnessCores-besideCores, 0)
 	res.RSSLoadedMiB = float64(peakRSS) / 1024
 	if n > 0 {
 		res.CPUPerCallPct = 100 * res.IvrdCores / n
@@ -360,6 +386,18 @@ func (cr callRun) measureWindow(ctx context.Context, res *runResult, a *app, p *
 	}
 	log.Printf("%s: window %.0f s with %d calls monitored: ivrd %.2f cores (%.3f %%/call), RSS %.0f MiB (%.1f KiB/call); sipp %.2f, harness %.2f, others %.2f cores",
 		cr.name, res.WindowS, res.MonitoredCalls, res.IvrdCores, res.CPUPerCallPct, res.RSSLoadedMiB, res.MemPerCallKiB, res.SippCores, res.HarnessCores, res.OtherCores)
+	for _, sc := range cr.beside {
+		log.Printf("%s: beside ivrd, %s %.3f cores (%.4f %%/call)", cr.name, sc.name, res.BesideCores[sc.name], res.BesideCPUPerCallPct[sc.name])
+	}
+}
+
+// readSidecars reads the CPU time of each sidecar (one that is gone reads as a zero sample).
+func readSidecars(scs []sidecar) []procSample {
+	roots := make([]int, len(scs))
+	for i, sc := range scs {
+		roots[i] = sc.pid
+	}
+	return readTrees(roots)
 }
 
 // memStats reads runtime.MemStats from ivrd's heap profile (debug=1 lists them as "# Name = v").

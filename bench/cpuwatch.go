@@ -8,7 +8,7 @@ import (
 )
 
 // cpuWatch samples, twice a second while a batch of calls runs, how many cores the server
-// measured (ivrd; in the peer phase rtpengine and Kamailio), sipp, the harness and everything
+// measured (ivrd, with its sidecars when it has any; in the peer phase rtpengine and Kamailio), sipp, the harness and everything
 // else on the machine use. The machine is shared (other
 // sessions run builds and tests on it), so a late frame can have a cause outside ivrd; the
 // timeline shows whether it coincided with a burst of other work.
@@ -22,13 +22,20 @@ type cpuWatch struct {
 
 const cpuWatchEvery = 500 * time.Millisecond
 
-func watchCPU(origin time.Time, serverPIDs []int, sippPID int) *cpuWatch {
+func watchCPU(origin time.Time, serverPIDs []int, beside []sidecar, sippPID int) *cpuWatch {
 	w := &cpuWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	readServer := func() (procSample, error) {
+		s, err := readProcs(serverPIDs)
+		for _, b := range readSidecars(beside) {
+			s.cpu += b.cpu
+		}
+		return s, err
+	}
 	go func() {
 		defer close(w.done)
 		self := os.Getpid()
 		m0 := readMachine()
-		i0, _ := readProcs(serverPIDs)
+		i0, _ := readServer()
 		s0, _ := readProc(sippPID)
 		h0, _ := readProc(self)
 		t := time.NewTicker(cpuWatchEvery)
@@ -40,7 +47,7 @@ func watchCPU(origin time.Time, serverPIDs []int, sippPID int) *cpuWatch {
 			case <-t.C:
 			}
 			m1 := readMachine()
-			i1, err1 := readProcs(serverPIDs)
+			i1, err1 := readServer()
 			s1, err2 := readProc(sippPID)
 			h1, _ := readProc(self)
 			if err1 != nil || err2 != nil {

@@ -2,9 +2,10 @@
 // streamed from a raw file) against a number whose app runs Monitor and then keeps each call
 // busy with prompts, in steps of concurrent calls until quality degrades; hang-up to
 // monitor-notification latency for short and long calls; API throughput next to a bare
-// net/http handler; and MP3 encoding speed next to the lame command. It writes
-// bench/results/latest.json, bench/results/details.json and the results section of
-// BENCHMARKS.md.
+// net/http handler; MP3 encoding speed next to the lame command; and, in the cluster phase,
+// CPU per call on PostgreSQL + S3 next to SQLite + disk and the latency of API requests a
+// cluster node forwards. It writes bench/results/latest.json, bench/results/details.json and
+// the results section of BENCHMARKS.md.
 //
 //	go run ./bench [flags]        (make bench; from the repository root)
 package main
@@ -44,6 +45,8 @@ type options struct {
 	peerCalls   int
 	endingCalls int
 	endingHold  time.Duration
+	clusterN    int
+	clusterConn int
 	out         string
 	md          string
 	work        string
@@ -62,7 +65,7 @@ func main() {
 		return
 	}
 	var o options
-	flag.StringVar(&o.phases, "phases", "capacity,short,long,ending,api,encoder,peer", "phases to run, comma-separated")
+	flag.StringVar(&o.phases, "phases", "capacity,short,long,ending,api,encoder,peer,cluster", "phases to run, comma-separated")
 	flag.StringVar(&o.steps, "steps", "100,250,500,750,1000,1250,1500,2000", "concurrent calls per capacity step; stops at the first step that fails")
 	flag.IntVar(&o.refine, "refine", 2, "extra capacity steps that bisect between the last step that passed and the first that failed")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "steady-state measurement window of a capacity step")
@@ -76,6 +79,8 @@ func main() {
 	flag.IntVar(&o.endingCalls, "ending-calls", 1000, "calls in the ending latency phase, placed over 10 s so that they end within 10 s")
 	flag.DurationVar(&o.endingHold, "ending-hold", 20*time.Second, "length of a call in the ending latency phase")
 	flag.IntVar(&o.peerCalls, "peer-calls", 1000, "concurrent calls of the peer phase (Kamailio + rtpengine); its CPU per call is compared with the capacity step of this many calls")
+	flag.IntVar(&o.clusterN, "cluster-calls", 500, "concurrent calls of the cluster phase, once on SQLite + disk and once on PostgreSQL + S3")
+	flag.IntVar(&o.clusterConn, "cluster-api-conns", 1, "wrk connections of the cluster phase's API latency runs (1: one request at a time)")
 	flag.DurationVar(&o.apiDuration, "api-duration", 10*time.Second, "length of each wrk run")
 	flag.IntVar(&o.apiConns, "api-conns", 64, "wrk connections")
 	flag.IntVar(&o.encSeconds, "encoder-seconds", 600, "seconds of speech audio encoded")
@@ -122,6 +127,7 @@ type report struct {
 	Ending   *runResult        `json:"latency_ending,omitempty"`
 	Peer     *peerResult       `json:"peer,omitempty"`
 	API      *apiResult        `json:"api,omitempty"`
+	Cluster  *clusterResult    `json:"cluster,omitempty"`
 	Encoder  *encoderResult    `json:"encoder,omitempty"`
 	Profile  string            `json:"profile_top,omitempty"`
 	Notes    []string          `json:"notes,omitempty"`
@@ -150,6 +156,11 @@ func run(ctx context.Context, o options) error {
 			if _, err := exec.LookPath(bin); err != nil {
 				return fmt.Errorf("the peer phase needs %s (scripts/install-deps.sh bench installs it)", bin)
 			}
+		}
+	}
+	if phases["cluster"] {
+		if err := checkCluster(); err != nil {
+			return err
 		}
 	}
 	work := o.work
@@ -230,6 +241,13 @@ func run(ctx context.Context, o options) error {
 		}
 		rep.Encoder = &r
 	}
+	if phases["cluster"] {
+		r, err := clusterPhase(ctx, o, bin, work, o.clusterN)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		rep.Cluster = &r
+	}
 	return writeResults(o, rep)
 }
 
@@ -248,7 +266,7 @@ func capacity(ctx context.Context, o options, bin, work string, rep *report) err
 		}
 		logResult(r)
 		rep.Steps = append(rep.Steps, r)
-		keepProfiles(cr.dir, o.out, n)
+		keepProfiles(cr.dir, o.out, strconv.Itoa(n))
 		if !r.Pass && r.InterferedBadSeconds > 0 && o.retry {
 			// Late frames while other processes took a large share of the shared machine:
 			// run the step once more (both runs are reported).
@@ -262,7 +280,7 @@ func capacity(ctx context.Context, o options, bin, work string, rep *report) err
 			r.Name += " (again)"
 			logResult(r)
 			rep.Steps = append(rep.Steps, r)
-			keepProfiles(cr.dir, o.out, n)
+			keepProfiles(cr.dir, o.out, strconv.Itoa(n))
 		}
 		if r.Pass {
 			rep.MaxCalls = max(rep.MaxCalls, n)
@@ -315,15 +333,16 @@ func stepLoad(o options, n int) (rate float64, hold time.Duration) {
 	return rate, (ramp + o.settle + o.window + 15*time.Second).Round(time.Second)
 }
 
-// keepProfiles copies a step's profiles into the results directory.
-func keepProfiles(dir, out string, n int) {
+// keepProfiles copies a run's profiles into the results directory, as cpu-<label>.pprof and
+// so on.
+func keepProfiles(dir, out, label string) {
 	for _, name := range []string{"cpu.pprof", "heap.pprof", "goroutines.txt"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			continue
 		}
 		ext := filepath.Ext(name)
-		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%s-%d%s", strings.TrimSuffix(name, ext), n, ext)), b, 0o644)
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%s-%s%s", strings.TrimSuffix(name, ext), label, ext)), b, 0o644)
 	}
 }
 

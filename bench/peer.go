@@ -143,7 +143,7 @@ func peerPhase(ctx context.Context, o options, work string, n int) (peerResult, 
 		return res, err
 	}
 	log.Printf("%s: %d calls at %.0f/s through Kamailio and rtpengine, each %v", res.Name, n, rate, hold)
-	watch := watchCPU(sipp.start, servers, sipp.cmd.Process.Pid)
+	watch := watchCPU(sipp.start, servers, nil, sipp.cmd.Process.Pid)
 
 	// Every call up (sipp's count of calls in progress), then settle.
 	ramp := time.Duration(float64(n) / rate * float64(time.Second))

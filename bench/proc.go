@@ -69,6 +69,71 @@ func readProcs(pids []int) (procSample, error) {
 	return sum, nil
 }
 
+// readTrees reads the CPU time of each process of roots together with its descendants
+// (PostgreSQL's postmaster and the backends it forks per connection), scanning /proc once.
+// A root that is gone reads as a zero sample.
+func readTrees(roots []int) []procSample {
+	out := make([]procSample, len(roots))
+	if len(roots) == 0 {
+		return out
+	}
+	at := time.Now()
+	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
+	stats := make(map[int][]byte, len(paths))
+	for _, path := range paths {
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(path); err == nil { // else it has exited meanwhile
+			stats[pid] = b
+		}
+	}
+	for i, root := range roots {
+		if cpu, ok := treeCPU(stats, root); ok {
+			out[i] = procSample{at: at, cpu: cpu}
+		}
+	}
+	return out
+}
+
+// treeCPU is the CPU time of process root and its descendants, from the /proc/<pid>/stat
+// contents of every process (by pid): each one's own user+system time and that of the
+// children it has waited for (cutime, cstime), so a child that exits between two readings
+// still counts, in its parent's. It reports whether root is among stats.
+func treeCPU(stats map[int][]byte, root int) (time.Duration, bool) {
+	parent := make(map[int]int, len(stats))
+	for pid, b := range stats {
+		if pp, ok := statField(b, 4); ok {
+			parent[pid] = int(pp)
+		}
+	}
+	under := func(pid int) bool {
+		for range 64 { // deeper than any real tree; ends a cycle of bad input
+			if pid == root {
+				return true
+			}
+			if pid = parent[pid]; pid == 0 {
+				return false
+			}
+		}
+		return false
+	}
+	var ticks int64
+	found := false
+	for pid, b := range stats {
+		if !under(pid) {
+			continue
+		}
+		found = found || pid == root
+		for n := 14; n <= 17; n++ { // utime, stime, cutime, cstime
+			v, _ := statField(b, n)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * time.Second / clkTck, found
+}
+
 // readEach reads each group of processes (a failed reading is a zero sample).
 func readEach(groups [][]int) []procSample {
 	out := make([]procSample, len(groups))
@@ -137,9 +202,26 @@ func freeUDP() (string, error) {
 	return c.LocalAddr().String(), nil
 }
 
+// freeSIP returns a loopback address whose port is free for both UDP and TCP: ivrd's --sip
+// takes both (a UDP port alone may be another ivrd's HTTP port).
+func freeSIP() (string, error) {
+	for range 50 {
+		addr, err := freeUDP()
+		if err != nil {
+			return "", err
+		}
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("no loopback port free for both UDP and TCP")
+}
+
 // ivrd is one running `ivrd serve`.
 type ivrd struct {
 	bin, data        string
+	env              []string // added to every ivrd command's environment (store, blob store, cluster secret)
 	http, sip, pprof string
 	appID, token     string
 	cmd              *exec.Cmd
@@ -151,10 +233,11 @@ type ivrd struct {
 const number = "+6580000000"
 
 // newIvrd creates a data directory with one app whose number notifies answerURL, and starts
-// ivrd on fresh loopback ports (with the profiler on its own port when pprof is set).
-func newIvrd(bin, dir, answerURL string, pprof bool, extra ...string) (*ivrd, error) {
-	p := &ivrd{bin: bin, data: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "ivrd.log"), exited: make(chan struct{})}
-	out, err := exec.Command(bin, "app", "create", "--data", p.data, "--name", "bench").Output()
+// ivrd on fresh loopback ports (with the profiler on its own port when pprof is set). env is
+// added to ivrd's environment: IVRD_* settings, S3 credentials.
+func newIvrd(bin, dir, answerURL string, pprof bool, env []string) (*ivrd, error) {
+	p := &ivrd{bin: bin, data: filepath.Join(dir, "data"), env: env, logPath: filepath.Join(dir, "ivrd.log"), exited: make(chan struct{})}
+	out, err := p.command("app", "create", "--data", p.data, "--name", "bench").Output()
 	if err != nil {
 		return nil, fmt.Errorf("ivrd app create: %w", err)
 	}
@@ -166,33 +249,62 @@ func newIvrd(bin, dir, answerURL string, pprof bool, extra ...string) (*ivrd, er
 		return nil, fmt.Errorf("ivrd app create said %q: %v", out, err)
 	}
 	p.appID, p.token = creds.AppID, creds.AccessToken
-	if out, err := exec.Command(bin, "number", "add", "--data", p.data, "--app", p.appID, "--number", number, "--notify-url", answerURL).CombinedOutput(); err != nil {
+	if out, err := p.command("number", "add", "--data", p.data, "--app", p.appID, "--number", number, "--notify-url", answerURL).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ivrd number add: %v: %s", err, out)
 	}
-	if p.http, err = freeTCP(); err != nil {
+	if err := p.serve(pprof); err != nil {
 		return nil, err
 	}
-	if p.sip, err = freeUDP(); err != nil {
+	return p, nil
+}
+
+// joinIvrd starts one more ivrd on the store that env names, serving the app an earlier one
+// created there (another node of a cluster).
+func joinIvrd(bin, dir string, env []string, appID, token string) (*ivrd, error) {
+	p := &ivrd{bin: bin, data: filepath.Join(dir, "data"), env: env, logPath: filepath.Join(dir, "ivrd.log"), exited: make(chan struct{}),
+		appID: appID, token: token}
+	if err := os.MkdirAll(p.data, 0o755); err != nil {
 		return nil, err
+	}
+	if err := p.serve(false); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// command is the ivrd command args with ivrd's environment.
+func (p *ivrd) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(p.bin, args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	return cmd
+}
+
+// serve starts `ivrd serve` and waits until it answers.
+func (p *ivrd) serve(pprof bool) error {
+	var err error
+	if p.http, err = freeTCP(); err != nil {
+		return err
+	}
+	if p.sip, err = freeSIP(); err != nil {
+		return err
 	}
 	args := []string{"serve", "--data", p.data, "--http", p.http, "--sip", p.sip,
 		"--log-level", "warn", "--idle-timeout", "1h", "--demo-number", ""}
 	if pprof {
 		if p.pprof, err = freeTCP(); err != nil {
-			return nil, err
+			return err
 		}
 		args = append(args, "--pprof", p.pprof)
 	}
-	args = append(args, extra...)
 	logf, err := os.Create(p.logPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = p.command(args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
-		return nil, err
+		return err
 	}
 	go func() { p.cmd.Wait(); logf.Close(); close(p.exited) }()
 	deadline := time.Now().Add(20 * time.Second)
@@ -200,17 +312,17 @@ func newIvrd(bin, dir, answerURL string, pprof bool, extra ...string) (*ivrd, er
 		res, err := http.Get("http://" + p.http + "/healthz")
 		if err == nil {
 			res.Body.Close()
-			return p, nil
+			return nil
 		}
 		select {
 		case <-p.exited:
 			b, _ := os.ReadFile(p.logPath)
-			return nil, fmt.Errorf("ivrd exited at start: %s", tailText(string(b), 20))
+			return fmt.Errorf("ivrd exited at start: %s", tailText(string(b), 20))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("ivrd did not answer /healthz in 20 s")
+			return fmt.Errorf("ivrd did not answer /healthz in 20 s")
 		}
 	}
 }

@@ -44,7 +44,13 @@ func writeResults(o options, rep *report) error {
 		}
 		rep.Profile = fmt.Sprintf("cpu-%d.pprof", largest.Calls)
 		for _, n := range []int{rep.headline().Calls, largest.Calls} {
-			profileSummaries(o.out, n)
+			profileSummaries(o.out, strconv.Itoa(n))
+		}
+	}
+
+	if c := rep.Cluster; c != nil {
+		for _, r := range []runResult{c.SQLiteDisk, c.PostgresS3} {
+			profileSummaries(o.out, strings.TrimPrefix(r.Name, "cluster-"))
 		}
 	}
 
@@ -100,6 +106,9 @@ func writeResults(o options, rep *report) error {
 		flat["api_rps_ivrd"] = round(a.IvrdMean, 0)
 		flat["api_rps_baseline"] = round(a.BaselineMean, 0)
 	}
+	if c := rep.Cluster; c != nil {
+		clusterFlat(flat, c)
+	}
 	if e := rep.Encoder; e != nil {
 		flat["encoder_ratio_vs_lame"] = round(e.Ratio, 3)
 		flat["encoder_x_realtime"] = round(e.IvrdXRealtime, 0)
@@ -124,18 +133,19 @@ func writeResults(o options, rep *report) error {
 	return nil
 }
 
-// profileSummaries writes text summaries of step n's profiles next to them.
-func profileSummaries(out string, n int) {
-	prof := filepath.Join(out, fmt.Sprintf("cpu-%d.pprof", n))
+// profileSummaries writes text summaries of a run's profiles (cpu-<label>.pprof, ...) next to
+// them.
+func profileSummaries(out, label string) {
+	prof := filepath.Join(out, fmt.Sprintf("cpu-%s.pprof", label))
 	if b, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", prof).Output(); err == nil {
-		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("profile-top-%d.txt", n)), b, 0o644)
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("profile-top-%s.txt", label)), b, 0o644)
 	}
 	if b, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=60", prof).Output(); err == nil {
-		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("profile-cum-%d.txt", n)), b, 0o644)
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("profile-cum-%s.txt", label)), b, 0o644)
 	}
-	heap := filepath.Join(out, fmt.Sprintf("heap-%d.pprof", n))
+	heap := filepath.Join(out, fmt.Sprintf("heap-%s.pprof", label))
 	if b, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", heap).Output(); err == nil {
-		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("heap-top-%d.txt", n)), b, 0o644)
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("heap-top-%s.txt", label)), b, 0o644)
 	}
 }
 
@@ -246,6 +256,9 @@ func markdown(rep *report, out string) string {
 		w("| bare net/http handler | %s | %.0f | %.2f ms | |\n", floats(a.BaselineRPS), a.BaselineMean, a.BaselineP99ms)
 		w("| ivrd `POST /open/ivr/middle/monitor` (answers `%s`) | %s | %.0f | %.2f ms | %d (all runs) |\n", a.Status, floats(a.IvrdRPS), a.IvrdMean, a.IvrdP99ms, a.Errors)
 	}
+	if c := rep.Cluster; c != nil {
+		clusterMarkdown(w, c, out)
+	}
 	if e := rep.Encoder; e != nil {
 		w("\n### MP3 encoder (%.0f s of espeak-ng speech, 8 kHz mono, %d kbps CBR, best of %d)\n\n", e.AudioSeconds, e.Kbps, e.Runs)
 		w("| encoder | wall | CPU | × realtime | bytes |\n|---|---|---|---|---|\n")
@@ -280,6 +293,62 @@ func peerMarkdown(w func(string, ...any), r *peerResult) {
 		r.CallsInWindow, r.RtpengineCores, r.RelayCPUPerCallPct, r.KamailioCores, r.KamailioCPUPerCallPct, r.PSSIdleMiB, r.PSSLoadedMiB,
 		r.PSSPerCallKiB, r.RelayPSSPerCallKiB, r.RSSPerCallKiB, r.Relayed.Packets, r.ExpectedPackets, r.Relayed.BothWays,
 		max(r.Calls-r.SippSuccessful, r.SippFailed), ivrd, ratio, r.SippCores, r.AnswererCores, r.OtherCores, pass)
+}
+
+// clusterFlat adds the cluster phase's headline numbers to latest.json's.
+func clusterFlat(flat map[string]float64, c *clusterResult) {
+	flat["cluster_calls"] = float64(c.Calls)
+	flat["cluster_cpu_per_call_pct_sqlite_disk"] = round(c.SQLiteDisk.CPUPerCallPct, 4)
+	flat["cluster_cpu_per_call_pct_postgres_s3"] = round(c.PostgresS3.CPUPerCallPct, 4)
+	flat["cluster_postgres_cpu_per_call_pct"] = round(c.PostgresS3.BesideCPUPerCallPct[sidecarPostgres], 4)
+	flat["cluster_s3_cpu_per_call_pct"] = round(c.PostgresS3.BesideCPUPerCallPct[sidecarS3], 4)
+	if c.Ratio > 0 {
+		flat["cluster_cpu_ratio_postgres_s3_vs_sqlite_disk"] = round(c.Ratio, 3)
+		flat["cluster_cpu_ratio_with_servers"] = round(c.TotalRatio, 3)
+	}
+	if a := c.API; a != nil {
+		flat["api_local_p50_ms"] = round(a.Local.P50Mean, 3)
+		flat["api_local_p99_ms"] = round(a.Local.P99Mean, 3)
+		flat["api_forwarded_p50_ms"] = round(a.Forwarded.P50Mean, 3)
+		flat["api_forwarded_p99_ms"] = round(a.Forwarded.P99Mean, 3)
+	}
+}
+
+// clusterMarkdown renders the cluster phase.
+func clusterMarkdown(w func(string, ...any), c *clusterResult, out string) {
+	r := c.SQLiteDisk
+	w("\n### Cluster engines: PostgreSQL + S3 beside SQLite + disk\n\n")
+	w("The same %d calls (at %.0f/s, each %s, monitored, prompts playing) against a fresh ivrd on SQLite and its data directory, then one on PostgreSQL %s (`scripts/pg.sh`) and %s, each measured over a %s window in which every call is up, as a capacity step. PostgreSQL's CPU is its process tree's (the postmaster and every backend), the S3 server's its process's. Profiles: `%s/cpu-%s-%d.pprof`, `cpu-%s-%d.pprof`.\n\n",
+		c.Calls, r.Rate, fmtSecs(r.HoldS), c.Postgres, c.S3Server, fmtSecs(r.WindowS), out, backendSQLiteDisk, c.Calls, backendPostgresS3, c.Calls)
+	w("| store + recordings | calls in window | ivrd cores | ivrd CPU/call | PostgreSQL CPU/call | S3 server CPU/call | all per call | mem/call | late or lost | failed calls | MP3 ok / bad (ffmpeg-checked) | notify p50 / p99 | other cores | pass |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, row := range []struct {
+		name string
+		r    runResult
+	}{{"SQLite + local disk", c.SQLiteDisk}, {"PostgreSQL + S3", c.PostgresS3}} {
+		r := row.r
+		pg, s3, all := "–", "–", r.CPUPerCallPct
+		if v, ok := r.BesideCPUPerCallPct[sidecarPostgres]; ok {
+			pg, all = fmt.Sprintf("%.4f %%", v), all+v
+		}
+		if v, ok := r.BesideCPUPerCallPct[sidecarS3]; ok {
+			s3, all = fmt.Sprintf("%.4f %%", v), all+v
+		}
+		w("| %s | %d | %.2f | %.4f %% | %s | %s | %.4f %% | %.1f KiB | %.4f %% | %d | %d / %d (%d) | %.0f / %.0f ms | %.2f | %s |\n",
+			row.name, r.MonitoredCalls, r.IvrdCores, r.CPUPerCallPct, pg, s3, all, r.MemPerCallKiB, r.RTP.LateOrLostPct,
+			r.FailedCalls, r.MP3OK, r.MP3Bad, r.FFmpegChecked, r.NotifyP50ms, r.NotifyP99ms, r.OtherCores, passText(r))
+	}
+	if c.Ratio > 0 {
+		w("\nivrd's CPU per call on PostgreSQL + S3 over SQLite + disk: **%.2f×** (%.2f× counting PostgreSQL's and the S3 server's CPU as well).\n", c.Ratio, c.TotalRatio)
+	}
+	if a := c.API; a != nil {
+		w("\n### API latency through a cluster node (wrk, %d connection%s, %.0f s per run, runs alternating)\n\n", a.Connections, map[bool]string{true: "s"}[a.Connections != 1], a.Seconds)
+		w("Two nodes on that PostgreSQL and S3 server with one `--cluster-secret`; one monitored call is up on node A, and wrk POSTs the API phase's Monitor request for its session (answered `%s`) to A, which carries the session, and to B, which finds the session's node in PostgreSQL and forwards the request to A, signed with the secret.\n\n", a.Status)
+		w("| request | req/s per run | mean | p50 | p99 |\n|---|---|---|---|---|\n")
+		w("| to node A (local) | %s | %.0f | %.3f ms | %.3f ms |\n", floats(a.Local.RPS), a.Local.RPSMean, a.Local.P50Mean, a.Local.P99Mean)
+		w("| to node B (forwarded to A) | %s | %.0f | %.3f ms | %.3f ms |\n", floats(a.Forwarded.RPS), a.Forwarded.RPSMean, a.Forwarded.P50Mean, a.Forwarded.P99Mean)
+		w("\nErrors (non-2xx answers, socket errors), all runs: %d.\n", a.Errors)
+	}
 }
 
 func orDash(n int) string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ type Server struct {
 	Secret   string
 	Dir      string // the served directory: Dir/Bucket holds the bucket's objects as files
 
+	pid  int
 	stop func()
 }
 
@@ -93,38 +95,65 @@ func Start(t testing.TB) *Server {
 	if err := Install(); err != nil {
 		t.Skipf("S3 server (versitygw) cannot be built, skipping: %v", err)
 	}
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatalf("tests3: %v", err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// New runs a versitygw serving dir (which must exist) with one bucket, until Stop: for a
+// program that is not a test (the benchmark). It builds versitygw first if need be.
+func New(dir string) (*Server, error) {
+	if err := Install(); err != nil {
+		return nil, err
+	}
 	script, _ := Script()
-	s := &Server{Bucket: bucket, Access: access, Secret: secret, Dir: t.TempDir()}
+	s := &Server{Bucket: bucket, Access: access, Secret: secret, Dir: dir}
 	if err := os.Mkdir(filepath.Join(s.Dir, bucket), 0o755); err != nil { // a sub-directory is a bucket
-		t.Fatal(err)
+		return nil, err
 	}
 	var lastErr error
 	for range 3 { // a free port can be taken between the check and the server's bind
 		port, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		if lastErr = s.run(t, script, port); lastErr == nil {
-			return s
+		if lastErr = s.run(script, port); lastErr == nil {
+			return s, nil
 		}
 	}
-	t.Fatalf("tests3: %v", lastErr)
-	return nil
+	return nil, lastErr
 }
 
 // run starts the server on port and waits until it accepts connections.
-func (s *Server) run(t testing.TB, script string, port int) error {
+func (s *Server) run(script string, port int) error {
 	log := &syncWriter{}
 	cmd := exec.Command(script, "serve", s.Dir, strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), "S3_ACCESS_KEY="+s.Access, "S3_SECRET_KEY="+s.Secret)
 	cmd.Stdout, cmd.Stderr = log, log
-	// The script execs versitygw, which dies with the test process however that ends.
+	// The script execs versitygw, which dies with the process that started it however that ends.
+	// The kernel sends that signal when the thread that started it ends, so that thread is
+	// kept until versitygw exits: a goroutine locked to a thread (the benchmark's RTP
+	// capture) ends its thread when it returns, and could have been given this one.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	exited := make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+		close(exited)
+	}()
+	if err := <-started; err != nil {
 		return err
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -143,6 +172,7 @@ func (s *Server) run(t testing.TB, script string, port int) error {
 		}
 	}
 	s.Endpoint = "http://" + addr
+	s.pid = cmd.Process.Pid
 	s.stop = sync.OnceFunc(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -152,11 +182,13 @@ func (s *Server) run(t testing.TB, script string, port int) error {
 			<-exited
 		}
 	})
-	t.Cleanup(s.stop)
 	return nil
 }
 
-// Stop stops the server before the test ends (an outage of the store).
+// PID is the server's process (versitygw: the script execs it).
+func (s *Server) PID() int { return s.pid }
+
+// Stop stops the server: before the test ends (an outage of the store), or New's.
 func (s *Server) Stop() { s.stop() }
 
 func freePort() (int, error) {
