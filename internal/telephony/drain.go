@@ -70,7 +70,8 @@ func (s *Server) Drain(ctx context.Context, timeout time.Duration) int {
 	return left
 }
 
-// drainRefusal is the response to a new INVITE while the server drains, nil when it does not.
+// drainRefusal is the response to a new INVITE (or an OPTIONS probe) while the server
+// drains, nil when it does not.
 func (s *Server) drainRefusal(req *sip.Request) *sip.Response {
 	s.mu.Lock()
 	until := s.drainUntil
@@ -79,7 +80,7 @@ func (s *Server) drainRefusal(req *sip.Request) *sip.Response {
 		return nil
 	}
 	retry := max(1, int(math.Ceil(time.Until(until).Seconds())))
-	s.log.Info("INVITE refused: draining (503)", "call_id", callID(req), "source", req.Source(), "retry_after", retry)
+	s.log.Info(string(req.Method)+" refused: draining (503)", "call_id", callID(req), "source", req.Source(), "retry_after", retry)
 	res := sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, reasonPhrase(sip.StatusServiceUnavailable), nil)
 	res.AppendHeader(sip.NewHeader(hdrRetryAfter, strconv.Itoa(retry)))
 	return res

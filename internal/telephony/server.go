@@ -386,6 +386,17 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 			if l := s.incomingLeg(req); l != nil {
 				l.inc.onAck(l, req)
 			}
+		case sip.OPTIONS:
+			// A proxy in front (Kamailio's dispatcher) probes with OPTIONS: a draining server
+			// answers 503 like a new INVITE, so the proxy stops offering it calls.
+			if !hasToTag(req) {
+				if res := s.drainRefusal(req); res != nil {
+					if err := tx.Respond(res); err != nil {
+						s.log.Debug("refusing OPTIONS", "err", err)
+					}
+					return
+				}
+			}
 		}
 		next(req, tx)
 	}
