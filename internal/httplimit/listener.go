@@ -35,6 +35,10 @@ type conn struct {
 	onList *list.List
 	once   sync.Once
 	last   atomic.Int64 // unix nanoseconds of the last move to the back of its list
+	// accepted is when it was accepted (unix nanoseconds); served, whether a request has
+	// started on it: until then, and for newGrace, it is not closed to make room.
+	accepted int64
+	served   atomic.Bool
 }
 
 func newListener(ln net.Listener, max int, onShed func()) *listener {
@@ -46,7 +50,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{Conn: nc, l: l}
+	c := &conn{Conn: nc, l: l, accepted: time.Now().UnixNano()}
 	var shed []*conn
 	l.mu.Lock()
 	for l.idle.Len()+l.busy.Len() >= l.max {
@@ -66,10 +70,23 @@ func (l *listener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// oldest picks the connection to close for room (l.mu held).
+// newGrace is how long a connection accepted a moment ago, whose request has not been read
+// yet, is passed over when one must make room. In a flood of reconnecting slow clients, fifty
+// accepts come in well under the time a loaded machine may take to read a new connection's
+// first request; without it a health check could be closed before it was read.
+const newGrace = time.Second
+
+// oldest picks the connection to close for room (l.mu held): the longest idle one, else the
+// busy one quiet longest, passing over connections within their newGrace unless all are.
 func (l *listener) oldest() *conn {
 	if e := l.idle.Front(); e != nil {
 		return e.Value.(*conn)
+	}
+	young := time.Now().Add(-newGrace).UnixNano()
+	for e := l.busy.Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*conn); c.served.Load() || c.accepted < young {
+			return c
+		}
 	}
 	if e := l.busy.Front(); e != nil {
 		return e.Value.(*conn)
@@ -138,6 +155,7 @@ func (l *listener) connState(nc net.Conn, st http.ConnState) {
 		l.remove(c)
 		l.push(c, &l.idle)
 	case http.StateActive:
+		c.served.Store(true)
 		l.remove(c)
 		l.push(c, &l.busy)
 	case http.StateHijacked, http.StateClosed:
