@@ -37,13 +37,14 @@ test:
 	IVRD_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -count=1 -timeout 30m ./test/e2e/
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 
-# make soak: the fault and attack tests at full length (test/e2e/*soak_test.go), about 11 minutes:
+# make soak: the fault and attack tests at full length (test/e2e/*soak_test.go and httplimit's
+# connection-cap flood), about 11 minutes:
 # the app refusing connections for a minute then answering 500 for a minute with ivrd SIGKILLed
 # and restarted meanwhile (20 calls), 20,000 slow clients for 5 minutes, and three nodes behind
 # Kamailio with 60 calls, one node SIGKILLed with 20 live (1 minute). CI runs make test only.
 soak:
 	@./scripts/install-deps.sh test
-	IVRD_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'Soak' -v ./test/e2e/
+	IVRD_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'Soak' -v ./internal/httplimit/ ./test/e2e/
 
 # make bench: the benchmark harness (bench/, BENCHMARKS.md): real sipp calls against a fresh ivrd in
 # steps until quality degrades, notification latency for short and 10-minute calls and for 1,000 calls
