@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -462,5 +463,55 @@ func TestFlush(t *testing.T) {
 	}
 	if p, _ := st.CountOutbox(store.OutboxPending); p != 1 {
 		t.Fatalf("%d pending (the failed one waits for its retry)", p)
+	}
+}
+
+// An attempt whose worker waits on a locked store past its lease is claimed again before its
+// result is taken: that second claim is parked, not posted again, and settled by the result
+// (TestStoreUnavailable posted seq 0 twice under -race before this).
+func TestReclaimWhileAttemptInFlight(t *testing.T) {
+	errLocked := errors.New("database is locked")
+	for _, tc := range []struct {
+		name       string
+		res        result
+		postsAgain bool
+		delivered  int
+	}{
+		{"posted, not recorded", result{claimed: 0, attempts: 1, delivered: true, markErr: errLocked}, false, 1},
+		{"failed, not recorded", result{claimed: 0, attempts: 1, markErr: errLocked}, true, 0},
+		{"failed, recorded", result{claimed: 0, attempts: 1}, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t, "")
+			o := testOptions()
+			o.Lease = 20 * time.Millisecond // claims run out on the database's clock
+			o.Workers = 4 // room to claim while one attempt is in flight
+			q := New(st, o)
+			if err := q.Notify("APtest", "http://127.0.0.1:9/n", nil); err != nil {
+				t.Fatal(err)
+			}
+			work := make(chan store.OutboxItem, q.o.Workers)
+			d := newDispatcher(q, work)
+			now := time.Now()
+			d.dispatch(now)
+			it := <-work
+			time.Sleep(2 * o.Lease)
+			d.dispatch(time.Now()) // the lease ran out; the worker has not answered
+			if len(work) != 0 {
+				t.Fatal("an item in flight was handed out again")
+			}
+			if len(d.parked) != 1 {
+				t.Fatalf("%d parked, want the item claimed again", len(d.parked))
+			}
+			tc.res.id = it.ID
+			d.finish(tc.res)
+			if got := len(work) == 1; got != tc.postsAgain {
+				t.Fatalf("attempted again: %v, want %v", got, tc.postsAgain)
+			}
+			d.retryStore(now.Add(time.Second))
+			if n, _ := st.CountOutbox(store.OutboxDelivered); n != tc.delivered {
+				t.Fatalf("%d delivered, want %d", n, tc.delivered)
+			}
+		})
 	}
 }

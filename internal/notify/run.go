@@ -53,7 +53,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	defer func() { close(work); wg.Wait() }()
 
-	d := dispatcher{q: q, work: work, unmarked: map[int64]int{}}
+	d := newDispatcher(q, work)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var lastPurge time.Time
@@ -101,6 +101,12 @@ type dispatcher struct {
 	// item can be claimed again before its previous attempt's result is taken: the attempt
 	// ended its claim when it recorded its outcome.)
 	busy int
+	// inflight holds, for each item handed to a worker whose result Run has not taken, the
+	// attempts it had when claimed. An item claimed again with as many attempts still is the
+	// same attempt, its lease run out while the worker waited for the store: it is parked
+	// until that attempt's result says whether it went out.
+	inflight map[int64]int
+	parked   map[int64]store.OutboxItem
 	// unmarked are delivered items the store has not recorded as such yet (attempts made):
 	// they are not posted again, only recorded, every MinBackoff.
 	unmarked  map[int64]int
@@ -110,15 +116,39 @@ type dispatcher struct {
 
 type result struct {
 	id        int64
+	claimed   int // the item's attempts when it was claimed
 	attempts  int
 	delivered bool // the app answered 2xx
 	markErr   error
 }
 
+func newDispatcher(q *Queue, work chan<- store.OutboxItem) *dispatcher {
+	return &dispatcher{q: q, work: work, inflight: map[int64]int{}, parked: map[int64]store.OutboxItem{},
+		unmarked: map[int64]int{}}
+}
+
+// hand gives a claimed item to a worker; there is room: at most Workers are busy.
+func (d *dispatcher) hand(it store.OutboxItem) {
+	d.busy++
+	d.inflight[it.ID] = it.Attempts
+	d.work <- it // buffered for Workers items: never blocks
+}
+
 func (d *dispatcher) finish(r result) {
 	d.busy--
+	if a, ok := d.inflight[r.id]; ok && a == r.claimed {
+		delete(d.inflight, r.id)
+	}
 	if r.markErr != nil && r.delivered {
 		d.unmarked[r.id] = r.attempts
+	}
+	if it, ok := d.parked[r.id]; ok {
+		delete(d.parked, r.id)
+		// Posted: recorded now or by retryStore. Failed with its outcome recorded: the
+		// store says when it is due again. Failed with no record: it is attempted again.
+		if !r.delivered && r.markErr != nil {
+			d.hand(it)
+		}
 	}
 }
 
@@ -158,8 +188,11 @@ func (d *dispatcher) dispatch(now time.Time) time.Duration {
 			if _, ok := d.unmarked[it.ID]; ok {
 				continue
 			}
-			d.busy++
-			d.work <- it // buffered for Workers items: never blocks
+			if a, ok := d.inflight[it.ID]; ok && a == it.Attempts {
+				d.parked[it.ID] = it
+				continue
+			}
+			d.hand(it)
 		}
 	}
 	wait := pollInterval
@@ -187,7 +220,7 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 		if err := q.st.ReleaseOutbox(it.ID, q.o.Node); err != nil {
 			q.o.Log.Warn("notify: give back an abandoned attempt (it waits out its lease)", "delivery_id", it.DeliveryID, "err", err)
 		}
-		return result{id: it.ID, attempts: it.Attempts}
+		return result{id: it.ID, claimed: it.Attempts, attempts: it.Attempts}
 	}
 	log := q.o.Log.With("delivery_id", it.DeliveryID, "app", it.AppID, "url", redact(it.Target), "attempt", attempt)
 	if it.SessionKey != "" {
@@ -219,7 +252,7 @@ func (q *Queue) deliver(ctx context.Context, it store.OutboxItem) result {
 		q.storeFailed(markErr)
 		log.Error("notify: record delivery outcome", "err", markErr)
 	}
-	return result{id: it.ID, attempts: attempt, delivered: err == nil, markErr: markErr}
+	return result{id: it.ID, claimed: it.Attempts, attempts: attempt, delivered: err == nil, markErr: markErr}
 }
 
 // backoff is the wait after a failed attempt number n (1-based): MinBackoff·2^(n-1), capped.
