@@ -39,6 +39,7 @@ typedef struct ivrd_job {
 // a thread, and the file. A thread holds it while it is on the ready list or being worked on
 // (queued), so its segments are encoded in order and never two at a time.
 typedef struct ivrd_aenc {
+	unsigned long long id; // unique in the process
 	int fd;
 	int channels; // 1, or 2: samples are interleaved left, right
 	int kbps;     // of the whole stream
@@ -79,11 +80,14 @@ static int ivrd_write_all(int fd, const unsigned char *b, int n) {
 
 // A thread's LAME state for one bit rate and channel count, shared by every stream of that
 // kind: fed counts the frames of samples it has been given (always whole frames), out the
-// frames it has put out.
+// frames it has put out. stream is the stream it was last given, end the stream frame just
+// past the samples it was given of it.
 typedef struct {
 	lame_global_flags *gf;
 	int kbps, channels;
 	long long fed, out;
+	unsigned long long stream;
+	long long end;
 	unsigned long used; // for replacing the least recently used slot
 } ivrd_lame;
 
@@ -118,6 +122,7 @@ static ivrd_lame *ivrd_lame_for(int kbps, int channels) {
 		l->kbps = kbps;
 		l->channels = channels;
 		l->fed = l->out = 0;
+		l->stream = 0;
 	}
 	l->used = ++lame_clock;
 	return l;
@@ -128,16 +133,23 @@ static ivrd_lame *ivrd_lame_for(int kbps, int channels) {
 // holds their last samples: the frames it makes of them, and of the first GRANULE samples
 // of j (whose analysis reaches back into those), are before keep_from and left out. From
 // there on its frames are those a LAME state given the whole stream would have made, bit for
-// bit: without the bit reservoir a frame depends on the samples only.
+// bit: without the bit reservoir a frame depends on the samples only. A LAME state whose
+// last segment was the one before j of the same stream (the thread took several of the
+// stream's segments in a row: the threads are behind) is in step already: it is given only
+// the samples it has not had, and makes no frame that is left out.
 static int ivrd_encode_job(ivrd_aenc *e, ivrd_job *j, long long *nb) {
 	static __thread unsigned char out[1152 * 2 * 5 / 4 + 7200];
 	static __thread unsigned char acc[1 << 16];
 	ivrd_lame *l = ivrd_lame_for(e->kbps, e->channels);
 	if (l == NULL) return ERR_LAME;
-	long long base = j->at - l->fed; // stream frame = LAME's frame + base
+	int skip = 0; // samples per channel of j the LAME state has had
+	if (l->stream == e->id && l->end >= j->at && (l->end - j->at) * GRANULE <= j->n) {
+		skip = (int)(l->end - j->at) * GRANULE;
+	}
+	long long base = j->at + skip / GRANULE - l->fed; // stream frame = LAME's frame + base
 	long long next = j->keep_from;
 	int ch = e->channels, fb = e->frame_bytes, used = 0, err = 0;
-	for (int off = 0; !err && (off < j->n || (j->flush && off >= j->n)); off += 1152) {
+	for (int off = skip; !err && (off < j->n || (j->flush && off >= j->n)); off += 1152) {
 		int got;
 		if (off >= j->n) {
 			got = lame_encode_flush(l->gf, out, (int)sizeof out);
@@ -171,7 +183,9 @@ static int ivrd_encode_job(ivrd_aenc *e, ivrd_job *j, long long *nb) {
 	}
 	if (!err && used > 0 && (err = ivrd_write_all(e->fd, acc, used)) == 0) *nb += used;
 	if (!err && j->keep_to >= 0 && next != j->keep_to + 1) err = ERR_FRAMES;
-	l->fed += j->n / GRANULE;
+	l->fed += (j->n - skip) / GRANULE;
+	l->stream = e->id;
+	l->end = j->at + j->n / GRANULE;
 	if (j->flush || err || j->n % GRANULE != 0 || l->out > LAME_RECYCLE) {
 		lame_close(l->gf); // flushed, or no longer in step: the next segment gets a new one
 		l->gf = NULL;
@@ -247,9 +261,12 @@ static ivrd_job *ivrd_job_new(int channels, int cap) {
 
 // The first segment starts two frames before the stream, with silence: frame 0 (LAME's
 // pre-roll) then has silence behind it as it would in a LAME state given the whole stream.
+static unsigned long long last_stream_id; // atomic
+
 static ivrd_aenc *ivrd_aenc_new(int fd, int kbps, int channels) {
 	ivrd_aenc *e = calloc(1, sizeof *e);
 	if (e == NULL) return NULL;
+	e->id = __atomic_add_fetch(&last_stream_id, 1, __ATOMIC_RELAXED);
 	e->cur = ivrd_job_new(channels, (SEGMENT_FRAMES + 6) * GRANULE);
 	if (e->cur == NULL) {
 		free(e);

@@ -2,11 +2,11 @@ package audio
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/audio/audiotest"
 )
 
 // BenchmarkAsyncMP3Encoder measures the CPU (user + system, every thread) that the encoding
@@ -23,18 +23,10 @@ func BenchmarkAsyncMP3Encoder(b *testing.B) {
 	var cpu time.Duration
 	for i := 0; b.Loop(); i++ {
 		encs := make([]*AsyncMP3Encoder, streams)
-		files := make([]*os.File, streams)
 		for k := range encs {
-			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d-%d.mp3", i, k)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			files[k] = f
-			if encs[k], err = NewAsyncMP3Encoder(f, 32, 1); err != nil {
-				b.Fatal(err)
-			}
+			encs[k] = asyncFile(b, filepath.Join(dir, fmt.Sprintf("%d-%d.mp3", i, k)), 32, 1)
 		}
-		c0 := processCPU()
+		c0 := audiotest.ProcessCPU()
 		for off := 0; off < seconds*Rate; off += step {
 			for k, e := range encs {
 				o := (off + 977*k) % (len(sig) - step)
@@ -46,23 +38,12 @@ func BenchmarkAsyncMP3Encoder(b *testing.B) {
 				time.Sleep(100 * time.Microsecond)
 			}
 		}
-		for k, e := range encs {
+		for _, e := range encs {
 			if err := e.Close(); err != nil {
 				b.Fatal(err)
 			}
-			files[k].Close()
-			os.Remove(files[k].Name())
 		}
-		cpu += processCPU() - c0
+		cpu += audiotest.ProcessCPU() - c0
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*streams*seconds), "µs-cpu/audio-s")
-}
-
-// processCPU is the CPU the process has used, user and system, all threads.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -131,6 +131,22 @@ func TestAsyncMP3EncoderMatchesContinuous(t *testing.T) {
 	}
 }
 
+// asyncFile returns an AsyncMP3Encoder writing to a new file at path, which is closed when
+// the test ends.
+func asyncFile(tb testing.TB, path string, kbps, channels int) *AsyncMP3Encoder {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	a, err := NewAsyncMP3Encoder(f, kbps, channels)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
 // A file that cannot be written fails the encoder, and the failure is reported.
 func TestAsyncMP3EncoderWriteError(t *testing.T) {
 	f, err := os.Open(os.DevNull) // read-only: every write fails with EBADF
@@ -204,24 +220,8 @@ func TestAsyncMP3EncoderJoinsDecode(t *testing.T) {
 	pcm := SineWave(1000, d, amp)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tone.mp3")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	a, err := NewAsyncMP3Encoder(f, 32, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := os.Create(filepath.Join(dir, "other.mp3"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	b, err := NewAsyncMP3Encoder(other, 32, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := asyncFile(t, path, 32, 1)
+	b := asyncFile(t, filepath.Join(dir, "other.mp3"), 32, 1)
 	noise := make([]int16, 1152)
 	for i := range noise {
 		noise[i] = int16((i*7919)%20000 - 10000)

@@ -7,11 +7,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ivrd/ivrd/internal/audio"
+	"github.com/ivrd/ivrd/internal/audio/audiotest"
 )
 
 // BenchmarkRecordingMemory opens many recordings at once (IVRD_BENCH_RECORDINGS, default
@@ -52,7 +52,7 @@ func BenchmarkRecordingMemory(b *testing.B) {
 		r := manualRecorder(b)
 		runtime.GC()
 		before := vmRSS(b)
-		cpu0 := cpuTime()
+		cpu0 := audiotest.ProcessCPU()
 		start := time.Now()
 		recs := make([]*Recording, n)
 		for i := range recs {
@@ -66,7 +66,7 @@ func BenchmarkRecordingMemory(b *testing.B) {
 		var cpuWarm time.Duration // CPU when the first warm-up seconds are done
 		for t < seconds*time.Second {
 			if t == warmup {
-				cpuWarm = cpuTime()
+				cpuWarm = audiotest.ProcessCPU()
 			}
 			for _, rec := range recs {
 				for d := time.Duration(0); d < step; d += frame {
@@ -83,7 +83,7 @@ func BenchmarkRecordingMemory(b *testing.B) {
 				time.Sleep(time.Millisecond)
 			}
 		}
-		cpuEnd := cpuTime()
+		cpuEnd := audiotest.ProcessCPU()
 		cpu, steady := cpuEnd-cpu0, cpuEnd-cpuWarm
 		after := vmRSS(b)
 		b.ReportMetric(float64(after-before)/float64(n), "KiB/rec")
@@ -120,13 +120,4 @@ func vmRSS(tb testing.TB) int64 {
 	}
 	tb.Fatal("no VmRSS in /proc/self/status")
 	return 0
-}
-
-// cpuTime is the CPU the process has used, user and system, all threads.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
