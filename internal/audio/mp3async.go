@@ -21,6 +21,11 @@ enum {
 	ERR_FRAMES = -2,      // LAME's output did not line up with the segment's frames
 };
 
+// A segment starts more than three frames after the one before it starts, so a LAME state
+// that missed a segment of a stream can never take the next for its continuation (see
+// ivrd_encode_job).
+_Static_assert(SEGMENT_FRAMES > 3, "segments must move on by more than their overlap");
+
 // A segment: stream samples [GRANULE*at, GRANULE*at + n) of one recording, interleaved when
 // stereo, to be encoded by whichever thread takes it. Stream frame f is the frame that holds
 // samples [GRANULE*(f-1), GRANULE*f) (frame 0 is LAME's pre-roll, before sample 0). The
