@@ -211,7 +211,7 @@ func TestEncoderQueue(t *testing.T) {
 }
 
 // A 1 kHz tone encoded in segments, while other streams take the same LAME states between
-// them, decodes (ffmpeg, mpg123, minimp3) without a click or a dip at any of the ~100 joins:
+// them, decodes (ffmpeg, mpg123, minimp3) without a click or a dip at any of its ~20 joins:
 // every 9 ms window holds the tone at its level, and every 72 ms frame matches the ideal sine
 // as closely as the best frame does, less 1 dB.
 func TestAsyncMP3EncoderJoinsDecode(t *testing.T) {
