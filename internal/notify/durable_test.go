@@ -485,7 +485,7 @@ func TestReclaimWhileAttemptInFlight(t *testing.T) {
 			st := openStore(t, "")
 			o := testOptions()
 			o.Lease = 20 * time.Millisecond // claims run out on the database's clock
-			o.Workers = 4 // room to claim while one attempt is in flight
+			o.Workers = 4                   // room to claim while one attempt is in flight
 			q := New(st, o)
 			if err := q.Notify("APtest", "http://127.0.0.1:9/n", nil); err != nil {
 				t.Fatal(err)
