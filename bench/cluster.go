@@ -14,6 +14,7 @@ import (
 
 	"github.com/ivrd/ivrd/internal/config"
 	"github.com/ivrd/ivrd/internal/ivr"
+	"github.com/ivrd/ivrd/internal/testpg"
 	"github.com/ivrd/ivrd/internal/tests3"
 )
 
@@ -77,8 +78,8 @@ func (l *apiLatency) add(w wrkResult) {
 // checkCluster says why the cluster phase cannot run here, or nil; it builds the S3 server
 // first if need be (about a minute, once per machine).
 func checkCluster() error {
-	if err := checkPostgres(); err != nil {
-		return err
+	if why := testpg.Unavailable(); why != "" {
+		return fmt.Errorf("the cluster phase runs PostgreSQL through scripts/pg.sh and cannot here: %s", why)
 	}
 	if err := tests3.Install(); err != nil {
 		return fmt.Errorf("the cluster phase needs versitygw (scripts/s3.sh install): %w", err)
@@ -90,13 +91,13 @@ func checkCluster() error {
 // PostgreSQL + S3, then the API latency of two nodes.
 func clusterPhase(ctx context.Context, o options, bin, work string, n int) (clusterResult, error) {
 	res := clusterResult{Calls: n, S3Server: s3ServerName()}
-	pg, err := startPostgres()
+	pg, err := testpg.New()
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("postgres: %w", err)
 	}
-	defer pg.stop()
-	res.Postgres = pg.version
-	pgPID, err := pg.pid()
+	defer pg.Stop()
+	res.Postgres = pg.Version
+	pgPID, err := pg.PID()
 	if err != nil {
 		return res, fmt.Errorf("postgres: %w", err)
 	}
@@ -116,7 +117,7 @@ func clusterPhase(ctx context.Context, o options, bin, work string, n int) (clus
 		cr := callRun{name: "cluster-" + label, n: n, rate: rate, hold: hold, settle: o.settle, window: o.window,
 			profile: true, late: o.late, dir: filepath.Join(work, "cluster-"+label)}
 		if backend == backendPostgresS3 {
-			dsn, err := pg.database("bench_calls")
+			dsn, err := pg.Database("bench_calls")
 			if err != nil {
 				return res, err
 			}
@@ -180,13 +181,13 @@ func clusterRatios(sqlite, pgS3 runResult) (ivrd, total float64) {
 // one call is up on node A with its Monitor recording, and wrk POSTs the API phase's Monitor
 // request for that session to A (local) and to B (forwarded to A), runs alternating, three
 // each.
-func clusterAPI(ctx context.Context, o options, bin, work string, pg *pgServer, s3 *tests3.Server) (clusterAPIResult, error) {
+func clusterAPI(ctx context.Context, o options, bin, work string, pg *testpg.Server, s3 *tests3.Server) (clusterAPIResult, error) {
 	res := clusterAPIResult{Connections: o.clusterConn, Seconds: o.apiDuration.Seconds()}
 	dir := filepath.Join(work, "cluster-api")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
-	dsn, err := pg.database("bench_api")
+	dsn, err := pg.Database("bench_api")
 	if err != nil {
 		return res, err
 	}

@@ -1,6 +1,6 @@
 // Package testpg gives tests a real, throwaway PostgreSQL server (Debian's postgresql package,
 // run by scripts/pg.sh): one server per test binary, started on first use on a free loopback
-// port, and a fresh empty database per test. A test binary that uses it wraps its tests in
+// port, and a fresh empty database per test. (The benchmark starts its own Server with New.) A test binary that uses it wraps its tests in
 // Main, which stops and removes the server when the tests are done:
 //
 //	func TestMain(m *testing.M) { os.Exit(testpg.Main(m)) }
@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,24 +33,18 @@ import (
 // server is the test binary's PostgreSQL, started by the first test that asks for one.
 var server struct {
 	once    sync.Once
-	dir     string // the cluster's directory (scripts/pg.sh DIR)
-	script  string
-	dsn     *url.URL // the "postgres" database
-	skip    string   // why PostgreSQL cannot run here
-	err     error    // why it did not start
-	admin   *sql.DB
+	s       *Server
+	skip    string // why PostgreSQL cannot run here
+	err     error  // why it did not start
 	counter atomic.Int64
 }
 
 // Main runs the tests and then stops the server if one was started; it returns m.Run's code.
 func Main(m *testing.M) int {
 	code := m.Run()
-	if server.dir != "" {
-		if server.admin != nil {
-			server.admin.Close()
-		}
-		if out, err := exec.Command(server.script, "stop", server.dir).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "testpg: stop %s: %v: %s\n", server.dir, err, out)
+	if server.s != nil {
+		if err := server.s.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "testpg: %v\n", err)
 		}
 	}
 	return code
@@ -61,29 +56,16 @@ func DSN(t testing.TB) string {
 	t.Helper()
 	start(t)
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), server.counter.Add(1))
-	if err := admin("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("testpg: create database: %v", err)
+	dsn, err := server.s.Database(name)
+	if err != nil {
+		t.Fatalf("testpg: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+		if err := server.s.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 			t.Logf("testpg: drop database %s: %v", name, err)
 		}
 	})
-	u := *server.dsn
-	u.Path = "/" + name
-	return u.String()
-}
-
-// admin runs a statement on the server's "postgres" database, twice if need be: the first may
-// meet a connection that a test's restart of the server broke.
-func admin(q string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err := server.admin.ExecContext(ctx, q)
-	if err != nil {
-		_, err = server.admin.ExecContext(ctx, q)
-	}
-	return err
+	return dsn
 }
 
 // Restart restarts the server (pg_ctl restart: every connection is dropped) and returns once
@@ -107,7 +89,7 @@ func Resume(t testing.TB) {
 
 func run(t testing.TB, cmd string) {
 	start(t)
-	if out, err := exec.Command(server.script, cmd, server.dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(server.s.script, cmd, server.s.Dir).CombinedOutput(); err != nil {
 		t.Fatalf("testpg: %s: %v: %s", cmd, err, out)
 	}
 }
@@ -115,7 +97,11 @@ func run(t testing.TB, cmd string) {
 // start starts the server once per test binary, or skips or fails t.
 func start(t testing.TB) {
 	t.Helper()
-	server.once.Do(func() { server.skip, server.err = startServer() })
+	server.once.Do(func() {
+		if server.skip = Unavailable(); server.skip == "" {
+			server.s, server.err = New()
+		}
+	})
 	if server.skip != "" {
 		t.Skip("PostgreSQL unavailable: " + server.skip)
 	}
@@ -124,45 +110,108 @@ func start(t testing.TB) {
 	}
 }
 
-// startServer runs scripts/pg.sh start in a new directory. It returns why PostgreSQL cannot run
-// here (skip), or why it did not start (err).
-func startServer() (skip string, err error) {
+// Unavailable says why PostgreSQL cannot run here, or "": it needs Debian's server binaries,
+// and root or the postgres user (initdb and pg_ctl run as postgres).
+func Unavailable() string {
 	if u, err := user.Current(); err != nil || (u.Uid != "0" && u.Username != "postgres") {
-		return "the tests run neither as root nor as the postgres user (initdb and pg_ctl run as postgres)", nil
+		return "neither root nor the postgres user (initdb and pg_ctl run as postgres)"
 	}
-	if !haveServer() {
-		return "no server binaries in /usr/lib/postgresql/*/bin (Debian package postgresql; scripts/install-deps.sh test)", nil
+	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl"); len(m) == 0 && os.Getenv("PG_BIN") == "" {
+		return "no server binaries in /usr/lib/postgresql/*/bin (Debian package postgresql; scripts/install-deps.sh test)"
 	}
+	return ""
+}
+
+// Server is a throwaway PostgreSQL server: trust authentication on loopback, fsync off.
+type Server struct {
+	Dir     string   // the cluster's directory (scripts/pg.sh DIR), removed by Stop
+	DSN     *url.URL // the "postgres" database
+	Version string   // server_version
+	script  string
+	admin   *sql.DB
+}
+
+// New starts a server with scripts/pg.sh (found above the working directory) in a new
+// directory: not under a test's or the benchmark's scratch directory, which the postgres user
+// cannot reach.
+func New() (*Server, error) {
 	root, err := moduleRoot()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	server.script = filepath.Join(root, "scripts", "pg.sh")
-	// Not under the test's temporary directory: the postgres user must reach it.
-	if server.dir, err = os.MkdirTemp("", "ivrd-pg-"); err != nil {
-		return "", err
+	s := &Server{script: filepath.Join(root, "scripts", "pg.sh")}
+	if s.Dir, err = os.MkdirTemp("", "ivrd-pg-"); err != nil {
+		return nil, err
 	}
-	out, err := exec.Command(server.script, "start", server.dir).Output()
+	out, err := exec.Command(s.script, "start", s.Dir).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			err = fmt.Errorf("%w: %s", err, ee.Stderr)
 		}
-		return "", fmt.Errorf("scripts/pg.sh start: %w", err)
+		s.Stop()
+		return nil, fmt.Errorf("scripts/pg.sh start: %w", err)
 	}
-	if server.dsn, err = url.Parse(strings.TrimSpace(string(out))); err != nil {
-		return "", fmt.Errorf("scripts/pg.sh start printed %q: %w", out, err)
+	if s.DSN, err = url.Parse(strings.TrimSpace(string(out))); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("scripts/pg.sh start printed %q: %w", out, err)
 	}
-	if server.admin, err = sql.Open("pgx", server.dsn.String()); err != nil {
-		return "", err
+	if s.admin, err = sql.Open("pgx", s.DSN.String()); err != nil {
+		s.Stop()
+		return nil, err
 	}
-	server.admin.SetMaxOpenConns(2)
-	return "", nil
+	s.admin.SetMaxOpenConns(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.admin.QueryRowContext(ctx, "SHOW server_version").Scan(&s.Version); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return s, nil
 }
 
-func haveServer() bool {
-	m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	return len(m) > 0 || os.Getenv("PG_BIN") != ""
+// Database creates an empty database and returns its URL.
+func (s *Server) Database(name string) (string, error) {
+	if err := s.exec("CREATE DATABASE " + name); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	u := *s.DSN
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// exec runs a statement on the "postgres" database, twice if need be: the first may meet a
+// connection that a restart of the server broke.
+func (s *Server) exec(q string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := s.admin.ExecContext(ctx, q)
+	if err != nil {
+		_, err = s.admin.ExecContext(ctx, q)
+	}
+	return err
+}
+
+// PID is the postmaster's process: the first line of its postmaster.pid. Every other server
+// process (a backend per connection, the background workers) is its child.
+func (s *Server) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
+// Stop stops the server and removes its directory.
+func (s *Server) Stop() error {
+	if s.admin != nil {
+		s.admin.Close()
+	}
+	if out, err := exec.Command(s.script, "stop", s.Dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("stop %s: %v: %s", s.Dir, err, out)
+	}
+	return nil
 }
 
 // moduleRoot is the directory of go.mod above the working directory (a test runs in its
