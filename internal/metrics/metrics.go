@@ -56,7 +56,7 @@ type Sources struct {
 	// after they were due), and those due and never sent (skipped when the sending schedule
 	// restarted after a stall, or whose send failed).
 	RTPFrames func() (sent, late, lost uint64)
-	// EncoderQueue: segments of a call's PCM (about half a second each) waiting for the MP3
+	// EncoderQueue: blocks of PCM (a mix interval each, 250 ms by default) waiting for the MP3
 	// encoding threads or being encoded.
 	EncoderQueue func() int
 	// NotificationsPending: notifications queued and not yet delivered or given up (an error:
@@ -72,7 +72,7 @@ func (m *Metrics) Read(src Sources) {
 	if f := src.EncoderQueue; f != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace,
 			Name: "mp3_encoder_queued_blocks",
-			Help: "Segments of a call's PCM (about half a second each) waiting for the MP3 encoding threads or being encoded.",
+			Help: "Blocks of PCM (one mix interval each) waiting for the MP3 encoding threads or being encoded.",
 		}, func() float64 { return float64(f()) }))
 	}
 	if f := src.NotificationsPending; f != nil {

@@ -3,13 +3,11 @@
 // A Recording receives both directions of a call through audio.Tap, places every packet on
 // the wall-clock timeline that starts when the recording starts, mixes the two directions to
 // mono (or, Dual, keeps them apart as the left and right channels of a stereo stream),
-// encodes them with libmp3lame while the call runs (audio.AsyncMP3Encoder: in segments of
-// about half a second, on encoding threads whose LAME states every call shares) and appends
-// the MP3 bytes to <dir>/<id>.mp3.part about twice a second. Finish renames the file to
-// <id>.mp3. A process that dies mid-call leaves the .part file holding everything up to
-// about a second before the crash (the mixer's lag, a mix interval or two, and the two frames
-// of audio LAME needs ahead of a frame it encodes); Recover (or Recorder.RecoverAll at the
-// next start) cuts its trailing partial frame and renames it.
+// encodes them with libmp3lame while the call runs and appends the MP3 bytes to
+// <dir>/<id>.mp3.part a few times a second. Finish renames the file to <id>.mp3. A process
+// that dies mid-call leaves the .part file holding everything up to about half a second
+// before the crash; Recover (or Recorder.RecoverAll at the next start) cuts its trailing
+// partial frame and renames it.
 //
 // Timeline: sample k of the decoded file is wall-clock time start+k/8000 s, for every decoder
 // (ffmpeg, mpg123, minimp3), and the file plays for end-start rounded up to one 72 ms frame.

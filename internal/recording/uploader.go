@@ -10,7 +10,7 @@ import (
 
 // DefaultUploadInterval is how often the MP3 bytes a running recording gained go to Pieces.
 // With the mixer's lag and the encoder's buffering, a node that dies loses at most about
-// this plus about a second of each call, plus an upload's time on the way: under 5 s.
+// this plus half a second of each call, plus an upload's time on the way: under 5 s.
 const DefaultUploadInterval = 3 * time.Second
 
 // Bounds of the uploads.
