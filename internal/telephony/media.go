@@ -53,6 +53,12 @@ func (l *Leg) mediaRenegotiated(cm *callMedia) {
 	if l.held.Swap(held) != held {
 		l.log.Info("caller hold", "held", held)
 	}
+	if held {
+		// A fence: a frame being sent (it saw the call not held) goes out before the answer
+		// does, so nothing reaches the caller after it holds.
+		l.sendMu.Lock()
+		l.sendMu.Unlock() //lint:ignore SA2001 the empty section waits for the sender holding the lock
+	}
 }
 
 // readMedia drains the call's RTP until the media is closed: G.711 audio goes to the tap,
