@@ -3,6 +3,7 @@ package audio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"github.com/ivrd/ivrd/internal/audio/audiotest"
 	"io"
 	"os"
@@ -276,4 +277,60 @@ func BenchmarkMP3Encoder(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(time.Second)*100, "%core/call")
+}
+
+// BenchmarkMP3EncoderMemory reports the memory each live encoder keeps resident: 500 at
+// once, each having encoded 10 s of a tone, after one encoder was opened and closed (which
+// is when glibc's dynamic mmap threshold would rise past LAME's state; see ivrd_malloc_tune).
+func BenchmarkMP3EncoderMemory(b *testing.B) {
+	const n = 500
+	tone := SineWave(1000, time.Second, 10000)
+	if e, err := NewMP3Encoder(io.Discard, 32); err != nil {
+		b.Fatal(err)
+	} else if err := e.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var kib float64
+	for b.Loop() {
+		before := residentKiB(b)
+		encs := make([]*MP3Encoder, n)
+		for i := range encs {
+			e, err := NewMP3Encoder(io.Discard, 32)
+			if err != nil {
+				b.Fatal(err)
+			}
+			encs[i] = e
+			for range 10 {
+				if err := e.Write(tone); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		kib += float64(residentKiB(b)-before) / n
+		for _, e := range encs {
+			if err := e.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(kib/float64(b.N), "KiB/encoder")
+}
+
+// residentKiB is the process's resident set (VmRSS).
+func residentKiB(b *testing.B) int64 {
+	s, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for l := range strings.Lines(string(s)) {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var kib int64
+			if _, err := fmt.Sscan(v, &kib); err != nil {
+				b.Fatal(err)
+			}
+			return kib
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
