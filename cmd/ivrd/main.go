@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -83,12 +82,6 @@ func run(args []string) error {
 	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
 }
 
-// serveGCPercent is the Go collector's headroom while serving (GOGC overrides it). A running
-// call allocates next to nothing (its packets reuse their buffers), so collecting at 20 %
-// growth instead of Go's 100 % costs no measurable CPU and keeps about 50 KiB a call off the
-// heap: at 500 calls, 64 KiB of heap in use per call instead of 113 (BENCHMARKS.md).
-const serveGCPercent = 20
-
 func serve(args []string) error {
 	cfg := config.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -101,9 +94,6 @@ func serve(args []string) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(serveGCPercent)
 	}
 	ctx, hurry, stop := stopSignals()
 	defer stop()
