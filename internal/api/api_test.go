@@ -136,7 +136,7 @@ func (f *fixture) session(t *testing.T) (string, *call) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-f.n.ch
+	waitFor(t, f, sid, "answer")
 	return sid, c
 }
 
@@ -216,7 +216,7 @@ func TestMonitorStatuses(t *testing.T) {
 			if st := f.post(t, "/open/ivr/middle/monitor", cred+"&session="+s+"&notify_url=http://app.test/n"); st != ivr.StatusOK {
 				t.Fatal(st)
 			}
-			waitFor(t, f, "monitor")
+			waitFor(t, f, s, "monitor")
 			return s
 		}},
 		{"after hangup accepted", cred + "&session={S}&notify_url=http://app.test/n", ivr.StatusSessionEnded, func(t *testing.T) string {
@@ -229,7 +229,7 @@ func TestMonitorStatuses(t *testing.T) {
 		{"after the call ended", cred + "&session={S}&notify_url=http://app.test/n", ivr.StatusSessionEnded, func(t *testing.T) string {
 			s, c := f.session(t)
 			c.Hangup()
-			waitFor(t, f, "answer")
+			waitFor(t, f, s, "answer")
 			return s
 		}},
 	}
@@ -246,18 +246,19 @@ func TestMonitorStatuses(t *testing.T) {
 	}
 }
 
-// waitFor drains notifications until one for block arrives.
-func waitFor(t *testing.T, f *fixture, block string) {
+// waitFor drains notifications until session's for block arrives. The notifications of the
+// fixture's other sessions (a slow Play's, a Hangup's) may come in between: they are dropped.
+func waitFor(t *testing.T, f *fixture, session, block string) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case p := <-f.n.ch:
-			if p.Get("ivr_block") == block {
+			if p.Get("session") == session && p.Get("ivr_block") == block {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("no %s notification", block)
+			t.Fatalf("no %s notification for %s", block, session)
 		}
 	}
 }

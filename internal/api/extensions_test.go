@@ -93,11 +93,7 @@ func TestContractExtensions(t *testing.T) {
 	monitored := func(t *testing.T) string { // a session whose Monitor recording runs
 		sid, _ := f.session(t)
 		check(t, "middle/monitor", cred+"&session="+sid+"&notify_url=http://app.test/m", ivr.StatusOK)
-		select { // the Monitor's notification: its recording runs
-		case <-f.n.ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("no notification")
-		}
+		waitFor(t, f.fixture, sid, "monitor") // the Monitor's notification: its recording runs
 		return sid
 	}
 

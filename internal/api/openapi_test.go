@@ -391,7 +391,7 @@ func TestOpenAPIWebhooks(t *testing.T) {
 	sid, _ := c.session(t)
 	await := func(block string) {
 		t.Helper()
-		waitFor(t, c.fixture, block)
+		waitFor(t, c.fixture, sid, block)
 	}
 	for _, step := range []struct{ path, params, block string }{
 		{"middle/monitor", "monitor_notify_url=http://app.test/mon&tag=t1", "monitor"},
@@ -415,16 +415,21 @@ func TestOpenAPIWebhooks(t *testing.T) {
 		}
 	}
 	await("monitor") // the recording's, once the call has ended
-	if st := c.post(t, "/open/ivr/start/dial", cred+"&dest=%2B6590000001&notify_url=http://app.test/n&msg=hi"); st != ivr.StatusOK {
-		t.Fatal(st)
+	dial := c.answer(t, "/open/ivr/start/dial", cred+"&dest=%2B6590000001&notify_url=http://app.test/n&msg=hi")
+	if dial["status"] != ivr.StatusOK {
+		t.Fatal(dial["status"])
 	}
-	await("dial")
+	dialed, _ := dial["session"].(string)
+	waitFor(t, c.fixture, dialed, "dial")
+	rung, call := c.session(t) // a caller who hangs up before the first block
+	call.Hangup()
+	waitFor(t, c.fixture, rung, "answer")
 	webhooks.Lock()
 	defer webhooks.Unlock()
 	for _, e := range webhooks.errs {
 		t.Errorf("a notification is not as its webhook says: %s", e)
 	}
-	for _, want := range []string{"answer ringing", "monitor ongoing", "play ongoing", "gather ongoing", "record ongoing", "unhold ongoing",
+	for _, want := range []string{"answer ringing", "answer ended", "monitor ongoing", "play ongoing", "gather ongoing", "record ongoing", "unhold ongoing",
 		"transfer ongoing", "hangup ended", "monitor ended", "dial ongoing"} {
 		if webhooks.checked[want] == 0 {
 			t.Errorf("no %q notification was checked (%v)", want, webhooks.checked)
