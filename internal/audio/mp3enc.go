@@ -88,9 +88,9 @@ const MP3EncoderDelay = mp3EncoderDelay
 // MPEG-2.5 would allow 160): a stereo stream asked for more than twice 32 kbit/s gets this.
 const maxMP3Kbps = 64
 
-// validMP3Kbps lists the MPEG-2.5 Layer III bit rates that make sense at 8 kHz.
 func init() { C.ivrd_malloc_tune() }
 
+// validMP3Kbps lists the MPEG-2.5 Layer III bit rates that make sense at 8 kHz.
 var validMP3Kbps = map[int]bool{8: true, 16: true, 24: true, 32: true, 40: true, 48: true, 56: true, 64: true}
 
 // MP3Encoder streams 8 kHz PCM, mono or interleaved stereo, into a constant-bit-rate MPEG-2.5

@@ -395,9 +395,7 @@ func (l *Leg) finish() {
 	if readerDone != nil {
 		<-readerDone
 	}
-	// A fence, not a critical section: a frame being sent finishes; later ones see ended.
-	l.sendMu.Lock()
-	l.sendMu.Unlock() //lint:ignore SA2001 the empty section waits for the sender holding the lock
+	l.fenceSender() // a frame being sent finishes; later ones see ended
 	close(l.done)
 	l.log.Debug("leg ended", "remote", l.remoteEnd)
 	l.mu.Lock()
@@ -450,3 +448,10 @@ var reasonPhrases = map[int]string{
 
 // isTelephoneEvent reports whether a codec name is RFC 4733's.
 func isTelephoneEvent(name string) bool { return strings.EqualFold(name, "telephone-event") }
+
+// fenceSender waits out a frame being sent, if any: a fence, not a critical section. Flags
+// set before it (ended, held) are seen by every frame sent after it returns.
+func (l *Leg) fenceSender() {
+	l.sendMu.Lock()
+	l.sendMu.Unlock() //lint:ignore SA2001 the empty section waits for the sender holding the lock
+}

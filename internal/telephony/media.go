@@ -54,10 +54,9 @@ func (l *Leg) mediaRenegotiated(cm *callMedia) {
 		l.log.Info("caller hold", "held", held)
 	}
 	if held {
-		// A fence: a frame being sent (it saw the call not held) goes out before the answer
-		// does, so nothing reaches the caller after it holds.
-		l.sendMu.Lock()
-		l.sendMu.Unlock() //lint:ignore SA2001 the empty section waits for the sender holding the lock
+		// A frame being sent (it saw the call not held) goes out before the answer does, so
+		// nothing reaches the caller after it holds.
+		l.fenceSender()
 	}
 }
 
