@@ -317,19 +317,24 @@ func TestSessionGiveUpUnblocks(t *testing.T) {
 
 // lockStore takes the database's write lock from another connection, as another process
 // would, until the returned func is called. Writes meanwhile fail with SQLITE_BUSY after the
-// store's busy timeout.
-func lockStore(t *testing.T, path string) (unlock func()) {
-	t.Helper()
-	db, err := sql.Open("sqlite", path)
+// store's busy timeout. It waits for a write the store has under way (SQLite answers BUSY at
+// once to a connection without a busy timeout). It may be called from a handler's goroutine:
+// it reports, rather than ends the test, when it cannot take the lock.
+func lockStore(t *testing.T, path string) (unlock func(), err error) {
+	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	conn, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		_, err = conn.ExecContext(context.Background(), "BEGIN IMMEDIATE")
+		if err != nil {
+			conn.Close()
+		}
 	}
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
 	var once sync.Once
 	unlock = func() {
@@ -340,7 +345,7 @@ func lockStore(t *testing.T, path string) (unlock func()) {
 		})
 	}
 	t.Cleanup(unlock)
-	return unlock
+	return unlock, nil
 }
 
 // While the database cannot be written, notifications are kept in memory in order and
@@ -353,7 +358,12 @@ func TestStoreUnavailable(t *testing.T) {
 	locked := make(chan struct{})
 	rcv := newReceiver(t, testToken, func(h hit, n int) int {
 		if h.form.Get("seq") == "0" && unlock == nil {
-			unlock = lockStore(t, path) // the outcome of this delivery cannot be recorded
+			var err error
+			unlock, err = lockStore(t, path) // the outcome of this delivery cannot be recorded
+			if err != nil {
+				t.Errorf("lock the store: %v", err)
+				unlock = func() {}
+			}
 			close(locked)
 		}
 		return 200
