@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 )
 
@@ -131,11 +132,20 @@ func (s *rtcpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 }
 
-func (s *rtcpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
+// WriteTo sends an RTCP packet. Its deadline is only ever set by diago, to the present, to
+// stop its RTCP writer (at hang-up and when the media is renegotiated): a report cut off by
+// it is answered net.ErrClosed, which the writer takes as its end, instead of the timeout it
+// would log as an error.
+func (s *rtcpSocket) WriteTo(b []byte, addr net.Addr) (n int, err error) {
 	if d := s.dest.Load(); d != nil {
-		return s.UDPConn.WriteToUDPAddrPort(b, *d)
+		n, err = s.UDPConn.WriteToUDPAddrPort(b, *d)
+	} else {
+		n, err = s.UDPConn.WriteTo(b, addr)
 	}
-	return s.UDPConn.WriteTo(b, addr)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("telephony: rtcp writer stopped: %w", net.ErrClosed)
+	}
+	return n, err
 }
 
 // portRange hands out RTP/RTCP port pairs (an even port and the one above it) from

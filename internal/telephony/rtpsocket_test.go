@@ -107,3 +107,31 @@ func TestExternalIP(t *testing.T) {
 	}
 	t.Fatalf("no BYE\n%s", res.Trace)
 }
+
+// diago stops its RTCP writer by setting the RTCP socket's deadline to the present: a report
+// that meets it ends the writer as a closed socket would (logged at debug), not as an error.
+func TestRTCPWriteStoppedByDeadline(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s := &rtcpSocket{UDPConn: conn, rtp: &rtpSocket{}}
+	to := conn.LocalAddr()
+	if _, err := s.WriteTo([]byte{0x80, 200, 0, 1}, to); err != nil {
+		t.Fatalf("write before the deadline: %v", err)
+	}
+	if err := s.SetDeadline(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.WriteTo([]byte{0x80, 200, 0, 1}, to)
+	if !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after the deadline: %v, want net.ErrClosed", err)
+	}
+	if err := s.SetDeadline(time.Time{}); err != nil { // a fork's new writer clears it
+		t.Fatal(err)
+	}
+	if _, err := s.WriteTo([]byte{0x80, 200, 0, 1}, to); err != nil {
+		t.Fatalf("write after the deadline was cleared: %v", err)
+	}
+}
