@@ -6,8 +6,8 @@
 // encodes them with libmp3lame while the call runs and appends the MP3 bytes to
 // <dir>/<id>.mp3.part a few times a second. Finish renames the file to <id>.mp3. A process
 // that dies mid-call leaves the .part file holding everything up to about half a second
-// before the crash; Recover (or Recorder.RecoverAll at the next start) cuts its trailing
-// partial frame and renames it.
+// before the crash (less than a second is lost); Recover (or Recorder.RecoverAll at the next
+// start) cuts its trailing partial frame and renames it.
 //
 // Timeline: sample k of the decoded file is wall-clock time start+k/8000 s, for every decoder
 // (ffmpeg, mpg123, minimp3), and the file plays for end-start rounded up to one 72 ms frame.
@@ -40,10 +40,13 @@ import (
 // PartSuffix ends the name of a recording still being written (or left by a crash).
 const PartSuffix = ".mp3.part"
 
-// Defaults for the mixer; see WithMixInterval and WithMixLag.
+// Defaults for the mixer; see WithMixInterval and WithMixLag. The lag outlasts the longest
+// stall after which ivrd's RTP sender still catches up in a burst (200 ms; after a longer
+// one it restarts its schedule, and the caller hears the gap too): a burst stamped when it
+// is sent then closes the gap it follows before the gap is mixed as silence.
 const (
 	DefaultMixInterval = 250 * time.Millisecond
-	DefaultMixLag      = 150 * time.Millisecond
+	DefaultMixLag      = 250 * time.Millisecond
 )
 
 // Recorder makes Recordings in one directory.
@@ -81,7 +84,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithMixInterval(d time.Duration) Option { return func(r *Recorder) { r.interval = d } }
 
 // WithMixLag sets how far behind the wall clock the mixer stays so that late packets still
-// land in place (default 150 ms).
+// land in place (default 250 ms).
 func WithMixLag(d time.Duration) Option { return func(r *Recorder) { r.lag = d } }
 
 // NewRecorder returns a Recorder writing into dir, which it creates if needed.

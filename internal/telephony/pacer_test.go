@@ -11,8 +11,19 @@ import (
 	"github.com/emiago/diago/media"
 	"github.com/pion/rtp"
 
+	"github.com/ivrd/ivrd/internal/recording"
 	"github.com/ivrd/ivrd/internal/testpeer"
 )
+
+// A stalled sender's burst is stamped when it is sent, up to maxLag (and a tick) after the
+// frames were due: the recording's mixer must lag the clock by more, or the gap the burst
+// closes is mixed as silence first and the recording has a hole the caller never heard
+// (recording's TestRecordingTimeline, "held up 190 ms").
+func TestRecordingMixLagOutlastsCatchUp(t *testing.T) {
+	if recording.DefaultMixLag <= maxLag+pacerTick {
+		t.Fatalf("recording's mix lag %v, the sender catches up after stalls of up to %v", recording.DefaultMixLag, maxLag+pacerTick)
+	}
+}
 
 // Play cancelled half-way stops sending at once, and the leg's next Play is paced as usual;
 // AfterEnd functions run once the call ends, including one added after the end.
