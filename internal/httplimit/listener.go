@@ -2,6 +2,7 @@ package httplimit
 
 import (
 	"container/list"
+	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -13,8 +14,10 @@ import (
 // already open: the longest idle keep-alive connection if there is one, else the busy one that
 // has been quiet longest (nothing read or written: a slow client trickling its request, or a
 // client that stopped reading its response). A flood of slow clients therefore cannot lock out
-// new ones: a quick request (a health check, an app's API call) is done long before its
-// connection is the quietest, and a download that keeps streaming is never the quietest.
+// new ones: a download that keeps streaming is never the quietest, and a request that has
+// arrived whole is being answered, so for answerGrace it is passed over however quiet it is
+// (a health check or an app's API call whose handler is waiting for the CPU on a loaded
+// machine).
 type listener struct {
 	net.Listener
 	max    int
@@ -39,6 +42,8 @@ type conn struct {
 	// started on it: until then, and for newGrace, it is not closed to make room.
 	accepted int64
 	served   atomic.Bool
+	// arrived is when the request being served arrived whole (unix nanoseconds; 0: none has).
+	arrived atomic.Int64
 }
 
 func newListener(ln net.Listener, max int, onShed func()) *listener {
@@ -76,20 +81,43 @@ func (l *listener) Accept() (net.Conn, error) {
 // first request; without it a health check could be closed before it was read.
 const newGrace = time.Second
 
+// answerGrace is how long a connection whose request has arrived whole is passed over when
+// one must make room: its handler runs, and its slot comes free as soon as it has answered.
+// After it, a response the client does not read makes the connection as closable as any.
+const answerGrace = time.Second
+
 // oldest picks the connection to close for room (l.mu held): the longest idle one, else the
-// busy one quiet longest, passing over connections within their newGrace unless all are.
+// busy one quiet longest, passing over connections within their newGrace or answerGrace.
+// When all are, a new connection whose request has not been read goes before one that is
+// being answered (whose work is nearly done).
 func (l *listener) oldest() *conn {
 	if e := l.idle.Front(); e != nil {
 		return e.Value.(*conn)
 	}
-	young := time.Now().Add(-newGrace).UnixNano()
+	now := time.Now().UnixNano()
+	young, answering := now-int64(newGrace), now-int64(answerGrace)
+	var unread, answered *conn
 	for e := l.busy.Front(); e != nil; e = e.Next() {
-		if c := e.Value.(*conn); c.served.Load() || c.accepted < young {
-			return c
+		c := e.Value.(*conn)
+		if !c.served.Load() && c.accepted >= young {
+			if unread == nil {
+				unread = c
+			}
+			continue
 		}
+		if a := c.arrived.Load(); a != 0 && a >= answering {
+			if answered == nil {
+				answered = c
+			}
+			continue
+		}
+		return c
 	}
-	if e := l.busy.Front(); e != nil {
-		return e.Value.(*conn)
+	if unread != nil {
+		return unread
+	}
+	if answered != nil {
+		return answered
 	}
 	return nil
 }
@@ -152,9 +180,11 @@ func (l *listener) connState(nc net.Conn, st http.ConnState) {
 	}
 	switch st {
 	case http.StateIdle:
+		c.arrived.Store(0)
 		l.remove(c)
 		l.push(c, &l.idle)
 	case http.StateActive:
+		c.arrived.Store(0)
 		c.served.Store(true)
 		l.remove(c)
 		l.push(c, &l.busy)
@@ -177,4 +207,22 @@ func (c *conn) Close() error {
 		c.l.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// connKey is the request context's key for the *conn a request came on.
+type connKey struct{}
+
+// connContext is http.Server.ConnContext: it lets a request's handler find its connection.
+func connContext(ctx context.Context, nc net.Conn) context.Context {
+	if c, ok := nc.(*conn); ok {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	return ctx
+}
+
+// requestArrived marks r's connection as answering a request that has arrived whole.
+func requestArrived(r *http.Request) {
+	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
+		c.arrived.Store(time.Now().UnixNano())
+	}
 }

@@ -79,6 +79,7 @@ func (s *Server) MaxConns() int { return s.max }
 func (s *Server) Serve(ln net.Listener) error {
 	s.ln = newListener(ln, s.max, func() { s.shed.Add(ln.Addr().String()) })
 	s.hs.ConnState = s.ln.connState
+	s.hs.ConnContext = connContext
 	return s.hs.Serve(s.ln)
 }
 
@@ -118,14 +119,19 @@ func RaiseFDLimit() (uint64, error) {
 
 // bodyDeadline lifts the read deadline once a request's body has been read (at once when it
 // has none): BodyTimeout bounds how long the client takes to send the request, not how long
-// the handler takes to answer, whose request context would otherwise be cancelled then.
+// the handler takes to answer, whose request context would otherwise be cancelled then. The
+// connection's cap then passes over it for a while (answerGrace).
 func bodyDeadline(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		if r.Body == nil || r.Body == http.NoBody {
+		arrived := func() {
 			_ = rc.SetReadDeadline(time.Time{})
+			requestArrived(r)
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			arrived()
 		} else {
-			r.Body = &eofHook{ReadCloser: r.Body, at: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+			r.Body = &eofHook{ReadCloser: r.Body, at: arrived}
 		}
 		h.ServeHTTP(w, r)
 	})

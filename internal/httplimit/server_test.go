@@ -117,6 +117,48 @@ func TestCapClosesOldest(t *testing.T) {
 	}
 }
 
+// A request that has arrived whole is being answered: at the cap a slow client trickling its
+// request makes room before it, though the answering connection has been quiet longer (its
+// handler waiting, as on a loaded machine).
+func TestCapSparesRequestsBeingAnswered(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("/", testMux())
+	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "done")
+	})
+	_, addr := start(t, mux, Config{MaxConns: 2})
+	answering, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer answering.Close()
+	fmt.Fprintf(answering, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	time.Sleep(100 * time.Millisecond)
+	slow := slowClient(t, addr) // active more recently than the answering connection
+	time.Sleep(100 * time.Millisecond)
+	if got := getWithin(t, addr, "/healthz", time.Second); got != "ok\n" {
+		t.Fatalf("healthz at the cap: %q", got)
+	}
+	if !closedWithin(slow, time.Second) {
+		t.Fatal("the slow client was not closed")
+	}
+	close(release)
+	answering.SetReadDeadline(time.Now().Add(2 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(answering), nil)
+	if err != nil {
+		t.Fatalf("the request being answered lost its connection: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "done" {
+		t.Fatalf("answer %q", b)
+	}
+}
+
 // An idle keep-alive connection makes room before any busy one.
 func TestCapClosesIdleFirst(t *testing.T) {
 	_, addr := start(t, testMux(), Config{MaxConns: 2})
