@@ -42,7 +42,8 @@ type conn struct {
 	// started on it: until then, and for newGrace, it is not closed to make room.
 	accepted int64
 	served   atomic.Bool
-	// arrived is when the request being served arrived whole (unix nanoseconds; 0: none has).
+	// arrived is when the request being served arrived whole (unix nanoseconds; 0: not yet).
+	// Only busy connections are looked at; a request starting (StateActive) clears it.
 	arrived atomic.Int64
 }
 
@@ -180,7 +181,6 @@ func (l *listener) connState(nc net.Conn, st http.ConnState) {
 	}
 	switch st {
 	case http.StateIdle:
-		c.arrived.Store(0)
 		l.remove(c)
 		l.push(c, &l.idle)
 	case http.StateActive:

@@ -326,13 +326,12 @@ func lockStore(t *testing.T, path string) (unlock func(), err error) {
 		return nil, err
 	}
 	conn, err := db.Conn(context.Background())
-	if err == nil {
-		_, err = conn.ExecContext(context.Background(), "BEGIN IMMEDIATE")
-		if err != nil {
-			conn.Close()
-		}
-	}
 	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		conn.Close()
 		db.Close()
 		return nil, err
 	}
