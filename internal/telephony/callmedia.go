@@ -71,7 +71,7 @@ func newCallMedia(conf *mediaConfig, secure bool, log *slog.Logger) (*callMedia,
 	if err != nil {
 		return nil, err
 	}
-	m := &callMedia{conf: conf, secure: secure, rtp: &rtpSocket{UDPConn: rtp,
+	m := &callMedia{conf: conf, secure: secure, rtp: &rtpSocket{conn: rtp,
 		onLatch: func(from netip.AddrPort, nat bool) { log.Debug("rtp latched", "from", from, "send_there", nat) },
 		onDrop:  func(from netip.AddrPort) { log.Info("rtp from another source dropped", "from", from) },
 	}}

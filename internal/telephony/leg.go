@@ -64,7 +64,7 @@ type Leg struct {
 	answerErr   error
 	med         legMedia
 	snd         *sender       // sends the leg's own audio (and silence) from the media's start
-	readerDone  chan struct{} // closed when the media reader goroutine exited
+	readerDone  chan struct{} // closed when the media reader goroutine exited; nil when the pacer reads
 	endedAt     time.Time
 	remoteEnd   bool     // the other party ended the call (BYE, CANCEL), not ivrd
 	afterEnd    []func() // run once the leg has ended
@@ -247,17 +247,23 @@ func (l *Leg) startMediaLocked(med *diago.DialogMedia) {
 }
 
 // startRTPLocked takes med as the leg's media: it starts reading it and sending the leg's
-// own audio (silence until a Play); l.mu is held.
+// own audio (silence until a Play); l.mu is held. An incoming call's RTP is read by its
+// pacer (a polled socket); a dialled call's, on diago's socket, by a goroutine of its own.
 func (l *Leg) startRTPLocked(med legMedia) {
 	l.med = med
 	l.setCodecs(med.mediaSession())
 	w := med.packetWriter()
 	w.ClockDisable() // we pace ourselves; its ticker would only cost CPU
 	l.sendW.Store(w)
-	l.readerDone = make(chan struct{})
-	go l.readMedia(med.packetReader(), l.readerDone)
-	l.state = stateAnswered
+	in := &mediaIn{r: med.packetReader()}
 	l.snd = &sender{leg: l}
+	if cm, ok := med.(*callMedia); ok {
+		l.snd.sock, l.snd.in = cm.rtp, in
+	} else {
+		l.readerDone = make(chan struct{})
+		go l.readMedia(in, l.readerDone)
+	}
+	l.state = stateAnswered
 	l.pacer.add(l.snd)
 }
 

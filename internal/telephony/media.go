@@ -60,17 +60,70 @@ func (l *Leg) mediaRenegotiated(cm *callMedia) {
 	}
 }
 
-// readMedia drains the call's RTP until the media is closed: G.711 audio goes to the tap,
-// telephone-event packets to the DTMF detector (never to the tap), anything else is dropped.
-// diago's reader must be drained continuously or RTP and RTCP processing stall.
-func (l *Leg) readMedia(r *media.RTPPacketReader, done chan<- struct{}) {
+// mediaIn is how a leg takes its incoming RTP: through diago's reader (which keeps the RTCP
+// statistics and decrypts SRTP), with its DTMF detector.
+type mediaIn struct {
+	r      *media.RTPPacketReader
+	det    dtmfDetector
+	logged bool // a receive error has been logged
+}
+
+// maxRxBatches bounds the batches one poll takes from a socket (8 packets each): the rest of
+// a backlog waits for the next poll.
+const maxRxBatches = 16
+
+// rxScratch is a pacer's buffers for polling its legs' sockets.
+type rxScratch struct {
+	batch *rxBatch
+	buf   []byte // diago's reader wants media.RTPBufSize
+	pcm   []int16
+}
+
+func newRxScratch() *rxScratch {
+	return &rxScratch{batch: newRxBatch(), buf: make([]byte, media.RTPBufSize),
+		pcm: make([]int16, 0, audio.FrameSamples)}
+}
+
+// pollMedia takes every packet waiting on the leg's polled RTP socket, each at the time it
+// arrived; the leg's pacer calls it every 20 ms, with the sender's lock held (so nothing is
+// taken once the sender has stopped).
+func (l *Leg) pollMedia(in *mediaIn, sock *rtpSocket, sc *rxScratch) {
+	defer func() { sock.staged = nil }()
+	for range maxRxBatches {
+		if err := sock.receive(sc.batch); err != nil {
+			if !in.logged && !l.ended.Load() {
+				in.logged = true
+				l.log.Warn("rtp receive failed", "err", err)
+			}
+			return
+		}
+		// Each Read takes at least one staged packet until none is left: bounded.
+		for range len(sc.batch.pkts) + 1 {
+			n, err := in.r.Read(sc.buf)
+			if errors.Is(err, errNoPacket) || errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil || n == 0 {
+				continue // a malformed packet, or no payload
+			}
+			sc.pcm = l.takePacket(in, sc.buf[:n], sc.pcm, sock.at)
+		}
+		if !sc.batch.full() {
+			return
+		}
+	}
+}
+
+// readMedia drains the RTP of a call whose socket is not polled (a dialled call's, diago's)
+// until the media is closed. diago's reader must be drained continuously or RTP and RTCP
+// processing stall.
+func (l *Leg) readMedia(in *mediaIn, done chan<- struct{}) {
 	defer close(done)
 	buf := make([]byte, media.RTPBufSize)
 	pcm := make([]int16, 0, audio.FrameSamples)
-	var det dtmfDetector
 	failures := 0
 	for {
-		n, err := r.Read(buf)
+		n, err := in.r.Read(buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || l.ended.Load() {
 				return
@@ -86,22 +139,28 @@ func (l *Leg) readMedia(r *media.RTPPacketReader, done chan<- struct{}) {
 		if n == 0 {
 			continue
 		}
-		now := time.Now()
-		h := &r.PacketHeader
-		pt := int32(h.PayloadType)
-		switch {
-		case pt == l.dtmfPT.Load():
-			if key, ok := det.feed(h.SSRC, h.Timestamp, buf[:n], now); ok {
-				l.digit(key)
-			}
-		case pt == ptPCMU:
-			pcm = audio.DecodeUlaw(pcm[:0], buf[:n])
-			l.inbound(pcm, now)
-		case pt == ptPCMA:
-			pcm = audio.DecodeAlaw(pcm[:0], buf[:n])
-			l.inbound(pcm, now)
-		}
+		pcm = l.takePacket(in, buf[:n], pcm, time.Now())
 	}
+}
+
+// takePacket hands the payload of the packet in.r just read, which arrived at at, to where it
+// goes: G.711 audio to the tap (and the bridge or room), telephone-event packets to the DTMF
+// detector (never to the tap); anything else is dropped. pcm is scratch; it is returned.
+func (l *Leg) takePacket(in *mediaIn, payload []byte, pcm []int16, at time.Time) []int16 {
+	h := &in.r.PacketHeader
+	switch pt := int32(h.PayloadType); {
+	case pt == l.dtmfPT.Load():
+		if key, ok := in.det.feed(h.SSRC, h.Timestamp, payload, at); ok {
+			l.digit(key)
+		}
+	case pt == ptPCMU:
+		pcm = audio.DecodeUlaw(pcm[:0], payload)
+		l.inbound(pcm, at)
+	case pt == ptPCMA:
+		pcm = audio.DecodeAlaw(pcm[:0], payload)
+		l.inbound(pcm, at)
+	}
+	return pcm
 }
 
 func (l *Leg) inbound(pcm []int16, at time.Time) {

@@ -33,17 +33,21 @@ type pacer struct {
 	mu      sync.Mutex
 	senders []*sender
 	running bool
-	work    []*sender // the run goroutine's copy of senders
+	work    []*sender  // the run goroutine's copy of senders
+	rx      *rxScratch // the run goroutine's buffers for the polled legs' RTP
 }
 
 // sender is one leg's outgoing stream: the next frame is due at due; job is the Play being
-// sent, nil while nothing plays (silence).
+// sent, nil while nothing plays (silence). When the leg's RTP socket is polled (sock set),
+// the pacer also takes the leg's incoming RTP, once per frame slot, right after sending.
 type sender struct {
 	mu   sync.Mutex
 	leg  *Leg
 	due  time.Time
 	job  *playJob
-	done bool // the leg has ended: the pacer drops it
+	done bool       // the leg has ended: the pacer drops it
+	sock *rtpSocket // the leg's polled RTP socket, or nil (a reader goroutine reads it)
+	in   *mediaIn   // how the polled packets are read
 	// frame is the one being sent; it lives here because the tap keeps nothing but takes
 	// it through an interface, which would move a local array to the heap on every tick.
 	frame [audio.FrameSamples]int16
@@ -71,7 +75,7 @@ var (
 func newPacers(n int) []*pacer {
 	ps := make([]*pacer, max(n, 1))
 	for i := range ps {
-		ps[i] = &pacer{}
+		ps[i] = &pacer{rx: newRxScratch()}
 	}
 	return ps
 }
@@ -168,8 +172,8 @@ func (p *pacer) run() {
 		tally := newTally(now)
 		for _, s := range p.work {
 			s.mu.Lock()
-			if !s.done {
-				s.service(now, &tally)
+			if !s.done && s.service(now, &tally) && !s.done && s.sock != nil {
+				s.leg.pollMedia(s.in, s.sock, p.rx)
 			}
 			if s.done {
 				finished++
@@ -197,12 +201,13 @@ func (p *pacer) run() {
 }
 
 // service sends the frames of s that are due by now (within half a tick), counting them in
-// t; s.mu is held. A Play's result is delivered when its last frame has played out (the slot
+// t, and reports whether any was; s.mu is held. A Play's result is delivered when its last frame has played out (the slot
 // after it is due), or when sending it failed: errAttached when the leg joined a bridge or
 // room (whose mixer takes over the rest), or a write error.
-func (s *sender) service(now time.Time, t *frameTally) {
+func (s *sender) service(now time.Time, t *frameTally) (due bool) {
 	horizon := now.Add(pacerTick / 2)
 	for !s.due.After(horizon) {
+		due = true
 		if lag := now.Sub(s.due); lag > maxLag {
 			t.skipped(lag)
 			s.due = now // stalled: restart the schedule rather than burst the backlog
@@ -233,7 +238,7 @@ func (s *sender) service(now time.Time, t *frameTally) {
 				j.res <- playResult{n: min(j.off, len(j.pcm)), err: err}
 				s.job = nil
 			}
-			return
+			return due
 		default:
 			t.failed(err)
 			if j != nil {
@@ -243,4 +248,5 @@ func (s *sender) service(now time.Time, t *frameTally) {
 		}
 		s.due = s.due.Add(frameDur)
 	}
+	return due
 }

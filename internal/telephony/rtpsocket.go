@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
 // rtpSocket is an incoming call's RTP socket as diago's media session sees it (a
@@ -14,16 +15,21 @@ import (
 // to where the caller's RTP comes from once the caller is found to be behind NAT, else to
 // the address its SDP names.
 //
-// ReadFrom is called by one goroutine (the call's RTP reader), which alone touches the latch;
-// the SIP side asks it to start over with expect, writers read dest.
+// Nothing blocks on it (rawUDP): the call's pacer takes the waiting packets with receive
+// every 20 ms and hands them to diago's reader through ReadFrom, which answers errNoPacket
+// once they are read. Deadlines, which diago sets to interrupt a blocked read, mean nothing
+// to it. ReadFrom runs only in the pacer, which alone touches the latch; the SIP side asks
+// it to start over with expect, writers read dest.
 type rtpSocket struct {
-	*net.UDPConn
+	conn    *rawUDP
+	staged  *rxBatch                    // the batch being read while the pacer polls, else nil
+	at      time.Time                   // when the packet ReadFrom returned last arrived
 	pending atomic.Pointer[expectation] // set by expect, taken by ReadFrom
 	dest    atomic.Pointer[netip.AddrPort]
 	latched atomic.Pointer[netip.AddrPort] // the latched source, for the RTCP socket and tests
 	dropped atomic.Uint64                  // packets refused
 
-	// Reader goroutine only.
+	// Reader (pacer) only.
 	l      latch
 	want   expectation
 	from   *net.UDPAddr // the latched address as the net.Addr ReadFrom returns
@@ -53,10 +59,32 @@ func (s *rtpSocket) expect(e expectation) {
 	s.dest.Store(&e.sdp)
 }
 
+// receive takes the packets waiting on the socket into b and stages them for ReadFrom.
+func (s *rtpSocket) receive(b *rxBatch) error {
+	s.staged = b
+	return s.conn.recv(b)
+}
+
+// read returns the next staged packet.
+func (s *rtpSocket) read(b []byte) (int, netip.AddrPort, error) {
+	p := s.staged.take()
+	if p == nil {
+		return 0, netip.AddrPort{}, errNoPacket
+	}
+	s.at = p.at
+	return copy(b, p.data), p.from, nil
+}
+
+func (s *rtpSocket) LocalAddr() net.Addr                { return s.conn.LocalAddr() }
+func (s *rtpSocket) Close() error                       { return s.conn.Close() }
+func (s *rtpSocket) SetDeadline(t time.Time) error      { return nil }
+func (s *rtpSocket) SetReadDeadline(t time.Time) error  { return nil }
+func (s *rtpSocket) SetWriteDeadline(t time.Time) error { return nil }
+
 // ReadFrom returns the next packet the latch accepts.
 func (s *rtpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, from, err := s.UDPConn.ReadFromUDPAddrPort(b)
+		n, from, err := s.read(b)
 		if err != nil {
 			return n, nil, err
 		}
@@ -99,9 +127,13 @@ func (s *rtpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 // before the first offer/answer.
 func (s *rtpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if d := s.dest.Load(); d != nil {
-		return s.UDPConn.WriteToUDPAddrPort(b, *d)
+		return s.conn.sendTo(b, *d)
 	}
-	return s.UDPConn.WriteTo(b, addr)
+	a, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: net.InvalidAddrError("not a UDP address")}
+	}
+	return s.conn.sendTo(b, a.AddrPort())
 }
 
 // rtcpSocket is the RTCP socket beside an rtpSocket: it takes RTCP only from the latched
@@ -158,14 +190,14 @@ type portRange struct {
 var errNoPorts = errors.New("telephony: no free RTP port")
 
 // listen binds an RTP socket and its RTCP socket (the port above) on ip.
-func (r *portRange) listen(ip netip.Addr) (rtp, rtcp *net.UDPConn, err error) {
+func (r *portRange) listen(ip netip.Addr) (rtp *rawUDP, rtcp *net.UDPConn, err error) {
 	if r.low == 0 {
 		for range 20 {
-			rtp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+			rtp, err = listenRawUDP(netip.AddrPortFrom(ip, 0))
 			if err != nil {
 				return nil, nil, fmt.Errorf("telephony: rtp socket: %w", err)
 			}
-			p := rtp.LocalAddr().(*net.UDPAddr).Port
+			p := rtp.local.Port
 			if p%2 == 0 && p < 65535 {
 				if rtcp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p+1)))); err == nil {
 					return rtp, rtcp, nil
@@ -183,7 +215,7 @@ func (r *portRange) listen(ip netip.Addr) (rtp, rtcp *net.UDPConn, err error) {
 	start := int(r.next.Add(1)-1) % pairs
 	for k := range pairs {
 		p := first + 2*((start+k)%pairs)
-		rtp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p))))
+		rtp, err = listenRawUDP(netip.AddrPortFrom(ip, uint16(p)))
 		if err != nil {
 			continue
 		}

@@ -2,6 +2,7 @@ package telephony
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -42,7 +43,7 @@ func TestPortRange(t *testing.T) {
 	}
 	defer busy.Close()
 	var got []int
-	var conns []*net.UDPConn
+	var conns []io.Closer
 	for range 2 {
 		rtp, rtcp, err := r.listen(ip)
 		if err != nil {
