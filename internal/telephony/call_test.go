@@ -40,18 +40,7 @@ func TestCallAudioBothWays(t *testing.T) {
 		o.hangupErr = l.Hangup()
 	})
 
-	res, err := testpeer.Call{
-		Target: s.Addr(), Number: "6500000001", From: "6511111111",
-		Script: []testpeer.Step{
-			testpeer.Pause(time.Second),
-			testpeer.SendAudio(tone(1000, time.Second, 8000)),
-			testpeer.Pause(5 * time.Second), // the server hangs up during this pause
-		},
-		Timeout: 15 * time.Second,
-	}.Run(context.Background())
-	if err != nil {
-		t.Fatalf("sipp: %v\n%s", err, res.Trace)
-	}
+	res := callSendingTone(t, s, time.Second, time.Second)
 	o := <-got
 	if o.playErr != nil || o.hangupErr != nil {
 		t.Fatalf("play: %v, hangup: %v", o.playErr, o.hangupErr)

@@ -221,3 +221,22 @@ func waitDone(t *testing.T, l *Leg, d time.Duration) {
 		t.Fatalf("leg not done after %v", d)
 	}
 }
+
+// callSendingTone places a call from sipp to s that waits lead after the answer, sends 1 kHz
+// for d, then waits up to 5 s for the server to hang up.
+func callSendingTone(t *testing.T, s *Server, lead, d time.Duration) testpeer.Result {
+	t.Helper()
+	res, err := testpeer.Call{
+		Target: s.Addr(), Number: "6500000001", From: "6511111111",
+		Script: []testpeer.Step{
+			testpeer.Pause(lead),
+			testpeer.SendAudio(tone(1000, d, 8000)),
+			testpeer.Pause(5 * time.Second), // the server hangs up during this pause
+		},
+		Timeout: 15 * time.Second,
+	}.Run(context.Background())
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, res.Trace)
+	}
+	return res
+}

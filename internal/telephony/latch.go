@@ -23,7 +23,7 @@ const maxStreams = 4
 // in-sequence packets. Packets from any other address or source are dropped. reset starts
 // over (a re-INVITE or UPDATE with new media).
 //
-// A latch is used by one goroutine (the call's RTP reader).
+// A latch is used by one goroutine at a time (the call's pacer, which reads its RTP).
 type latch struct {
 	sdp    netip.AddrPort // where the SDP says the caller's RTP is
 	sigIP  netip.Addr     // where the caller's SIP requests came from

@@ -12,8 +12,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/ivrd/ivrd/internal/testpeer"
 )
 
 // polledSocket is a polled RTP socket on ip and a peer socket that sends to it.
@@ -276,18 +274,7 @@ func TestInboundArrivalTimesSurviveAStall(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		_ = l.Hangup()
 	})
-	res, err := testpeer.Call{
-		Target: s.Addr(), Number: "6500000001", From: "6511111111",
-		Script: []testpeer.Step{
-			testpeer.Pause(500 * time.Millisecond),
-			testpeer.SendAudio(tone(1000, 2*time.Second, 8000)),
-			testpeer.Pause(5 * time.Second), // the server hangs up during this pause
-		},
-		Timeout: 15 * time.Second,
-	}.Run(context.Background())
-	if err != nil {
-		t.Fatalf("sipp: %v\n%s", err, res.Trace)
-	}
+	callSendingTone(t, s, 500*time.Millisecond, 2*time.Second)
 	st := <-got
 	if st.from.IsZero() {
 		t.Fatal("the call was not answered")

@@ -2,10 +2,11 @@
 // TLS) and carries their audio as G.711 RTP (SRTP on calls over TLS), on top of
 // github.com/emiago/diago and sipgo.
 //
-// Each call is a Leg, incoming or placed by Server.Dial. Its media reader decodes what the
-// caller sends into 8 kHz PCM for the leg's tap and turns DTMF (RFC 4733 telephone-events, or
-// SIP INFO) into keys; from the answer to the hang-up the leg sends a 20 ms frame every 20 ms:
-// what Play plays, or silence. Bridge connects two legs and a Room up to eight; their mixer
+// Each call is a Leg, incoming or placed by Server.Dial. From the answer to the hang-up the
+// leg's pacer sends a 20 ms frame every 20 ms (what Play plays, or silence) and, for an
+// incoming call, then takes what the caller sent meanwhile (a dialled call's RTP has a reader
+// goroutine): it is decoded into 8 kHz PCM for the leg's tap, and DTMF (RFC 4733
+// telephone-events, or SIP INFO) becomes keys. Bridge connects two legs and a Room up to eight; their mixer
 // then sends each leg what it hears.
 //
 // Incoming calls are admitted (allow list, INVITE rate, merged requests, extensions, offer:
