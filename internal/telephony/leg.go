@@ -258,7 +258,8 @@ func (l *Leg) startRTPLocked(med legMedia) {
 	in := &mediaIn{r: med.packetReader()}
 	l.snd = &sender{leg: l}
 	if cm, ok := med.(*callMedia); ok {
-		l.snd.sock, l.snd.in = cm.rtp, in
+		in.sock = cm.rtp
+		l.snd.in = in
 	} else {
 		l.readerDone = make(chan struct{})
 		go l.readMedia(in, l.readerDone)

@@ -64,6 +64,7 @@ func (l *Leg) mediaRenegotiated(cm *callMedia) {
 // statistics and decrypts SRTP), with its DTMF detector.
 type mediaIn struct {
 	r      *media.RTPPacketReader
+	sock   *rtpSocket // the socket its pacer polls (an incoming call); nil: a goroutine reads r
 	det    dtmfDetector
 	logged bool // a receive error has been logged
 }
@@ -87,7 +88,8 @@ func newRxScratch() *rxScratch {
 // pollMedia takes every packet waiting on the leg's polled RTP socket, each at the time it
 // arrived; the leg's pacer calls it every 20 ms, with the sender's lock held (so nothing is
 // taken once the sender has stopped).
-func (l *Leg) pollMedia(in *mediaIn, sock *rtpSocket, sc *rxScratch) {
+func (l *Leg) pollMedia(in *mediaIn, sc *rxScratch) {
+	sock := in.sock
 	defer func() { sock.staged = nil }()
 	for range maxRxBatches {
 		if err := sock.receive(sc.batch); err != nil {

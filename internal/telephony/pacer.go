@@ -38,16 +38,15 @@ type pacer struct {
 }
 
 // sender is one leg's outgoing stream: the next frame is due at due; job is the Play being
-// sent, nil while nothing plays (silence). When the leg's RTP socket is polled (sock set),
-// the pacer also takes the leg's incoming RTP, once per frame slot, right after sending.
+// sent, nil while nothing plays (silence). For an incoming call (in set) the pacer also takes
+// the leg's incoming RTP, once per frame slot, right after sending.
 type sender struct {
 	mu   sync.Mutex
 	leg  *Leg
 	due  time.Time
 	job  *playJob
-	done bool       // the leg has ended: the pacer drops it
-	sock *rtpSocket // the leg's polled RTP socket, or nil (a reader goroutine reads it)
-	in   *mediaIn   // how the polled packets are read
+	done bool     // the leg has ended: the pacer drops it
+	in   *mediaIn // the leg's incoming RTP if the pacer takes it; nil: a reader goroutine does
 	// frame is the one being sent; it lives here because the tap keeps nothing but takes
 	// it through an interface, which would move a local array to the heap on every tick.
 	frame [audio.FrameSamples]int16
@@ -172,8 +171,8 @@ func (p *pacer) run() {
 		tally := newTally(now)
 		for _, s := range p.work {
 			s.mu.Lock()
-			if !s.done && s.service(now, &tally) && !s.done && s.sock != nil {
-				s.leg.pollMedia(s.in, s.sock, p.rx)
+			if !s.done && s.service(now, &tally) && !s.done && s.in != nil {
+				s.leg.pollMedia(s.in, p.rx)
 			}
 			if s.done {
 				finished++
@@ -201,9 +200,9 @@ func (p *pacer) run() {
 }
 
 // service sends the frames of s that are due by now (within half a tick), counting them in
-// t, and reports whether any was; s.mu is held. A Play's result is delivered when its last frame has played out (the slot
-// after it is due), or when sending it failed: errAttached when the leg joined a bridge or
-// room (whose mixer takes over the rest), or a write error.
+// t, and reports whether any was; s.mu is held. A Play's result is delivered when its last
+// frame has played out (the slot after it is due), or when sending it failed: errAttached
+// when the leg joined a bridge or room (whose mixer takes over the rest), or a write error.
 func (s *sender) service(now time.Time, t *frameTally) (due bool) {
 	horizon := now.Add(pacerTick / 2)
 	for !s.due.After(horizon) {

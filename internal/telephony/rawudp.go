@@ -92,7 +92,7 @@ func (u *rawUDP) recv(b *rxBatch) error {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	if u.closed {
-		b.pkts, b.next = b.pkts[:0], 0
+		b.reset()
 		return net.ErrClosed
 	}
 	return b.receive(u.fd)
@@ -101,23 +101,9 @@ func (u *rawUDP) recv(b *rxBatch) error {
 // sendTo sends p to to, never waiting: a full socket buffer loses the packet, as a full
 // network would (EAGAIN and ENOBUFS are not errors to the sender).
 func (u *rawUDP) sendTo(p []byte, to netip.AddrPort) (int, error) {
-	var sa [unix.SizeofSockaddrInet6]byte
-	var n uintptr
-	switch {
-	case u.v6:
-		// struct sockaddr_in6: family, port (network order), flowinfo, address, scope id.
-		*(*uint16)(unsafe.Pointer(&sa[0])) = unix.AF_INET6
-		binary.BigEndian.PutUint16(sa[2:4], to.Port())
-		a := to.Addr().As16() // IPv4 mapped
-		copy(sa[8:24], a[:])
-		n = unix.SizeofSockaddrInet6
-	case to.Addr().Unmap().Is4():
-		*(*uint16)(unsafe.Pointer(&sa[0])) = unix.AF_INET
-		binary.BigEndian.PutUint16(sa[2:4], to.Port())
-		a := to.Addr().Unmap().As4()
-		copy(sa[4:8], a[:])
-		n = unix.SizeofSockaddrInet4
-	default:
+	var sa unix.RawSockaddrInet6
+	n := putSockaddr(&sa, to, u.v6)
+	if n == 0 {
 		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: unix.EAFNOSUPPORT}
 	}
 	u.mu.RLock()
@@ -130,10 +116,29 @@ func (u *rawUDP) sendTo(p []byte, to netip.AddrPort) (int, error) {
 		ptr = unsafe.Pointer(&p[0])
 	}
 	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(u.fd), uintptr(ptr), uintptr(len(p)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa[0])), n)
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa)), n)
 	switch e {
 	case 0, unix.EAGAIN, unix.ENOBUFS:
 		return len(p), nil
 	}
 	return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: fmt.Errorf("sendto: %w", e)}
+}
+
+// putSockaddr writes to into sa as the kernel takes it, and returns its length: IPv6 (IPv4
+// mapped) for an IPv6 socket, else IPv4; 0 when an IPv4 socket is asked for an IPv6 address.
+// sockaddrPort reads it back.
+func putSockaddr(sa *unix.RawSockaddrInet6, to netip.AddrPort, v6 bool) uintptr {
+	*sa = unix.RawSockaddrInet6{}
+	switch {
+	case v6:
+		sa.Family, sa.Addr = unix.AF_INET6, to.Addr().As16()
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], to.Port())
+		return unix.SizeofSockaddrInet6
+	case to.Addr().Unmap().Is4():
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family, sa4.Addr = unix.AF_INET, to.Addr().Unmap().As4()
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], to.Port())
+		return unix.SizeofSockaddrInet4
+	}
+	return 0
 }

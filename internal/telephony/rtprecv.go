@@ -51,7 +51,7 @@ type rxBatch struct {
 
 	pkts []rxPacket // taken by the last receive; next is the first one not yet read
 	next int
-	got  int // messages the last system call returned
+	got  int // messages the last system call returned: the headers it wrote
 }
 
 func newRxBatch() *rxBatch {
@@ -65,20 +65,28 @@ func newRxBatch() *rxBatch {
 		h.SetIovlen(1)
 		h.Control = &b.oob[i][0]
 	}
+	b.got = rxBatchLen // every header is to be made ready
+	b.reset()
 	return b
 }
 
-// receive takes the packets waiting on the socket fd, at most rxBatchLen, without waiting;
-// none is not an error. The packets are b's until the next receive.
-func (b *rxBatch) receive(fd int) error {
+// reset forgets the last receive's packets and makes ready the headers it wrote (the kernel
+// writes only those of the messages it returns).
+func (b *rxBatch) reset() {
 	b.pkts, b.next = b.pkts[:0], 0
-	for i := range b.hdrs {
+	for i := range b.got {
 		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		b.hdrs[i].Hdr.SetControllen(rxOOBLen)
 		b.hdrs[i].Hdr.Flags = 0
 		b.hdrs[i].Len = 0
 	}
 	b.got = 0
+}
+
+// receive takes the packets waiting on the socket fd, at most rxBatchLen, without waiting;
+// none is not an error. The packets are b's until the next receive.
+func (b *rxBatch) receive(fd int) error {
+	b.reset()
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])),
 		rxBatchLen, unix.MSG_DONTWAIT, 0, 0)
 	switch e {

@@ -213,23 +213,14 @@ func FuzzRxStamp(f *testing.F) {
 	})
 }
 
-// sockaddrPort reads both families and refuses anything else.
+// sockaddrPort reads back what putSockaddr writes, in both families, and refuses anything else.
 func TestSockaddrPort(t *testing.T) {
 	for _, want := range []netip.AddrPort{
 		netip.MustParseAddrPort("192.0.2.7:40000"),
 		netip.MustParseAddrPort("[2001:db8::9]:5004"),
 	} {
 		var sa unix.RawSockaddrInet6
-		n := uint32(unix.SizeofSockaddrInet6)
-		if want.Addr().Is4() {
-			sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
-			sa4.Family, sa4.Addr = unix.AF_INET, want.Addr().As4()
-			binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], want.Port())
-			n = unix.SizeofSockaddrInet4
-		} else {
-			sa.Family, sa.Addr = unix.AF_INET6, want.Addr().As16()
-			binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], want.Port())
-		}
+		n := uint32(putSockaddr(&sa, want, !want.Addr().Is4()))
 		got, ok := sockaddrPort(&sa, n)
 		if !ok || got != want {
 			t.Errorf("%v read as %v %v", want, got, ok)
